@@ -1,0 +1,41 @@
+"""Entry point of the ``sitesync`` command: runs the typer app and turns errors into one line.
+
+User errors exit with code 2, other sitesync errors with 1; neither prints a traceback (set
+``SITESYNC_DEBUG=1`` to see one). Secrets never reach these messages: they are built from names
+and masked URLs only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sitesync.cli.app import app
+    from sitesync.cli.render import err_console
+    from sitesync.errors import SitesyncError, UserError
+
+    debug = os.environ.get("SITESYNC_DEBUG") == "1"
+    try:
+        app()
+    except UserError as exc:
+        if debug:
+            raise
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(2)
+    except SitesyncError as exc:
+        if debug:
+            raise
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(1)
+    except SQLAlchemyError as exc:
+        if debug:
+            raise
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        err_console.print(f"error: database error: {reason}; retry, or check the database server", markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,757 @@
+"""The ``sitesync`` command line: a thin layer over ``sitesync.Client`` (typer + rich).
+
+Every command that reports state has ``--json``. User errors are printed as one line by
+``sitesync.cli.main`` and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+
+from sitesync.cli.render import (
+    console,
+    human_size,
+    human_time,
+    print_json,
+    progress_line,
+    status_text,
+    sync_progress_view,
+    table,
+)
+from sitesync.client import Client
+from sitesync.engine.worker import RunReport, Worker, run_until_signalled
+
+app = typer.Typer(
+    name="sitesync",
+    help="Keep a studio's published files where people need them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+project_app = typer.Typer(help="Create and list projects.", no_args_is_help=True)
+site_app = typer.Typer(help="Define and inspect sites.", no_args_is_help=True)
+settings_app = typer.Typer(help="Show, change, import and export settings.", no_args_is_help=True)
+app.add_typer(project_app, name="project")
+app.add_typer(site_app, name="site")
+app.add_typer(settings_app, name="settings")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+SiteOpt = Annotated[str | None, typer.Option("--site", "-s", help="Site name ('local' = this machine).")]
+ProjectOpt = Annotated[str | None, typer.Option("--project", "-p", help="Project name.")]
+
+
+class _State:
+    db: str | None = None
+
+
+_state = _State()
+
+
+@app.callback()
+def _main(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="SITESYNC_DB", help="State database URL (default: SQLite in the data dir)."),
+    ] = None,
+) -> None:
+    _state.db = db
+
+
+def client() -> Client:
+    return Client(db=_state.db)
+
+
+# ---------------------------------------------------------------------- init / info
+
+
+@app.command()
+def init(json: JsonOpt = False) -> None:
+    """Create or upgrade the state database."""
+    with client() as c:
+        result = c.init()
+    if json:
+        print_json(result)
+        return
+    if result["created"]:
+        console.print(f"created the state database {result['database']} (schema {result['to']})")
+    elif result["from"] == result["to"]:
+        console.print(f"the state database {result['database']} is up to date (schema {result['to']})")
+    else:
+        console.print(f"upgraded {result['database']} from schema {result['from']} to {result['to']}")
+
+
+@app.command()
+def info(json: JsonOpt = False) -> None:
+    """This machine's site id, the database, config paths, and each project's active/remote site."""
+    with client() as c:
+        data = c.info()
+    if json:
+        print_json(data)
+        return
+    console.print(f"[bold]site id[/]        {data['site_id']}  (use 'local' in settings)")
+    console.print(f"[bold]database[/]       {data['database']}")
+    console.print(f"[bold]local settings[/] {data['local_settings_file']}")
+    console.print(f"[bold]data dir[/]       {data['data_dir']}")
+    console.print(f"[bold]local root[/]     {data['local_root']}")
+    console.print(f"[bold]site sync[/]      {'on' if data['sync_enabled'] else 'OFF (only the studio site is used)'}")
+    console.print(f"[bold]providers[/]      {', '.join(data['providers'])}")
+    if data["projects"]:
+        t = table("project", "sync", "active site", "remote site")
+        for p in data["projects"]:
+            if "error" in p:
+                t.add_row(p["name"], "[red]error[/]", p["error"], "")
+            else:
+                t.add_row(p["name"], "on" if p["sync_enabled"] else "off", p["active_site"], p["remote_site"])
+        console.print(t)
+
+
+# ---------------------------------------------------------------------- projects
+
+
+@project_app.command("create")
+def project_create(
+    name: str,
+    root: Annotated[list[str], typer.Option("--root", help="NAME=PATH or NAME@PLATFORM=PATH (repeat).")],
+    json: JsonOpt = False,
+) -> None:
+    """Create a project with its roots on the studio storage."""
+    with client() as c:
+        result = c.create_project(name, root)
+    if json:
+        print_json(result)
+    else:
+        console.print(f"created project {result['name']} (id {result['id']})")
+
+
+@project_app.command("list")
+def project_list(json: JsonOpt = False) -> None:
+    """Every project with its sites and replica counts."""
+    with client() as c:
+        projects = c.projects()
+    if json:
+        print_json(projects)
+        return
+    t = table("project", "sync", "active", "remote", "present", "queued", "in progress", "failed")
+    for p in projects:
+        counts = p.get("counts", {})
+        state = (
+            "[red]error[/]" if "error" in p else "paused" if p["paused"] else "on" if p.get("sync_enabled") else "off"
+        )
+        t.add_row(
+            p["name"],
+            state,
+            p.get("active_site", "-"),
+            p.get("remote_site", "-"),
+            str(counts.get("present", 0)),
+            str(counts.get("queued", 0)),
+            str(counts.get("in_progress", 0)),
+            f"[red]{counts['failed']}[/]" if counts.get("failed") else "0",
+        )
+    console.print(t)
+
+
+# ---------------------------------------------------------------------- sites
+
+
+@site_app.command("add")
+def site_add(
+    name: str,
+    provider: Annotated[str, typer.Option("--provider", help="Provider name, e.g. local_drive.")],
+    root: Annotated[list[str] | None, typer.Option("--root", help="NAME=PATH or NAME@PLATFORM=PATH (repeat).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Provider option KEY=VALUE (repeat).")] = None,
+    alternative: Annotated[
+        list[str] | None, typer.Option("--alternative", help="A site that is the same storage (repeat).")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Define a site: a provider, its options and where each root lives on it."""
+    with client() as c:
+        result = c.add_site(name, provider, root or [], set_ or [], alternative or [])
+    if json:
+        print_json(result)
+    else:
+        console.print(f"added site {name} ({provider})")
+
+
+@site_app.command("list")
+def site_list(project: ProjectOpt = None, json: JsonOpt = False) -> None:
+    """Every site: built-in studio and this machine, and the defined ones."""
+    with client() as c:
+        sites = c.sites(project)
+    if json:
+        print_json(sites)
+        return
+    t = table("site", "provider", "notes", "roots")
+    for s in sites:
+        notes = []
+        if s.get("this_machine"):
+            notes.append("this machine")
+        if s.get("builtin") and s["name"] == "studio":
+            notes.append("studio storage")
+        if s.get("paused"):
+            notes.append("[magenta]paused[/]")
+        if s.get("alternative_sites"):
+            notes.append("same storage as " + ", ".join(s["alternative_sites"]))
+        roots = s.get("resolved_roots") or s.get("roots") or {}
+        t.add_row(s["name"], s["provider"], ", ".join(notes), ", ".join(f"{k}={v}" for k, v in roots.items()))
+    console.print(t)
+
+
+@site_app.command("show")
+def site_show(name: str, project: ProjectOpt = None, json: JsonOpt = False) -> None:
+    """One site's definition (secrets masked) and how many records the catalog holds for it."""
+    with client() as c:
+        site = c.site(name, project)
+    if json:
+        print_json(site)
+        return
+    for key, value in site.items():
+        console.print(f"[bold]{key}[/]: {value}")
+
+
+@site_app.command("remove")
+def site_remove(
+    name: str,
+    forget: Annotated[bool, typer.Option("--forget", help="Also drop the catalog's records of this site.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Remove a site definition (refused while projects or records still use it)."""
+    with client() as c:
+        result = c.remove_site(name, forget=forget)
+    if json:
+        print_json(result)
+    else:
+        console.print(f"removed site {name}" + (f"; forgot {result['forgotten_records']} records" if forget else ""))
+
+
+# ---------------------------------------------------------------------- settings
+
+
+@settings_app.command("show")
+def settings_show(
+    project: ProjectOpt = None,
+    effective: Annotated[bool, typer.Option("--effective", help="Merged layers as this machine sees them.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Stored settings (system, default project, local), or one project's, or the effective result."""
+    with client() as c:
+        data = c.settings_show(project, effective)
+    if json:
+        print_json(data)
+        return
+    import tomli_w
+
+    console.print(tomli_w.dumps(_drop_none(data)), markup=False)
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value if v is not None]
+    return value
+
+
+@settings_app.command("set")
+def settings_set(
+    key: str,
+    value: str,
+    project: ProjectOpt = None,
+    local: Annotated[bool, typer.Option("--local", help="This machine's local settings file.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Set KEY (dotted, e.g. retry_count, sites.s3.enabled, system.enabled) to VALUE ('unset' removes)."""
+    with client() as c:
+        result = c.settings_set(key, value, project=project, local=local)
+    if json:
+        print_json(result)
+    else:
+        console.print(f"{result['scope']}: {result['key']} = {result['value']!r}")
+
+
+@settings_app.command("import")
+def settings_import(file: Path, json: JsonOpt = False) -> None:
+    """Import system, default-project and project settings from a TOML file (all or nothing)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        from sitesync.errors import InvalidInputError
+
+        raise InvalidInputError(f"cannot read {file}: {exc.strerror}") from None
+    with client() as c:
+        result = c.settings_import(text)
+    if json:
+        print_json(result)
+    else:
+        created = result["projects_created"]
+        console.print(
+            f"imported settings; {result['projects_updated']} projects updated"
+            + (f", created {', '.join(created)}" if created else "")
+        )
+
+
+@settings_app.command("export")
+def settings_export(
+    file: Annotated[Path | None, typer.Argument(help="Write here instead of standard output.")] = None,
+    include_secrets: Annotated[
+        bool, typer.Option("--include-secrets", help="Write secrets in clear text (keep the file safe).")
+    ] = False,
+) -> None:
+    """Export system, default-project and project settings as TOML (secrets masked)."""
+    with client() as c:
+        text = c.settings_export(include_secrets=include_secrets)
+    if file is None:
+        sys.stdout.write(text)
+    else:
+        file.write_text(text, encoding="utf-8")
+        console.print(f"wrote {file}")
+
+
+# ---------------------------------------------------------------------- publish
+
+
+@app.command()
+def publish(
+    project: str,
+    files: Annotated[list[str], typer.Argument(help="Files to publish.")],
+    folder: Annotated[str, typer.Option("--folder", help="Asset or shot path, e.g. seq01/sh010.")],
+    product: Annotated[str, typer.Option("--product", help="Product, e.g. renderMain.")],
+    version: Annotated[str, typer.Option("--version", help="Version number or 'hero'.")],
+    name: Annotated[str, typer.Option("--name", help="Representation name, e.g. exr.")],
+    site: SiteOpt = None,
+    priority: Annotated[int | None, typer.Option("--priority", help="1-1000, higher first.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Register a representation and its files; prints the representation id."""
+    with client() as c:
+        result = c.publish(
+            project,
+            folder=folder,
+            product=product,
+            version=version,
+            name=name,
+            files=files,
+            site=site,
+            priority=priority,
+        )
+    if json:
+        print_json(
+            {
+                "representation_id": result.representation_id,
+                "created": result.created,
+                "changed_files": result.changed_files,
+                "queued_sites": list(result.queued_sites),
+                "requeued_sites": list(result.requeued_sites),
+            }
+        )
+        return
+    print(result.representation_id)
+    if result.requeued_sites:
+        console.print(f"content changed: queued again on {', '.join(result.requeued_sites)}", style="yellow")
+
+
+# ---------------------------------------------------------------------- status / whereis
+
+
+@app.command()
+def status(
+    project: Annotated[str | None, typer.Argument(help="Project (default: all projects).")] = None,
+    representation: Annotated[int | None, typer.Option("--representation", "-r", help="One representation.")] = None,
+    site: SiteOpt = None,
+    limit: Annotated[int, typer.Option("--limit", help="Representations per page.")] = 200,
+    offset: Annotated[int, typer.Option("--offset")] = 0,
+    json: JsonOpt = False,
+) -> None:
+    """Status of all projects, of one project (per representation), or of one representation (per file)."""
+    with client() as c:
+        data = c.status(project, representation=representation, site=site, limit=limit, offset=offset)
+    if json:
+        print_json(data)
+        return
+    if representation is not None:
+        _print_detail(data)
+    elif project is None:
+        project_list_render(data["projects"])
+    else:
+        _print_project_status(data)
+
+
+def project_list_render(projects: list[dict[str, Any]]) -> None:
+    t = table("project", "present", "queued", "in progress", "failed")
+    for p in projects:
+        counts = p.get("counts", {})
+        t.add_row(
+            p["name"],
+            str(counts.get("present", 0)),
+            str(counts.get("queued", 0)),
+            str(counts.get("in_progress", 0)),
+            f"[red]{counts['failed']}[/]" if counts.get("failed") else "0",
+        )
+    console.print(t)
+
+
+def _print_project_status(data: dict[str, Any]) -> None:
+    console.print(f"[bold]{data['project']}[/]  active: {data['active_site']}  remote: {data['remote_site']}")
+    st = table("site", "present", "queued", "in progress", "failed", "stored", title="sites")
+    for s in data["sites"]:
+        counts = s["counts"]
+        st.add_row(
+            s["site"],
+            str(counts.get("present", 0)),
+            str(counts.get("queued", 0)),
+            str(counts.get("in_progress", 0)),
+            f"[red]{counts['failed']}[/]" if counts.get("failed") else "0",
+            f"{human_size(s['bytes_present'])} of {human_size(s['bytes_total'])}",
+        )
+    console.print(st)
+    sites = data["sites_shown"]
+    cols = ["id", "folder", "product", "version", "name", "files", "size"] + [f"{s}" for s in sites] + ["updated"]
+    t = table(*cols, title=f"representations ({len(data['representations'])} of {data['total']})")
+    for r in data["representations"]:
+        cells = [
+            str(r["id"]),
+            r["folder"],
+            r["product"],
+            r["version"],
+            r["name"],
+            str(r["files"]),
+            human_size(r["size"]),
+        ]
+        updated = r["updated_at"]
+        for s in sites:
+            state = r["sites"][s]
+            cells.append(status_text(state["status"], state.get("progress")))
+            updated = max(updated, state.get("updated_at") or 0)
+        cells.append(human_time(updated))
+        t.add_row(*cells)
+    console.print(t)
+
+
+def _print_detail(data: dict[str, Any]) -> None:
+    rep = data["representation"]
+    console.print(
+        f"[bold]{rep['id']}[/] {rep['project']} {rep['folder']}/{rep['product']}/{rep['version']}/{rep['name']}  "
+        f"{rep['files']} files, {human_size(rep['size'])}"
+    )
+    t = table("file", "site", "status", "attempts", "error")
+    for f in data["files"]:
+        first = True
+        for r in f["replicas"]:
+            t.add_row(
+                f["path"] if first else "",
+                r["site"],
+                status_text("paused" if r["paused"] and r["status"] == "queued" else r["status"], r["progress"]),
+                str(r["attempts"]),
+                r["last_error"] or "",
+            )
+            first = False
+    console.print(t)
+
+
+@app.command()
+def whereis(
+    target: Annotated[str, typer.Argument(help="Representation id, catalog path or file path.")], json: JsonOpt = False
+) -> None:
+    """Where a representation or file has verified copies, and where they are on disk."""
+    with client() as c:
+        data = c.whereis(target)
+    if json:
+        print_json(data)
+        return
+    if "representation" in data:
+        rep = data["representation"]
+        console.print(f"[bold]{rep['id']}[/] {rep['folder']}/{rep['product']}/{rep['version']}/{rep['name']}")
+        t = table("site", "status", "present", "location")
+        for s in data["sites"]:
+            t.add_row(s["site"], status_text(s["status"]), f"{s['present']}/{s['files']}", s["location"] or "-")
+        console.print(t)
+        return
+    for f in data["files"]:
+        console.print(f"[bold]{f['path']}[/]  (representation {f['representation_id']}, {f['project']})")
+        t = table("site", "status", "location")
+        for copy in f["copies"]:
+            t.add_row(copy["site"], status_text(copy["status"]), copy["location"] or "-")
+        console.print(t)
+
+
+# ---------------------------------------------------------------------- requests and control
+
+IdArg = Annotated[int, typer.Argument(help="Representation id.")]
+
+
+@app.command()
+def download(representation: IdArg, site: SiteOpt = None, json: JsonOpt = False) -> None:
+    """Want a representation on the active site (or --site)."""
+    with client() as c:
+        result = c.download(representation, site)
+    _print_want(result, json)
+
+
+@app.command()
+def upload(representation: IdArg, site: SiteOpt = None, json: JsonOpt = False) -> None:
+    """Want a representation on the remote site (or --site)."""
+    with client() as c:
+        result = c.upload(representation, site)
+    _print_want(result, json)
+
+
+def _print_want(result: dict[str, Any], json: bool) -> None:
+    if json:
+        print_json(result)
+        return
+    present = result.get("now_present", 0)
+    waiting = result.get("now_queued", 0) + result.get("now_in_progress", 0)
+    if waiting == 0 and present:
+        console.print(f"representation {result['representation_id']} is already on {result['site']} ({present} files)")
+    else:
+        console.print(
+            f"representation {result['representation_id']}: {waiting} files queued for {result['site']}"
+            + (f", {present} already there" if present else "")
+        )
+
+
+@app.command()
+def remove(representation: IdArg, site: SiteOpt = None, json: JsonOpt = False) -> None:
+    """Delete a site's copy (default: the active site), refused if min_copies would be broken."""
+    with client() as c:
+        result = c.remove(representation, site)
+    if json:
+        print_json({"site": result.site, "deleted": result.deleted, "dropped_requests": result.dropped_requests})
+    else:
+        console.print(f"removed {result.deleted} files of representation {representation} from {result.site}")
+
+
+@app.command()
+def reset(
+    representation: IdArg,
+    site: SiteOpt = None,
+    file: Annotated[int | None, typer.Option("--file", help="Only this file id.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Re-sync: clear attempts and errors and queue again (with --site: verified copies too)."""
+    with client() as c:
+        result = c.reset(representation, site, file_id=file)
+    if json:
+        print_json(result)
+    else:
+        msg = f"queued {result['requeued']} files again on {', '.join(result['sites'])}"
+        if result.get("kept_only_copy"):
+            msg += f"; kept {result['kept_only_copy']} files that have no other verified copy"
+        console.print(msg)
+
+
+@app.command()
+def priority(
+    representation: IdArg,
+    value: Annotated[int, typer.Argument(help="1-1000, higher first.")],
+    site: SiteOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Set a representation's priority (1-1000, default 50; higher is transferred first)."""
+    with client() as c:
+        result = c.set_priority(representation, value, site)
+    if json:
+        print_json(result)
+    else:
+        console.print(f"representation {representation}: priority {value}")
+
+
+def _pause_cmd(paused: bool, project: str | None, site: str | None, representation: int | None, json: bool) -> None:
+    with client() as c:
+        result = (
+            c.pause(project=project, site=site, representation=representation)
+            if paused
+            else c.resume(project=project, site=site, representation=representation)
+        )
+    if json:
+        print_json(result)
+        return
+    scope = result["scope"]
+    what = {
+        "everything": "all syncing",
+        "project": f"project {result.get('project')}",
+        "site": f"site {result.get('site')}",
+        "project site": f"site {result.get('site')} in project {result.get('project')}",
+        "representation": f"representation {result.get('representation_id')}"
+        + (f" on {result['site']}" if result.get("site") else ""),
+    }[scope]
+    console.print(("paused " if paused else "resumed ") + what)
+
+
+@app.command()
+def pause(
+    project: ProjectOpt = None,
+    site: SiteOpt = None,
+    representation: Annotated[int | None, typer.Option("--representation", "-r")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Pause a representation (x site), a project, a site, or everything (no options). Persistent."""
+    _pause_cmd(True, project, site, representation, json)
+
+
+@app.command()
+def resume(
+    project: ProjectOpt = None,
+    site: SiteOpt = None,
+    representation: Annotated[int | None, typer.Option("--representation", "-r")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Resume what `pause` paused (same options)."""
+    _pause_cmd(False, project, site, representation, json)
+
+
+# ---------------------------------------------------------------------- engine
+
+
+def run_with_progress(c: Client, worker: Worker, project: str | None = None, quiet: bool = False) -> RunReport:
+    """Run ``worker`` in a thread while drawing its progress; Ctrl-C / SIGTERM stop it cleanly."""
+    view = c.view()
+    pairs = []
+    for p in c.store.projects():
+        if project and p.name != project:
+            continue
+        try:
+            pv = view.project(p.name)
+        except Exception:
+            continue
+        pairs.extend((p.id, s) for s in pv.reachable_sites)
+    files, size = c.store.pending_totals(pairs)
+    report: list[RunReport] = []
+    thread = threading.Thread(target=lambda: report.append(worker.run()), name="sitesync-worker", daemon=True)
+    previous = {sig: signal.signal(sig, lambda *_: worker.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    thread.start()
+    try:
+        if quiet:
+            while thread.is_alive():
+                thread.join(0.5)
+        elif not console.is_terminal:
+            # logs and pipes get a progress line every second instead of a redrawn bar
+            last = 0.0
+            while thread.is_alive():
+                thread.join(0.1)
+                if time.monotonic() - last >= 1.0 or not thread.is_alive():
+                    last = time.monotonic()
+                    console.print(progress_line(worker.progress.snapshot(), files, size))
+        else:
+            render = sync_progress_view(worker.progress.snapshot, files, size)
+            with Live(render(), console=console, refresh_per_second=8, transient=False) as live:
+                while thread.is_alive():
+                    thread.join(0.125)
+                    live.update(render())
+                live.update(render())
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    return report[0] if report else RunReport()
+
+
+@app.command()
+def sync(
+    once: Annotated[bool, typer.Option("--once", help="Stop when no due work is left.")] = False,
+    project: ProjectOpt = None,
+    site: Annotated[list[str] | None, typer.Option("--site", "-s", help="Only transfer to these sites.")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-j", help="Parallel transfers.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Run the sync engine in the foreground with a progress display."""
+    _setup_logging(logging.WARNING)
+    with client() as c:
+        worker = c.worker(once=once, projects=[project] if project else None, targets=site, concurrency=concurrency)
+        try:
+            report = run_with_progress(c, worker, project, quiet=json)
+        finally:
+            if worker.wake is not None:
+                worker.wake.close()
+    _print_report(report, json)
+
+
+def _print_report(report: RunReport, json: bool) -> None:
+    if json:
+        print_json(
+            {
+                "transferred": report.transferred,
+                "failed_attempts": report.failed_attempts,
+                "bytes": report.bytes,
+                "seconds": round(report.seconds, 3),
+                "errors": report.errors,
+            }
+        )
+        return
+    rate = report.bytes / report.seconds if report.seconds > 0 else 0
+    console.print(
+        f"transferred {report.transferred} files ({human_size(report.bytes)}) in {report.seconds:.1f}s"
+        + (f", {human_size(rate)}/s" if report.transferred else "")
+        + (
+            f"; [red]{report.failed_attempts} failed attempts[/] (see `sitesync status`)"
+            if report.failed_attempts
+            else ""
+        )
+    )
+
+
+@app.command()
+def worker(
+    project: ProjectOpt = None,
+    site: Annotated[list[str] | None, typer.Option("--site", "-s", help="Only transfer to these sites.")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-j", help="Parallel transfers.")] = None,
+    lease: Annotated[
+        float, typer.Option("--lease", help="Lease seconds (a crashed worker's work returns after this).")
+    ] = 60.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Most files claimed at once.")] = 256,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the engine headless as a service (logs to stderr); SIGTERM or Ctrl-C stop it cleanly."""
+    _setup_logging(getattr(logging, log_level.upper(), logging.INFO))
+    log = logging.getLogger("sitesync.worker")
+    with client() as c:
+        w = c.worker(
+            projects=[project] if project else None,
+            targets=site,
+            concurrency=concurrency,
+            lease_seconds=lease,
+            batch_size=batch_size,
+        )
+        log.info("worker %s started (database %s)", w.worker_id, c.store.display_url)
+        try:
+            report = run_until_signalled(w, (signal.SIGTERM, signal.SIGINT))
+        finally:
+            if w.wake is not None:
+                w.wake.close()
+        log.info(
+            "worker stopped: %d files transferred, %d failed attempts, %.1fs",
+            report.transferred,
+            report.failed_attempts,
+            report.seconds,
+        )
+
+
+def _setup_logging(level: int) -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def demo(
+    dir: Annotated[Path | None, typer.Option("--dir", help="Where to build the throwaway studio.")] = None,
+    frames: Annotated[int, typer.Option("--frames", help="Frames in the sample image sequence.")] = 120,
+) -> None:
+    """Build a throwaway studio (SQLite, local-drive sites, sample publishes) and sync it."""
+    from sitesync.cli.demo import run_demo
+
+    run_demo(dir, frames=frames)
+
+
+__all__ = ["app", "run_with_progress"]

@@ -1,0 +1,129 @@
+"""Terminal rendering for the CLI: sizes, times, status colours, tables and the live sync view."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console, Group
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from sitesync.engine.progress import ProgressSnapshot
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+STATUS_STYLE = {
+    "present": "green",
+    "queued": "yellow",
+    "in_progress": "cyan",
+    "failed": "bold red",
+    "paused": "magenta",
+    "removing": "dim red",
+    "partial": "yellow",
+    "none": "dim",
+}
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def human_size(n: int | float | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def human_time(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    delta = time.time() - ts
+    if delta < 0:
+        return "in " + human_duration(-delta)
+    if delta < 5:
+        return "just now"
+    if delta < 86400:
+        return human_duration(delta) + " ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def human_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def status_text(status: str, progress: float | None = None) -> Text:
+    label = status.replace("_", " ")
+    if status == "in_progress" and progress is not None:
+        label += f" {progress * 100:.0f}%"
+    return Text(label, style=STATUS_STYLE.get(status, ""))
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold", show_edge=False, pad_edge=False)
+    for col in columns:
+        justify = "right" if col in ("id", "files", "size", "priority", "attempts", "count", "present") else "left"
+        t.add_column(col, justify=justify, overflow="fold")
+    return t
+
+
+def sync_progress_view(snapshot_fn: Callable[[], ProgressSnapshot], total_files: int, total_bytes: int):
+    """A rich renderable factory showing overall files/bytes and each running transfer."""
+    overall = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=40),
+        TaskProgressColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        expand=False,
+    )
+    task = overall.add_task("sync", total=max(total_bytes, 1))
+    files_task_total = max(total_files, 0)
+
+    def render() -> Group:
+        snap = snapshot_fn()
+        bytes_total = max(total_bytes, snap.bytes_claimed, snap.bytes_done, 1)
+        files_total = max(files_task_total, snap.files_claimed)
+        overall.update(task, total=bytes_total, completed=snap.bytes_done)
+        lines = [
+            Text(
+                f"{snap.files_done}/{files_total} files verified"
+                + (f", {snap.files_failed} failed attempts" if snap.files_failed else ""),
+                style="bold",
+            )
+        ]
+        for item in sorted(snap.in_flight, key=lambda x: x.started)[:8]:
+            pct = item.done / item.size * 100 if item.size else 100.0
+            lines.append(
+                Text(
+                    f"  {item.source} -> {item.site}  {pct:5.1f}%  {human_size(item.size):>10}  {item.path}",
+                    style="dim",
+                )
+            )
+        return Group(overall, *lines)
+
+    return render

@@ -1,0 +1,87 @@
+"""The planner: pure decisions, state in and actions out. No I/O, no clock, no database.
+
+* ``publish_targets``: where a new publish is queued.
+* ``work_plan``: which (project, target site) queues this worker serves and from which sources,
+  given pauses and sites that are currently unavailable.
+* ``choose_source``: which verified copy a transfer reads from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Set
+from dataclasses import dataclass
+
+from sitesync.settings.models import STUDIO
+from sitesync.sites import ProjectView
+
+ALL = "*"
+
+
+def publish_targets(view: ProjectView, present_site: str) -> list[str]:
+    """Sites a publish on ``present_site`` is queued for: the remote site and every
+    ``always_accessible_on`` site (nothing when sync is off for the project)."""
+    if not view.sync_enabled:
+        return []
+    skip = {present_site, *_alts(view, present_site)}
+    out = []
+    for site in (view.remote_site, *view.always_accessible_on):
+        if site not in skip and site not in out and site in view.sites:
+            out.append(site)
+    return out
+
+
+def _alts(view: ProjectView, site: str) -> Set[str]:
+    spec = view.sites.get(site)
+    return set(spec.alternatives) if spec else set()
+
+
+def is_paused(pauses: Set[tuple[str, str]], project: str, site: str) -> bool:
+    return bool({(ALL, ALL), (project, ALL), (ALL, site), (project, site)} & pauses)
+
+
+@dataclass(frozen=True)
+class QueuePlan:
+    """One queue the worker drains: files wanted on ``target`` with a copy on one of ``sources``."""
+
+    project: str
+    target: str
+    sources: tuple[str, ...]
+
+
+def work_plan(
+    view: ProjectView,
+    pauses: Set[tuple[str, str]],
+    unavailable: Set[str],
+    only_targets: Iterable[str] | None = None,
+) -> list[QueuePlan]:
+    if not view.sync_enabled or is_paused(pauses, view.name, ALL):
+        return []
+    usable = [name for name in view.reachable_sites if name not in unavailable]
+    wanted_targets = set(only_targets) if only_targets is not None else None
+    plans = []
+    for target in usable:
+        if wanted_targets is not None and target not in wanted_targets:
+            continue
+        if is_paused(pauses, view.name, target):
+            continue
+        sources = tuple(s for s in usable if s != target and s not in view.sites[target].alternatives)
+        if sources:
+            plans.append(QueuePlan(view.name, target, sources))
+    return plans
+
+
+def source_preference(view: ProjectView, target: str) -> list[str]:
+    """Preferred order of sources for a transfer to ``target``."""
+    order = [view.active_site, view.remote_site, STUDIO]
+    return [s for s in dict.fromkeys(order) if s != target]
+
+
+def choose_source(candidates: Iterable[str], usable: Set[str], preference: list[str]) -> str | None:
+    """The first preferred usable site holding a verified copy, else any usable holder."""
+    holders = [c for c in candidates if c in usable]
+    if not holders:
+        return None
+    for site in preference:
+        if site in holders:
+            return site
+    return sorted(holders)[0]

@@ -1,0 +1,135 @@
+"""Layering and validation of the stored settings documents.
+
+The database holds partial documents: ``system``, ``project:__default__`` and ``project:<name>``.
+``SettingsDocuments`` merges them (defaults <- default project <- project) and validates the result
+against the models, including what one document cannot check alone: that sites named in a project
+exist and that each site's options satisfy its provider's own options model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from sitesync.errors import InvalidSettingError, SitesyncError
+from sitesync.providers.registry import provider_class
+from sitesync.settings.models import (
+    DEFAULT_PROJECT,
+    LOCAL,
+    STUDIO,
+    ProjectSettings,
+    SystemSettings,
+)
+from sitesync.settings.validation import deep_merge, describe_validation_error
+
+SYSTEM_SCOPE = "system"
+
+
+def project_scope(name: str) -> str:
+    return f"project:{name}"
+
+
+@dataclass
+class SettingsDocuments:
+    """Every stored settings document at one version."""
+
+    version: int = 0
+    system: dict[str, Any] = field(default_factory=dict)
+    default_project: dict[str, Any] = field(default_factory=dict)
+    projects: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_scopes(cls, version: int, docs: dict[str, dict[str, Any]]) -> SettingsDocuments:
+        out = cls(version=version, system=docs.get(SYSTEM_SCOPE, {}))
+        for scope, doc in docs.items():
+            if scope == project_scope(DEFAULT_PROJECT):
+                out.default_project = doc
+            elif scope.startswith("project:"):
+                out.projects[scope[len("project:") :]] = doc
+        return out
+
+    def system_settings(self) -> SystemSettings:
+        return validate_system(self.system)
+
+    def project_document(self, project: str) -> dict[str, Any]:
+        """The merged (default project <- project) document, before model defaults."""
+        return deep_merge(self.default_project, self.projects.get(project, {}))
+
+    def project_settings(self, project: str | None) -> ProjectSettings:
+        doc = self.default_project if project in (None, DEFAULT_PROJECT) else self.project_document(project)
+        try:
+            return ProjectSettings.model_validate(doc)
+        except ValidationError as exc:
+            where = "default project" if project in (None, DEFAULT_PROJECT) else f"project {project!r}"
+            raise InvalidSettingError(
+                f"stored settings of the {where} are invalid: {describe_validation_error(exc)}"
+            ) from None
+
+
+def validate_system(doc: dict[str, Any]) -> SystemSettings:
+    try:
+        system = SystemSettings.model_validate(doc)
+    except ValidationError as exc:
+        raise InvalidSettingError(describe_validation_error(exc, "system.")) from None
+    names = set(system.sites) | {STUDIO}
+    for name, site in system.sites.items():
+        if name == STUDIO and site.provider != "local_drive":
+            raise InvalidSettingError("system.sites.studio.provider: the studio site is always local_drive")
+        check_provider_options(f"system.sites.{name}.options", site.provider, site.options)
+        for alt in site.alternative_sites:
+            if alt not in names:
+                raise InvalidSettingError(
+                    f"system.sites.{name}.alternative_sites: unknown site {alt!r}; add it first with `sitesync site add`"
+                )
+            if alt == name:
+                raise InvalidSettingError(f"system.sites.{name}.alternative_sites: a site is not its own alternative")
+    return system
+
+
+def check_provider_options(key: str, provider: str, options: dict[str, Any]) -> None:
+    try:
+        cls = provider_class(provider)
+    except SitesyncError as exc:
+        raise InvalidSettingError(f"{key.rsplit('.', 1)[0]}.provider: {exc}") from None
+    try:
+        cls.Config.model_validate(options)
+    except ValidationError as exc:
+        raise InvalidSettingError(describe_validation_error(exc, f"{key}.")) from None
+
+
+def validate_project(
+    project: str, doc: dict[str, Any], default_doc: dict[str, Any], system: SystemSettings
+) -> ProjectSettings:
+    """Validate a project (or the default project) document merged over the default project."""
+    merged = doc if project == DEFAULT_PROJECT else deep_merge(default_doc, doc)
+    try:
+        settings = ProjectSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise InvalidSettingError(describe_validation_error(exc)) from None
+    known = set(system.sites) | {STUDIO, LOCAL}
+    for key in ("active_site", "remote_site"):
+        value = getattr(settings, key)
+        if value not in known:
+            raise InvalidSettingError(
+                f"{key}: unknown site {value!r}; use studio, local or one of: {', '.join(sorted(system.sites)) or '(none defined)'}"
+            )
+    for value in settings.always_accessible_on:
+        if value not in known:
+            raise InvalidSettingError(
+                f"always_accessible_on: unknown site {value!r}; define it with `sitesync site add`"
+            )
+    for name, site in settings.sites.items():
+        if name not in known:
+            raise InvalidSettingError(f"sites.{name}: unknown site {name!r}; define it with `sitesync site add`")
+        if site.options:
+            provider = system.sites[name].provider if name in system.sites else "local_drive"
+            base = system.sites[name].options if name in system.sites else {}
+            check_provider_options(f"sites.{name}.options", provider, deep_merge(base, site.options))
+    template_root = settings.publish_template[len("{root[") :].split("]", 1)[0]
+    if settings.roots and template_root not in settings.roots:
+        raise InvalidSettingError(
+            f"publish_template: root {template_root!r} is not one of the project's roots ({', '.join(settings.roots)})"
+        )
+    return settings

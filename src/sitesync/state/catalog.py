@@ -1,0 +1,757 @@
+"""State store, catalog side: publishes, requests for a site (download/upload), reset, priority,
+representation pause, and the guarded removal of a site's copies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+import xxhash
+from sqlalchemy.engine import Connection
+
+from sitesync.errors import ConflictError, GuardRefusedError, NotFoundError
+from sitesync.state import schema as s
+from sitesync.state.base import StoreBase, chunked
+from sitesync.state.records import (
+    FileFacts,
+    FileRow,
+    PublishResult,
+    RemovalTicket,
+    RepresentationKey,
+    RepresentationRow,
+    version_label,
+)
+
+DEFAULT_PRIORITY = 50
+_WANTED = (s.QUEUED, s.FAILED)
+
+
+def path_key(path: str) -> str:
+    return xxhash.xxh3_128_hexdigest(path.encode("utf-8"))
+
+
+def _rep_select() -> sa.Select[Any]:
+    r = s.representations
+    return sa.select(r, s.projects.c.name.label("project")).join(s.projects, s.projects.c.id == r.c.project_id)
+
+
+def _rep_row(row: Any) -> RepresentationRow:
+    m = row._mapping
+    return RepresentationRow(
+        id=m["id"],
+        project_id=m["project_id"],
+        project=m["project"],
+        folder=m["folder"],
+        product=m["product"],
+        version=m["version"],
+        name=m["name"],
+        file_count=m["file_count"],
+        total_size=m["total_size"],
+        content_rev=m["content_rev"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        published_by=m["published_by"],
+    )
+
+
+class CatalogMixin(StoreBase):
+    # ------------------------------------------------------------------ lookups
+
+    def representation(self, rep_id: int) -> RepresentationRow:
+        with self._read() as conn:
+            row = conn.execute(_rep_select().where(s.representations.c.id == rep_id)).first()
+        if row is None:
+            raise NotFoundError(f"unknown representation {rep_id}; see `sitesync status PROJECT`")
+        return _rep_row(row)
+
+    def representations_by_ids(self, rep_ids: Sequence[int]) -> dict[int, RepresentationRow]:
+        out: dict[int, RepresentationRow] = {}
+        with self._read() as conn:
+            for part in chunked(list(rep_ids)):
+                for row in conn.execute(_rep_select().where(s.representations.c.id.in_(part))):
+                    out[row.id] = _rep_row(row)
+        return out
+
+    def find_representation(self, project_id: int, key: RepresentationKey) -> RepresentationRow | None:
+        r = s.representations
+        with self._read() as conn:
+            row = conn.execute(
+                _rep_select().where(
+                    r.c.project_id == project_id,
+                    r.c.folder == key.folder,
+                    r.c.product == key.product,
+                    r.c.version == key.version,
+                    r.c.name == key.name,
+                )
+            ).first()
+        return _rep_row(row) if row else None
+
+    def files_of(self, rep_id: int) -> list[FileRow]:
+        f = s.files
+        with self._read() as conn:
+            rows = conn.execute(sa.select(f).where(f.c.representation_id == rep_id).order_by(f.c.path)).all()
+        return [FileRow(r.id, r.representation_id, r.path, r.size, r.hash_algo, r.hash) for r in rows]
+
+    def files_by_path(self, path: str) -> list[FileRow]:
+        f = s.files
+        with self._read() as conn:
+            rows = conn.execute(sa.select(f).where(f.c.path_key == path_key(path), f.c.path == path)).all()
+        return [FileRow(r.id, r.representation_id, r.path, r.size, r.hash_algo, r.hash) for r in rows]
+
+    def representation_sites(self, rep_id: int) -> dict[str, dict[str, Any]]:
+        t = s.representation_sites
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.representation_id == rep_id)).all()
+        return {r.site: dict(r._mapping) for r in rows}
+
+    # ------------------------------------------------------------------ helpers on a connection
+
+    @staticmethod
+    def _ensure_rep_site(
+        conn: Connection, rep_id: int, site: str, actor: str, now: float, priority: int | None
+    ) -> tuple[int, bool]:
+        """Make sure the representation is wanted on ``site``; return its (priority, paused)."""
+        t = s.representation_sites
+        where = sa.and_(t.c.representation_id == rep_id, t.c.site == site)
+        row = conn.execute(sa.select(t.c.priority, t.c.paused).where(where)).first()
+        if row is None:
+            prio = priority if priority is not None else DEFAULT_PRIORITY
+            conn.execute(
+                t.insert().values(
+                    representation_id=rep_id,
+                    site=site,
+                    priority=prio,
+                    paused=False,
+                    requested_at=now,
+                    requested_by=actor,
+                )
+            )
+            return prio, False
+        if priority is not None and priority != row.priority:
+            conn.execute(t.update().where(where).values(priority=priority))
+            conn.execute(
+                s.replicas.update()
+                .where(s.replicas.c.representation_id == rep_id, s.replicas.c.site == site)
+                .values(priority=priority)
+            )
+            return priority, bool(row.paused)
+        return int(row.priority), bool(row.paused)
+
+    @staticmethod
+    def _queue_missing(
+        conn: Connection,
+        rep_id: int,
+        project_id: int,
+        site: str,
+        priority: int,
+        paused: bool,
+        now: float,
+        file_ids: Sequence[int] | None = None,
+        status: str = s.QUEUED,
+    ) -> int:
+        """Insert a replica (queued, or ``status``) on ``site`` for every file of the representation
+        that has none there."""
+        f, r = s.files, s.replicas
+        other = r.alias("existing")
+        cond = [
+            f.c.representation_id == rep_id,
+            ~sa.exists().where(other.c.file_id == f.c.id, other.c.site == site),
+        ]
+        if file_ids is not None:
+            cond.append(f.c.id.in_(list(file_ids)))
+        sel = sa.select(
+            f.c.id,
+            sa.literal(rep_id),
+            sa.literal(project_id),
+            sa.literal(site),
+            sa.literal(status),
+            sa.literal(priority),
+            sa.literal(paused),
+            sa.literal(0),
+            sa.literal(now),
+            sa.literal(0),
+            sa.literal(now),
+            sa.literal(now if status == s.PRESENT else None, type_=sa.Float),
+        ).where(*cond)
+        cols = [
+            "file_id",
+            "representation_id",
+            "project_id",
+            "site",
+            "status",
+            "priority",
+            "paused",
+            "attempts",
+            "next_attempt_at",
+            "bytes_done",
+            "updated_at",
+            "present_since",
+        ]
+        # RETURNING: rowcount of INSERT ... SELECT is not reported by every driver
+        return len(conn.execute(r.insert().from_select(cols, sel).returning(r.c.id)).all())
+
+    @staticmethod
+    def _requeue_values(now: float) -> dict[str, Any]:
+        return {
+            "status": s.QUEUED,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "last_error": None,
+            "last_failed_at": None,
+            "present_since": None,
+            "bytes_done": 0,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "updated_at": now,
+        }
+
+    @staticmethod
+    def _present_values(now: float, source: str | None = None) -> dict[str, Any]:
+        return {
+            "status": s.PRESENT,
+            "attempts": 0,
+            "last_error": None,
+            "last_failed_at": None,
+            "present_since": now,
+            "bytes_done": 0,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "source_site": source,
+            "updated_at": now,
+        }
+
+    def _mark_present(
+        self,
+        conn: Connection,
+        rep_id: int,
+        project_id: int,
+        site: str,
+        file_ids: Sequence[int],
+        now: float,
+        priority: int,
+        paused: bool,
+    ) -> None:
+        r = s.replicas
+        for part in chunked(list(file_ids)):
+            conn.execute(
+                r.update()
+                .where(r.c.site == site, r.c.file_id.in_(part), r.c.status != s.REMOVING)
+                .values(**self._present_values(now))
+            )
+            self._queue_missing(conn, rep_id, project_id, site, priority, paused, now, part, status=s.PRESENT)
+
+    # ------------------------------------------------------------------ publish
+
+    def publish(
+        self,
+        project_id: int,
+        key: RepresentationKey,
+        files: Sequence[FileFacts],
+        present_site: str,
+        queue_sites: Sequence[str],
+        actor: str,
+        priority: int | None = None,
+    ) -> PublishResult:
+        """Register a representation and its files: present on ``present_site``, queued on each of
+        ``queue_sites``. Publishing an existing representation again with changed content updates
+        the files and queues every site that held the old content."""
+        now = time.time()
+        r, f, rep_t = s.replicas, s.files, s.representations
+        queue_sites = [q for q in dict.fromkeys(queue_sites) if q != present_site]
+        with self._write() as conn:
+            existing = conn.execute(
+                sa.select(rep_t.c.id).where(
+                    rep_t.c.project_id == project_id,
+                    rep_t.c.folder == key.folder,
+                    rep_t.c.product == key.product,
+                    rep_t.c.version == key.version,
+                    rep_t.c.name == key.name,
+                )
+            ).first()
+            total = sum(x.size for x in files)
+            if existing is None:
+                rep_id = conn.execute(
+                    rep_t.insert()
+                    .values(
+                        project_id=project_id,
+                        folder=key.folder,
+                        product=key.product,
+                        version=key.version,
+                        name=key.name,
+                        file_count=len(files),
+                        total_size=total,
+                        content_rev=1,
+                        created_at=now,
+                        updated_at=now,
+                        published_by=actor,
+                    )
+                    .returning(rep_t.c.id)
+                ).scalar_one()
+                file_ids = self._insert_files(conn, rep_id, files, now)
+                prio, paused = self._ensure_rep_site(conn, rep_id, present_site, actor, now, priority)
+                self._mark_present(conn, rep_id, project_id, present_site, file_ids, now, prio, paused)
+                for site in queue_sites:
+                    prio, paused = self._ensure_rep_site(conn, rep_id, site, actor, now, priority)
+                    self._queue_missing(conn, rep_id, project_id, site, prio, paused, now)
+                self._events(
+                    conn,
+                    [
+                        {
+                            "kind": "publish",
+                            "actor": actor,
+                            "project_id": project_id,
+                            "representation_id": rep_id,
+                            "site": present_site,
+                            "bytes": total,
+                            "message": f"{key.label}: {len(files)} files; queued on {', '.join(queue_sites) or '-'}",
+                        }
+                    ],
+                )
+                return PublishResult(rep_id, True, len(files), (), tuple(queue_sites))
+
+            rep_id = existing.id
+            old = {
+                row.path: row
+                for row in conn.execute(
+                    sa.select(f.c.id, f.c.path, f.c.size, f.c.hash, f.c.hash_algo).where(
+                        f.c.representation_id == rep_id
+                    )
+                )
+            }
+            new = {x.path: x for x in files}
+            changed = [
+                old[p].id
+                for p, x in new.items()
+                if p in old and (old[p].size != x.size or old[p].hash != x.hash or old[p].hash_algo != x.hash_algo)
+            ]
+            added = [x for p, x in new.items() if p not in old]
+            dropped = [row.id for p, row in old.items() if p not in new]
+
+            requeued: set[str] = set()
+            if changed:
+                for part in chunked(changed):
+                    held = (
+                        conn.execute(
+                            sa.select(r.c.site)
+                            .where(r.c.file_id.in_(part), r.c.status == s.PRESENT, r.c.site != present_site)
+                            .distinct()
+                        )
+                        .scalars()
+                        .all()
+                    )
+                    requeued.update(held)
+                    conn.execute(
+                        r.update()
+                        .where(r.c.file_id.in_(part), r.c.site != present_site, r.c.status != s.REMOVING)
+                        .values(**self._requeue_values(now))
+                    )
+                for p, x in new.items():
+                    if p in old and old[p].id in set(changed):
+                        conn.execute(
+                            f.update()
+                            .where(f.c.id == old[p].id)
+                            .values(size=x.size, hash=x.hash, hash_algo=x.hash_algo, updated_at=now)
+                        )
+            added_ids = self._insert_files(conn, rep_id, added, now) if added else []
+            if dropped:
+                for part in chunked(dropped):
+                    conn.execute(f.delete().where(f.c.id.in_(part)))
+            prio, paused = self._ensure_rep_site(conn, rep_id, present_site, actor, now, priority)
+            # the publishing site holds every file of the new content
+            current_ids = [old[p].id for p in new if p in old] + added_ids
+            self._mark_present(conn, rep_id, project_id, present_site, current_ids, now, prio, paused)
+            wanted_sites = set(queue_sites) | requeued
+            wanted_sites |= set(
+                conn.execute(
+                    sa.select(s.representation_sites.c.site).where(s.representation_sites.c.representation_id == rep_id)
+                ).scalars()
+            )
+            wanted_sites.discard(present_site)
+            for site in sorted(wanted_sites):
+                prio, paused = self._ensure_rep_site(conn, rep_id, site, actor, now, priority)
+                self._queue_missing(conn, rep_id, project_id, site, prio, paused, now)
+            content_changed = bool(changed or added or dropped)
+            conn.execute(
+                rep_t.update()
+                .where(rep_t.c.id == rep_id)
+                .values(
+                    file_count=len(files),
+                    total_size=total,
+                    content_rev=rep_t.c.content_rev + (1 if content_changed else 0),
+                    updated_at=now,
+                )
+            )
+            message = (
+                f"{key.label}: republished, {len(changed)} changed, {len(added)} added, {len(dropped)} dropped"
+                + (f"; re-queued on {', '.join(sorted(requeued))}" if requeued else "")
+                if content_changed
+                else f"{key.label}: republished with identical content"
+            )
+            self._events(
+                conn,
+                [
+                    {
+                        "kind": "publish",
+                        "actor": actor,
+                        "project_id": project_id,
+                        "representation_id": rep_id,
+                        "site": present_site,
+                        "bytes": total,
+                        "message": message,
+                    }
+                ],
+            )
+            return PublishResult(
+                rep_id, False, len(changed) + len(added), tuple(sorted(requeued)), tuple(sorted(wanted_sites))
+            )
+
+    @staticmethod
+    def _insert_files(conn: Connection, rep_id: int, files: Sequence[FileFacts], now: float) -> list[int]:
+        if not files:
+            return []
+        rows = [
+            {
+                "representation_id": rep_id,
+                "path": x.path,
+                "path_key": path_key(x.path),
+                "size": x.size,
+                "hash_algo": x.hash_algo,
+                "hash": x.hash,
+                "updated_at": now,
+            }
+            for x in files
+        ]
+        result = conn.execute(s.files.insert().returning(s.files.c.id, sort_by_parameter_order=True), rows)
+        return [row.id for row in result]
+
+    # ------------------------------------------------------------------ requests
+
+    def want(
+        self,
+        rep_id: int,
+        site: str,
+        actor: str,
+        *,
+        priority: int | None = None,
+        file_ids: Sequence[int] | None = None,
+    ) -> dict[str, int]:
+        """Ask for the representation (or some of its files) on ``site``: queue what is missing,
+        give failed files a fresh set of attempts. Returns counts by outcome."""
+        r = s.replicas
+        now = time.time()
+        with self._write() as conn:
+            rep = conn.execute(
+                sa.select(s.representations.c.project_id).where(s.representations.c.id == rep_id)
+            ).first()
+            if rep is None:
+                raise NotFoundError(f"unknown representation {rep_id}; see `sitesync status PROJECT`")
+            prio, paused = self._ensure_rep_site(conn, rep_id, site, actor, now, priority)
+            queued = self._queue_missing(conn, rep_id, rep.project_id, site, prio, paused, now, file_ids)
+            cond = [r.c.representation_id == rep_id, r.c.site == site, r.c.status == s.FAILED]
+            if file_ids is not None:
+                cond.append(r.c.file_id.in_(list(file_ids)))
+            retried = conn.execute(r.update().where(*cond).values(**self._requeue_values(now))).rowcount or 0
+            counts = {
+                row.status: row.n
+                for row in conn.execute(
+                    sa.select(r.c.status, sa.func.count().label("n"))
+                    .where(r.c.representation_id == rep_id, r.c.site == site)
+                    .group_by(r.c.status)
+                )
+            }
+            self._events(
+                conn,
+                [
+                    {
+                        "kind": "request",
+                        "actor": actor,
+                        "project_id": rep.project_id,
+                        "representation_id": rep_id,
+                        "site": site,
+                        "message": f"wanted on {site}: {queued} queued, {retried} failed retried",
+                    }
+                ],
+            )
+        return {"queued": queued, "retried": retried, **{f"now_{k}": v for k, v in counts.items()}}
+
+    def reset(
+        self,
+        rep_id: int,
+        sites: Sequence[str],
+        actor: str,
+        *,
+        include_present: bool = False,
+        file_id: int | None = None,
+    ) -> dict[str, int]:
+        """Re-sync: clear attempts and errors of the representation's files on ``sites`` and queue
+        them again. With ``include_present`` verified copies are re-copied too, but only where
+        another verified copy of the file exists (the last copy is never given up)."""
+        r = s.replicas
+        now = time.time()
+        other = r.alias("other")
+        result = {"requeued": 0, "kept_only_copy": 0}
+        with self._write() as conn:
+            rep = conn.execute(
+                sa.select(s.representations.c.project_id).where(s.representations.c.id == rep_id)
+            ).first()
+            if rep is None:
+                raise NotFoundError(f"unknown representation {rep_id}; see `sitesync status PROJECT`")
+            base = [r.c.representation_id == rep_id, r.c.site.in_(list(sites))]
+            if file_id is not None:
+                base.append(r.c.file_id == file_id)
+            result["requeued"] += (
+                conn.execute(
+                    r.update().where(*base, r.c.status.in_(_WANTED)).values(**self._requeue_values(now))
+                ).rowcount
+                or 0
+            )
+            if include_present:
+                has_other = sa.exists().where(
+                    other.c.file_id == r.c.file_id, other.c.site != r.c.site, other.c.status == s.PRESENT
+                )
+                result["requeued"] += (
+                    conn.execute(
+                        r.update().where(*base, r.c.status == s.PRESENT, has_other).values(**self._requeue_values(now))
+                    ).rowcount
+                    or 0
+                )
+                result["kept_only_copy"] = conn.execute(
+                    sa.select(sa.func.count()).select_from(r).where(*base, r.c.status == s.PRESENT)
+                ).scalar_one()
+            self._events(
+                conn,
+                [
+                    {
+                        "kind": "reset",
+                        "actor": actor,
+                        "project_id": rep.project_id,
+                        "representation_id": rep_id,
+                        "file_id": file_id,
+                        "site": ",".join(sites),
+                        "message": f"{result['requeued']} files queued again",
+                    }
+                ],
+            )
+        return result
+
+    def set_priority(self, rep_id: int, priority: int, actor: str, site: str | None = None) -> int:
+        t, r = s.representation_sites, s.replicas
+        with self._write() as conn:
+            rep = self._require_rep(conn, rep_id)
+            cond_t = [t.c.representation_id == rep_id]
+            cond_r = [r.c.representation_id == rep_id]
+            if site is not None:
+                cond_t.append(t.c.site == site)
+                cond_r.append(r.c.site == site)
+            n = conn.execute(t.update().where(*cond_t).values(priority=priority)).rowcount or 0
+            conn.execute(r.update().where(*cond_r).values(priority=priority))
+            self._events(
+                conn,
+                [
+                    {
+                        "kind": "priority",
+                        "actor": actor,
+                        "project_id": rep.project_id,
+                        "representation_id": rep_id,
+                        "site": site,
+                        "message": f"priority {priority}",
+                    }
+                ],
+            )
+            return n
+
+    def set_representation_paused(self, rep_id: int, paused: bool, actor: str, site: str | None = None) -> int:
+        """Pause or resume a representation on one site or on every site it is wanted on. Only the
+        pause flag changes: per-file state (attempts, errors, presence) is left exactly as it is."""
+        t, r = s.representation_sites, s.replicas
+        with self._write() as conn:
+            rep = self._require_rep(conn, rep_id)
+            cond_t = [t.c.representation_id == rep_id]
+            cond_r = [r.c.representation_id == rep_id]
+            if site is not None:
+                cond_t.append(t.c.site == site)
+                cond_r.append(r.c.site == site)
+            n = conn.execute(t.update().where(*cond_t).values(paused=paused)).rowcount or 0
+            conn.execute(r.update().where(*cond_r).values(paused=paused))
+            self._events(
+                conn,
+                [
+                    {
+                        "kind": "pause" if paused else "resume",
+                        "actor": actor,
+                        "project_id": rep.project_id,
+                        "representation_id": rep_id,
+                        "site": site,
+                    }
+                ],
+            )
+            return n
+
+    @staticmethod
+    def _require_rep(conn: Connection, rep_id: int) -> Any:
+        rep = conn.execute(
+            sa.select(s.representations.c.id, s.representations.c.project_id).where(s.representations.c.id == rep_id)
+        ).first()
+        if rep is None:
+            raise NotFoundError(f"unknown representation {rep_id}; see `sitesync status PROJECT`")
+        return rep
+
+    # ------------------------------------------------------------------ guarded removal
+
+    def begin_remove(
+        self,
+        rep_id: int,
+        site: str,
+        min_copies: int,
+        owner: str,
+        actor: str,
+        lease_seconds: float = 600.0,
+        file_ids: Sequence[int] | None = None,
+    ) -> RemovalTicket:
+        """Check the ``min_copies`` guard and mark the site's copies ``removing`` in one transaction.
+
+        Refuses (nothing changed) if any file would keep fewer than ``min_copies`` verified copies
+        on other sites, or if a transfer to the site is running. Wanted-but-absent records on the
+        site are dropped. The caller deletes the copies, then calls ``finish_remove``.
+        """
+        r, f = s.replicas, s.files
+        now = time.time()
+        with self._write() as conn:
+            rep = self._require_rep(conn, rep_id)
+            cond = [r.c.representation_id == rep_id, r.c.site == site]
+            if file_ids is not None:
+                cond.append(r.c.file_id.in_(list(file_ids)))
+            rows = conn.execute(
+                sa.select(r.c.id, r.c.file_id, r.c.status, r.c.lease_owner, r.c.lease_expires_at, f.c.path)
+                .join(f, f.c.id == r.c.file_id)
+                .where(*cond)
+                .order_by(f.c.path)
+            ).all()
+            if not rows:
+                raise NotFoundError(f"representation {rep_id} has no copy on site {site!r} and is not wanted there")
+            busy = [x for x in rows if x.status == s.IN_PROGRESS]
+            stuck = [
+                x for x in rows if x.status == s.REMOVING and (x.lease_expires_at or 0) > now and x.lease_owner != owner
+            ]
+            if busy or stuck:
+                n = len(busy) + len(stuck)
+                raise ConflictError(
+                    f"{n} files of representation {rep_id} are being transferred to or removed from site "
+                    f"{site!r} right now; try again when that finishes"
+                )
+            present = [x for x in rows if x.status in (s.PRESENT, s.REMOVING)]
+            wanted_only = [x.id for x in rows if x.status in _WANTED]
+            if present:
+                fids = [x.file_id for x in present]
+                if self.is_postgres:
+                    # serialise concurrent removals of the same files on different sites
+                    for part in chunked(fids):
+                        conn.execute(sa.select(f.c.id).where(f.c.id.in_(part)).with_for_update())
+                others: dict[int, int] = {}
+                for part in chunked(fids):
+                    for row in conn.execute(
+                        sa.select(r.c.file_id, sa.func.count().label("n"))
+                        .where(r.c.file_id.in_(part), r.c.site != site, r.c.status == s.PRESENT)
+                        .group_by(r.c.file_id)
+                    ):
+                        others[row.file_id] = row.n
+                short = [x for x in present if others.get(x.file_id, 0) < min_copies]
+                if short:
+                    example = short[0]
+                    raise GuardRefusedError(
+                        f"refused: removing site {site!r}'s copy of representation {rep_id} would leave "
+                        f"{len(short)} of {len(present)} files with fewer than min_copies={min_copies} verified "
+                        f"copies elsewhere (e.g. {example.path} has {others.get(example.file_id, 0)}); "
+                        "upload them to another site first"
+                    )
+                for part in chunked([x.id for x in present]):
+                    conn.execute(
+                        r.update()
+                        .where(r.c.id.in_(part))
+                        .values(
+                            status=s.REMOVING,
+                            lease_owner=owner,
+                            lease_expires_at=now + lease_seconds,
+                            updated_at=now,
+                        )
+                    )
+            for part in chunked(wanted_only):
+                conn.execute(r.delete().where(r.c.id.in_(part)))
+            if file_ids is None:
+                t = s.representation_sites
+                conn.execute(t.delete().where(t.c.representation_id == rep_id, t.c.site == site))
+            self._events(
+                conn,
+                [
+                    {
+                        "kind": "remove_begin",
+                        "actor": actor,
+                        "project_id": rep.project_id,
+                        "representation_id": rep_id,
+                        "site": site,
+                        "message": f"{len(present)} copies to delete, {len(wanted_only)} pending requests dropped",
+                    }
+                ],
+            )
+        return RemovalTicket(site, tuple((x.id, x.file_id, x.path) for x in present), len(wanted_only))
+
+    def finish_remove(self, replica_ids: Sequence[int], rep_id: int, site: str, actor: str) -> int:
+        """The copies are gone from storage: drop their records."""
+        r = s.replicas
+        n = 0
+        with self._write() as conn:
+            rep = conn.execute(
+                sa.select(s.representations.c.project_id).where(s.representations.c.id == rep_id)
+            ).first()
+            for part in chunked(list(replica_ids)):
+                n += conn.execute(r.delete().where(r.c.id.in_(part), r.c.status == s.REMOVING)).rowcount or 0
+            self._events(
+                conn,
+                [
+                    {
+                        "kind": "remove",
+                        "actor": actor,
+                        "project_id": rep.project_id if rep else None,
+                        "representation_id": rep_id,
+                        "site": site,
+                        "message": f"{n} copies deleted from {site}",
+                    }
+                ],
+            )
+        return n
+
+    def abort_remove(self, replica_ids: Sequence[int]) -> None:
+        """The copies could not be deleted and still exist: they are verified copies again."""
+        r = s.replicas
+        now = time.time()
+        with self._write() as conn:
+            for part in chunked(list(replica_ids)):
+                conn.execute(
+                    r.update()
+                    .where(r.c.id.in_(part), r.c.status == s.REMOVING)
+                    .values(status=s.PRESENT, lease_owner=None, lease_expires_at=None, updated_at=now)
+                )
+
+    def forget_site(self, site: str, actor: str) -> int:
+        """Drop every record of ``site`` (the site definition is being removed)."""
+        with self._write() as conn:
+            n = conn.execute(s.replicas.delete().where(s.replicas.c.site == site)).rowcount or 0
+            conn.execute(s.representation_sites.delete().where(s.representation_sites.c.site == site))
+            conn.execute(s.pauses.delete().where(s.pauses.c.site == site))
+            self._events(conn, [{"kind": "site_forgotten", "actor": actor, "site": site, "message": f"{n} records"}])
+        return n
+
+    def site_record_count(self, site: str) -> dict[str, int]:
+        r = s.replicas
+        with self._read() as conn:
+            return {
+                row.status: row.n
+                for row in conn.execute(
+                    sa.select(r.c.status, sa.func.count().label("n")).where(r.c.site == site).group_by(r.c.status)
+                )
+            }
+
+
+__all__ = ["DEFAULT_PRIORITY", "CatalogMixin", "path_key", "version_label"]

@@ -1,0 +1,164 @@
+"""Opening the state database: URL handling, SQLite tuning, schema version checks and migrations.
+
+SQLite runs in WAL mode with a busy timeout; a write transaction starts with ``BEGIN IMMEDIATE`` so
+two writers never deadlock on a lock upgrade. PostgreSQL uses psycopg 3. ``migrate()`` is what
+``sitesync init`` runs; every other command calls ``check_schema()`` first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import DatabaseError as SADatabaseError
+
+from sitesync.errors import DatabaseError
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def mask_url(url: str | sa.URL) -> str:
+    """The URL as it may be shown: the password replaced by ***."""
+    try:
+        parsed = make_url(str(url)) if not isinstance(url, sa.URL) else url
+    except ArgumentError:
+        return "<unparseable database URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def normalize_url(url: str) -> sa.URL:
+    """Accept ``postgresql://`` and ``postgres://`` (psycopg 3 is used) and plain ``sqlite:///``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(
+            f"cannot parse database URL {url!r}; use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseError(
+            f"unsupported database {parsed.get_backend_name()!r} in {mask_url(parsed)}; use SQLite or PostgreSQL"
+        )
+    return parsed
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # sitesync emits BEGIN itself (see _on_begin)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_db_engine(url: str) -> Engine:
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            path = Path(database)
+            if not path.parent.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": 60, "check_same_thread": False})
+        _sqlite_setup(engine)
+        return engine
+    return sa.create_engine(
+        parsed,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"connect_timeout": 10},
+    )
+
+
+def _alembic_config(connection: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def _known_revisions() -> set[str]:
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+@contextlib.contextmanager
+def translate_connect_errors(engine: Engine) -> Iterator[None]:
+    """Turn 'cannot connect' driver errors into one clear ``DatabaseError``."""
+    try:
+        yield
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseError(
+            f"cannot use the state database {mask_url(engine.url)}: {reason}; "
+            "check --db / SITESYNC_DB and that the server is running"
+        ) from None
+    except SADatabaseError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseError(
+            f"the state database {mask_url(engine.url)} is not usable: {reason}; "
+            "is it a sitesync database? run `sitesync init` to create one"
+        ) from None
+
+
+def current_revision(engine: Engine) -> str | None:
+    with translate_connect_errors(engine), engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a database that is missing, older or newer than this code."""
+    rev = current_revision(engine)
+    head = head_revision()
+    if rev == head:
+        return
+    where = mask_url(engine.url)
+    if rev is None:
+        raise DatabaseError(f"no sitesync state in {where}; run `sitesync init` to create it")
+    if rev not in _known_revisions():
+        raise DatabaseError(
+            f"the state database {where} has schema revision {rev}, newer than this sitesync knows "
+            f"({head}); upgrade sitesync on this machine"
+        )
+    raise DatabaseError(f"the state database {where} is at an older schema ({rev}); run `sitesync init` to upgrade")
+
+
+def migrate(engine: Engine) -> tuple[str | None, str]:
+    """Create or upgrade the schema to head. Returns (revision before, revision after)."""
+    from alembic import command
+
+    before = current_revision(engine)
+    if before is not None and before not in _known_revisions():
+        raise DatabaseError(
+            f"the state database {mask_url(engine.url)} has schema revision {before}, newer than this "
+            "sitesync knows; upgrade sitesync on this machine"
+        )
+    with translate_connect_errors(engine), engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+    return before, head_revision()

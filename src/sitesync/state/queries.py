@@ -1,0 +1,225 @@
+"""State store, read side: the summaries and details the faces show (status tables, where a file
+is, a representation's files per site). Read-only; every query is bounded by an index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from sitesync.state import schema as s
+from sitesync.state.base import StoreBase, chunked
+from sitesync.state.catalog import _rep_row, _rep_select
+from sitesync.state.records import FileRow, ReplicaRow, RepresentationRow, SiteSummary
+
+
+@dataclass(slots=True)
+class SiteState:
+    """A representation on one site, aggregated over its files."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    bytes_present: int = 0
+    bytes_in_flight: int = 0
+    paused: bool = False
+    priority: int | None = None
+    attempts: int = 0
+    updated_at: float | None = None
+    last_error: str | None = None
+
+
+@dataclass(slots=True)
+class RepresentationSummary:
+    representation: RepresentationRow
+    sites: dict[str, SiteState]
+
+
+def _replica_row(m: Any) -> ReplicaRow:
+    return ReplicaRow(
+        id=m["id"],
+        file_id=m["file_id"],
+        representation_id=m["representation_id"],
+        site=m["site"],
+        status=m["status"],
+        priority=m["priority"],
+        paused=bool(m["paused"]),
+        attempts=m["attempts"],
+        next_attempt_at=m["next_attempt_at"],
+        last_error=m["last_error"],
+        last_failed_at=m["last_failed_at"],
+        present_since=m["present_since"],
+        bytes_done=m["bytes_done"],
+        lease_owner=m["lease_owner"],
+        lease_expires_at=m["lease_expires_at"],
+        source_site=m["source_site"],
+        updated_at=m["updated_at"],
+    )
+
+
+class QueriesMixin(StoreBase):
+    def project_site_summaries(self, project_id: int) -> list[SiteSummary]:
+        """Per site: how many of the project's files are in each status, and their bytes."""
+        r, f = s.replicas, s.files
+        q = (
+            sa.select(r.c.site, r.c.status, sa.func.count().label("n"), sa.func.sum(f.c.size).label("bytes"))
+            .join(f, f.c.id == r.c.file_id)
+            .where(r.c.project_id == project_id)
+            .group_by(r.c.site, r.c.status)
+        )
+        per_site: dict[str, dict[str, Any]] = {}
+        with self._read() as conn:
+            for row in conn.execute(q):
+                entry = per_site.setdefault(row.site, {"counts": {}, "present": 0, "total": 0})
+                entry["counts"][row.status] = row.n
+                entry["total"] += int(row.bytes or 0)
+                if row.status == s.PRESENT:
+                    entry["present"] += int(row.bytes or 0)
+        return [SiteSummary(site, v["counts"], v["present"], v["total"]) for site, v in sorted(per_site.items())]
+
+    def project_status_counts(self) -> dict[int, dict[str, int]]:
+        """project id -> status -> number of replicas (served by the project/site/status index)."""
+        r = s.replicas
+        out: dict[int, dict[str, int]] = {}
+        with self._read() as conn:
+            for row in conn.execute(
+                sa.select(r.c.project_id, r.c.status, sa.func.count().label("n")).group_by(r.c.project_id, r.c.status)
+            ):
+                out.setdefault(row.project_id, {})[row.status] = row.n
+        return out
+
+    def representation_page(
+        self,
+        project_id: int,
+        *,
+        limit: int = 200,
+        offset: int = 0,
+        rep_ids: Sequence[int] | None = None,
+    ) -> tuple[int, list[RepresentationRow]]:
+        rep = s.representations
+        cond = [rep.c.project_id == project_id]
+        if rep_ids is not None:
+            cond.append(rep.c.id.in_(list(rep_ids)))
+        with self._read() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(rep).where(*cond)).scalar_one()
+            rows = conn.execute(
+                _rep_select()
+                .where(*cond)
+                .order_by(rep.c.folder, rep.c.product, rep.c.version, rep.c.name)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return total, [_rep_row(row) for row in rows]
+
+    def summarize(
+        self, reps: Sequence[RepresentationRow], sites: Sequence[str] | None = None
+    ) -> list[RepresentationSummary]:
+        """Aggregate each representation's replicas per site (all sites, or only ``sites``)."""
+        r, f, t = s.replicas, s.files, s.representation_sites
+        ids = [x.id for x in reps]
+        states: dict[int, dict[str, SiteState]] = {i: {} for i in ids}
+        with self._read() as conn:
+            for part in chunked(ids):
+                q = (
+                    sa.select(
+                        r.c.representation_id,
+                        r.c.site,
+                        r.c.status,
+                        sa.func.count().label("n"),
+                        sa.func.sum(f.c.size).label("size"),
+                        sa.func.sum(r.c.bytes_done).label("done"),
+                        sa.func.max(r.c.updated_at).label("updated"),
+                        sa.func.max(r.c.attempts).label("attempts"),
+                        sa.func.max(r.c.last_error).label("error"),
+                    )
+                    .join(f, f.c.id == r.c.file_id)
+                    .where(r.c.representation_id.in_(part))
+                    .group_by(r.c.representation_id, r.c.site, r.c.status)
+                )
+                if sites is not None:
+                    q = q.where(r.c.site.in_(list(sites)))
+                for row in conn.execute(q):
+                    st = states[row.representation_id].setdefault(row.site, SiteState())
+                    st.counts[row.status] = row.n
+                    if row.status == s.PRESENT:
+                        st.bytes_present += int(row.size or 0)
+                    elif row.status == s.IN_PROGRESS:
+                        st.bytes_in_flight += int(row.done or 0)
+                    st.attempts = max(st.attempts, int(row.attempts or 0))
+                    if row.updated is not None:
+                        st.updated_at = max(st.updated_at or 0.0, row.updated)
+                    if row.error and row.status in (s.FAILED, s.QUEUED):
+                        st.last_error = row.error
+                tq = sa.select(t.c.representation_id, t.c.site, t.c.priority, t.c.paused).where(
+                    t.c.representation_id.in_(part)
+                )
+                if sites is not None:
+                    tq = tq.where(t.c.site.in_(list(sites)))
+                for row in conn.execute(tq):
+                    st = states[row.representation_id].setdefault(row.site, SiteState())
+                    st.priority = row.priority
+                    st.paused = bool(row.paused)
+        return [RepresentationSummary(x, states[x.id]) for x in reps]
+
+    def representation_detail(self, rep_id: int) -> list[tuple[FileRow, list[ReplicaRow]]]:
+        """Every file of the representation with its replica on every site."""
+        r, f = s.replicas, s.files
+        with self._read() as conn:
+            files = conn.execute(sa.select(f).where(f.c.representation_id == rep_id).order_by(f.c.path)).all()
+            reps = conn.execute(sa.select(r).where(r.c.representation_id == rep_id).order_by(r.c.site)).all()
+        by_file: dict[int, list[ReplicaRow]] = {}
+        for row in reps:
+            by_file.setdefault(row.file_id, []).append(_replica_row(row._mapping))
+        return [
+            (FileRow(x.id, x.representation_id, x.path, x.size, x.hash_algo, x.hash), by_file.get(x.id, []))
+            for x in files
+        ]
+
+    def replicas_for_files(self, file_ids: Sequence[int]) -> dict[int, list[ReplicaRow]]:
+        r = s.replicas
+        out: dict[int, list[ReplicaRow]] = {}
+        with self._read() as conn:
+            for part in chunked(list(file_ids)):
+                for row in conn.execute(sa.select(r).where(r.c.file_id.in_(part))):
+                    out.setdefault(row.file_id, []).append(_replica_row(row._mapping))
+        return out
+
+    def replica_status_counts(self, project_id: int | None = None) -> dict[str, int]:
+        r = s.replicas
+        q = sa.select(r.c.status, sa.func.count().label("n")).group_by(r.c.status)
+        if project_id is not None:
+            q = q.where(r.c.project_id == project_id)
+        with self._read() as conn:
+            return {row.status: row.n for row in conn.execute(q)}
+
+    def pending_work(self, project_id: int, sites: Sequence[str]) -> dict[str, int]:
+        """Queued or in-progress replicas per site (what a worker still has to do)."""
+        r = s.replicas
+        with self._read() as conn:
+            return {
+                row.site: row.n
+                for row in conn.execute(
+                    sa.select(r.c.site, sa.func.count().label("n"))
+                    .where(
+                        r.c.project_id == project_id,
+                        r.c.site.in_(list(sites)),
+                        r.c.status.in_((s.QUEUED, s.IN_PROGRESS)),
+                    )
+                    .group_by(r.c.site)
+                )
+            }
+
+    def pending_totals(self, pairs: Sequence[tuple[int, str]]) -> tuple[int, int]:
+        """(files, bytes) queued or in progress for the given (project id, site) queues."""
+        if not pairs:
+            return 0, 0
+        r, f = s.replicas, s.files
+        cond = sa.or_(*(sa.and_(r.c.project_id == pid, r.c.site == site) for pid, site in pairs))
+        q = (
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(f.c.size), 0))
+            .join(f, f.c.id == r.c.file_id)
+            .where(cond, r.c.status.in_((s.QUEUED, s.IN_PROGRESS)), r.c.paused == sa.false())
+        )
+        with self._read() as conn:
+            n, size = conn.execute(q).one()
+        return int(n), int(size)

@@ -1,0 +1,390 @@
+"""State store, worker side: claiming work under a lease, renewing leases with progress, writing
+outcomes in batches, and returning the work of crashed workers to the queue.
+
+A claim is one statement: the rows are chosen through ``ix_replicas_queue`` (one index range per
+project and site, already in priority order) and leased in the same UPDATE. On PostgreSQL the
+choice uses ``FOR UPDATE SKIP LOCKED`` so concurrent workers take disjoint batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+import sqlalchemy as sa
+
+from sitesync.state import schema as s
+from sitesync.state.base import StoreBase, chunked
+from sitesync.state.records import ClaimedReplica, Outcome
+
+MAX_BACKOFF = 3600.0
+
+
+def backoff_delay(base: float, attempts: int) -> float:
+    """Seconds to wait after the ``attempts``-th failed attempt: base, 2*base, 4*base... capped."""
+    if base <= 0:
+        return 0.0
+    return min(MAX_BACKOFF, base * (2 ** max(0, attempts - 1)))
+
+
+class QueueMixin(StoreBase):
+    def claim(
+        self,
+        project_id: int,
+        site: str,
+        source_sites: Sequence[str],
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        now: float | None = None,
+    ) -> list[ClaimedReplica]:
+        """Lease up to ``limit`` queued replicas of ``site`` in ``project_id`` whose file has a
+        verified copy on one of ``source_sites``, highest priority first."""
+        if limit <= 0 or not source_sites:
+            return []
+        now = time.time() if now is None else now
+        r = s.replicas
+        q = r.alias("q")
+        src = r.alias("src")
+        choose = (
+            sa.select(q.c.id)
+            .where(
+                q.c.project_id == project_id,
+                q.c.site == site,
+                # literal constants so SQLite can prove the partial index applies
+                q.c.status == sa.literal_column(f"'{s.QUEUED}'"),
+                q.c.paused == sa.false(),
+                q.c.next_attempt_at <= now,
+                sa.exists().where(
+                    src.c.file_id == q.c.file_id,
+                    src.c.status == s.PRESENT,
+                    src.c.site.in_(list(source_sites)),
+                ),
+            )
+            .order_by(q.c.priority.desc(), q.c.id)
+            .limit(limit)
+        )
+        if self.is_postgres:
+            choose = choose.with_for_update(skip_locked=True, of=q)
+        stmt = (
+            r.update()
+            .where(r.c.id.in_(choose.scalar_subquery()), r.c.status == s.QUEUED)
+            .values(
+                status=s.IN_PROGRESS,
+                lease_owner=owner,
+                lease_expires_at=now + lease_seconds,
+                bytes_done=0,
+                updated_at=now,
+            )
+            .returning(r.c.id, r.c.file_id, r.c.representation_id, r.c.attempts, r.c.priority)
+        )
+        with self._write() as conn:
+            leased = conn.execute(stmt).all()
+        if not leased:
+            return []
+        return self._claimed_details(project_id, site, leased)
+
+    def _claimed_details(self, project_id: int, site: str, leased: Sequence[sa.Row]) -> list[ClaimedReplica]:
+        f, r = s.files, s.replicas
+        fids = [row.file_id for row in leased]
+        facts: dict[int, sa.Row] = {}
+        holders: dict[int, list[str]] = {}
+        with self._read() as conn:
+            for part in chunked(fids):
+                for row in conn.execute(
+                    sa.select(f.c.id, f.c.path, f.c.size, f.c.hash_algo, f.c.hash).where(f.c.id.in_(part))
+                ):
+                    facts[row.id] = row
+                for row in conn.execute(
+                    sa.select(r.c.file_id, r.c.site).where(r.c.file_id.in_(part), r.c.status == s.PRESENT)
+                ):
+                    holders.setdefault(row.file_id, []).append(row.site)
+        out = []
+        for row in sorted(leased, key=lambda x: (-x.priority, x.id)):
+            fact = facts.get(row.file_id)
+            if fact is None:  # the file was dropped by a re-publish meanwhile; its replica is gone too
+                continue
+            out.append(
+                ClaimedReplica(
+                    replica_id=row.id,
+                    file_id=row.file_id,
+                    representation_id=row.representation_id,
+                    project_id=project_id,
+                    site=site,
+                    path=fact.path,
+                    size=fact.size,
+                    hash_algo=fact.hash_algo,
+                    hash=fact.hash,
+                    attempts=row.attempts,
+                    priority=row.priority,
+                    sources=tuple(sorted(holders.get(row.file_id, ()))),
+                )
+            )
+        return out
+
+    def renew_leases(
+        self, owner: str, progress: Mapping[int, int], lease_seconds: float, now: float | None = None
+    ) -> set[int]:
+        """Extend this worker's leases and record in-flight bytes. Returns replica ids whose lease
+        was lost (re-published, reset, or expired and taken over): their transfer's result will
+        be discarded."""
+        if not progress:
+            return set()
+        now = time.time() if now is None else now
+        r = s.replicas
+        ids = list(progress)
+        with self._write() as conn:
+            owned: set[int] = set()
+            for part in chunked(ids):
+                owned.update(
+                    conn.execute(
+                        sa.select(r.c.id).where(r.c.id.in_(part), r.c.lease_owner == owner, r.c.status == s.IN_PROGRESS)
+                    ).scalars()
+                )
+            if owned:
+                conn.execute(
+                    r.update()
+                    .where(r.c.id == sa.bindparam("rid"))
+                    .values(lease_expires_at=now + lease_seconds, bytes_done=sa.bindparam("done"))
+                    .execution_options(synchronize_session=False),
+                    [{"rid": rid, "done": progress[rid]} for rid in owned],
+                )
+        return set(ids) - owned
+
+    def record_outcomes(self, owner: str, outcomes: Sequence[Outcome], now: float | None = None) -> int:
+        """Write a batch of transfer outcomes in one transaction. An outcome whose lease this worker
+        no longer holds is discarded. Returns how many were applied."""
+        if not outcomes:
+            return 0
+        now = time.time() if now is None else now
+        r = s.replicas
+        by_id = {o.replica_id: o for o in outcomes}
+        with self._write() as conn:
+            attempts: dict[int, int] = {}
+            for part in chunked(list(by_id)):
+                q = sa.select(r.c.id, r.c.attempts).where(
+                    r.c.id.in_(part), r.c.lease_owner == owner, r.c.status == s.IN_PROGRESS
+                )
+                if self.is_postgres:
+                    q = q.with_for_update()
+                attempts.update({row.id: row.attempts for row in conn.execute(q)})
+            present, failed, queued, released, events = [], [], [], [], []
+            alt_rows: list[Outcome] = []
+            for rid, o in by_id.items():
+                if rid not in attempts:
+                    continue
+                base_event = {
+                    "at": now,
+                    "actor": owner,
+                    "project_id": o.project_id,
+                    "representation_id": o.representation_id,
+                    "file_id": o.file_id,
+                    "site": o.site,
+                    "source_site": o.source_site,
+                }
+                if o.kind == "present":
+                    present.append({"rid": rid, "src": o.source_site, "done": o.bytes})
+                    events.append({**base_event, "kind": "transfer", "bytes": o.bytes, "duration": o.duration})
+                    if o.alternatives:
+                        alt_rows.append(o)
+                elif o.kind == "error":
+                    n = attempts[rid] + 1
+                    row = {"rid": rid, "n": n, "err": (o.error or "unknown error")[:4000], "at": now}
+                    if n >= o.retry_count:
+                        failed.append(row)
+                    else:
+                        queued.append({**row, "next": now + backoff_delay(o.retry_backoff, n)})
+                    events.append(
+                        {
+                            **base_event,
+                            "kind": "failure",
+                            "bytes": o.bytes,
+                            "duration": o.duration,
+                            "message": f"attempt {n}/{o.retry_count}: {row['err']}",
+                        }
+                    )
+                else:  # release: put back untouched (site unavailable, worker stopping)
+                    released.append({"rid": rid, "next": now + max(0.0, o.retry_backoff), "err": o.error})
+                    if o.error:
+                        events.append({**base_event, "kind": "deferred", "message": o.error[:4000]})
+            common_clear = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
+            if present:
+                conn.execute(
+                    r.update()
+                    .where(r.c.id == sa.bindparam("rid"))
+                    .values(
+                        status=s.PRESENT,
+                        attempts=0,
+                        last_error=None,
+                        last_failed_at=None,
+                        present_since=now,
+                        bytes_done=sa.bindparam("done"),
+                        source_site=sa.bindparam("src"),
+                        **common_clear,
+                    ),
+                    present,
+                )
+            if failed:
+                conn.execute(
+                    r.update()
+                    .where(r.c.id == sa.bindparam("rid"))
+                    .values(
+                        status=s.FAILED,
+                        attempts=sa.bindparam("n"),
+                        last_error=sa.bindparam("err"),
+                        last_failed_at=sa.bindparam("at"),
+                        bytes_done=0,
+                        **common_clear,
+                    ),
+                    failed,
+                )
+            if queued:
+                conn.execute(
+                    r.update()
+                    .where(r.c.id == sa.bindparam("rid"))
+                    .values(
+                        status=s.QUEUED,
+                        attempts=sa.bindparam("n"),
+                        last_error=sa.bindparam("err"),
+                        last_failed_at=sa.bindparam("at"),
+                        next_attempt_at=sa.bindparam("next"),
+                        bytes_done=0,
+                        **common_clear,
+                    ),
+                    queued,
+                )
+            if released:
+                conn.execute(
+                    r.update()
+                    .where(r.c.id == sa.bindparam("rid"))
+                    .values(
+                        status=s.QUEUED,
+                        next_attempt_at=sa.bindparam("next"),
+                        last_error=sa.bindparam("err"),
+                        bytes_done=0,
+                        **common_clear,
+                    ),
+                    released,
+                )
+            for o in alt_rows:
+                self._record_alternatives(conn, o, now)
+            self._events(conn, events)
+        return sum(1 for rid in by_id if rid in attempts)
+
+    def _record_alternatives(self, conn: sa.Connection, o: Outcome, now: float) -> None:
+        """A copy landed on a site whose alternatives are the same storage: they hold it too."""
+        r = s.replicas
+        for alt in o.alternatives:
+            updated = conn.execute(
+                r.update()
+                .where(r.c.file_id == o.file_id, r.c.site == alt, r.c.status.in_((s.QUEUED, s.FAILED)))
+                .values(
+                    status=s.PRESENT,
+                    attempts=0,
+                    last_error=None,
+                    present_since=now,
+                    source_site=o.site,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+            ).rowcount
+            if updated:
+                continue
+            exists = conn.execute(sa.select(r.c.id).where(r.c.file_id == o.file_id, r.c.site == alt)).first()
+            if exists is None:
+                conn.execute(
+                    r.insert().values(
+                        file_id=o.file_id,
+                        representation_id=o.representation_id,
+                        project_id=o.project_id,
+                        site=alt,
+                        status=s.PRESENT,
+                        priority=50,
+                        paused=False,
+                        attempts=0,
+                        next_attempt_at=now,
+                        present_since=now,
+                        bytes_done=0,
+                        source_site=o.site,
+                        updated_at=now,
+                    )
+                )
+
+    def expire_leases(self, now: float | None = None) -> int:
+        """Return transfers whose worker stopped renewing its lease (crashed, killed) to the queue.
+        The attempt is not counted: the file was never shown to be bad."""
+        now = time.time() if now is None else now
+        r = s.replicas
+        with self._write() as conn:
+            q = sa.select(r.c.id, r.c.file_id, r.c.representation_id, r.c.project_id, r.c.site, r.c.lease_owner).where(
+                r.c.lease_owner.is_not(None), r.c.lease_expires_at < now, r.c.status == s.IN_PROGRESS
+            )
+            if self.is_postgres:
+                q = q.with_for_update(skip_locked=True)
+            rows = conn.execute(q).all()
+            if not rows:
+                return 0
+            for part in chunked([row.id for row in rows]):
+                conn.execute(
+                    r.update()
+                    .where(r.c.id.in_(part), r.c.status == s.IN_PROGRESS, r.c.lease_expires_at < now)
+                    .values(
+                        status=s.QUEUED,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        bytes_done=0,
+                        next_attempt_at=now,
+                        last_error=sa.literal("transfer interrupted: its worker stopped (lease expired)"),
+                        updated_at=now,
+                    )
+                )
+            self._events(
+                conn,
+                (
+                    {
+                        "at": now,
+                        "kind": "lease_expired",
+                        "actor": row.lease_owner or "?",
+                        "project_id": row.project_id,
+                        "representation_id": row.representation_id,
+                        "file_id": row.file_id,
+                        "site": row.site,
+                        "message": f"worker {row.lease_owner} stopped during the transfer; queued again",
+                    }
+                    for row in rows
+                ),
+            )
+            return len(rows)
+
+    def claim_stale_removals(
+        self,
+        sites: Iterable[str],
+        owner: str,
+        lease_seconds: float,
+        limit: int = 500,
+        now: float | None = None,
+    ) -> list[tuple[int, int, int, str, str]]:
+        """Removals whose remover stopped midway: (replica id, file id, representation id, site, path)."""
+        now = time.time() if now is None else now
+        r, f = s.replicas, s.files
+        sites = list(sites)
+        if not sites:
+            return []
+        with self._write() as conn:
+            rows = conn.execute(
+                sa.select(r.c.id, r.c.file_id, r.c.representation_id, r.c.site, f.c.path)
+                .join(f, f.c.id == r.c.file_id)
+                .where(
+                    r.c.lease_owner.is_not(None),
+                    r.c.lease_expires_at < now,
+                    r.c.status == s.REMOVING,
+                    r.c.site.in_(sites),
+                )
+                .limit(limit)
+            ).all()
+            for part in chunked([row.id for row in rows]):
+                conn.execute(
+                    r.update().where(r.c.id.in_(part)).values(lease_owner=owner, lease_expires_at=now + lease_seconds)
+                )
+        return [(row.id, row.file_id, row.representation_id, row.site, row.path) for row in rows]

@@ -1,0 +1,191 @@
+"""The state schema (SQLAlchemy Core), identical on SQLite and PostgreSQL.
+
+The Alembic migrations in ``state/migrations`` create exactly this; a test compares the two.
+Times are float epoch seconds (UTC) so comparisons are cheap and identical on both databases.
+A representation's ``version`` is an integer; ``HERO_VERSION`` (-1) stands for ``hero``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+HERO_VERSION = -1
+
+# Replica statuses (DESIGN §4). "removing" marks a copy being deleted: it is no longer a trusted
+# source, and a crash mid-removal leaves a record that the next remove or worker finishes.
+QUEUED = "queued"
+IN_PROGRESS = "in_progress"
+PRESENT = "present"
+FAILED = "failed"
+REMOVING = "removing"
+STATUSES = (QUEUED, IN_PROGRESS, PRESENT, FAILED, REMOVING)
+
+NAME = String(64)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", NAME, nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    # 'system', 'project:__default__' or 'project:<name>'
+    Column("scope", String(100), primary_key=True),
+    Column("document", Text, nullable=False),
+    # a database-wide counter: every write takes max+1, so readers notice any change with one query
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+representations = Table(
+    "representations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("folder", String(1024), nullable=False),
+    Column("product", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("total_size", BigInteger, nullable=False),
+    Column("content_rev", Integer, nullable=False, server_default=text("1")),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("published_by", String(200), nullable=False),
+    UniqueConstraint("project_id", "folder", "product", "version", "name"),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("representation_id", Integer, ForeignKey("representations.id", ondelete="CASCADE"), nullable=False),
+    Column("path", String(4200), nullable=False),
+    # xxh3-128 of the path: long paths overflow a PostgreSQL btree entry, their digest does not
+    Column("path_key", String(32), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("hash_algo", String(16), nullable=False),
+    Column("hash", String(128), nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("representation_id", "path_key"),
+)
+Index("ix_files_path_key", files.c.path_key)
+
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_id", Integer, ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
+    # denormalised from files/representations so the queue and the dashboard never join to filter
+    Column("representation_id", Integer, nullable=False),
+    Column("project_id", Integer, nullable=False),
+    Column("site", NAME, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("paused", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_error", Text),
+    Column("last_failed_at", Float),
+    Column("present_since", Float),
+    Column("bytes_done", BigInteger, nullable=False),
+    Column("lease_owner", String(128)),
+    Column("lease_expires_at", Float),
+    Column("source_site", NAME),
+    Column("provider_ref", String(1024)),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("file_id", "site"),
+)
+# The work queue: one index range per (project, site), already in priority order.
+Index(
+    "ix_replicas_queue",
+    replicas.c.project_id,
+    replicas.c.site,
+    replicas.c.priority.desc(),
+    replicas.c.id,
+    sqlite_where=text("status = 'queued' AND paused = 0"),
+    postgresql_where=text("status = 'queued' AND NOT paused"),
+)
+# Expired leases (crashed workers): only rows that hold a lease are in it.
+Index(
+    "ix_replicas_lease",
+    replicas.c.lease_expires_at,
+    sqlite_where=text("lease_owner IS NOT NULL"),
+    postgresql_where=text("lease_owner IS NOT NULL"),
+)
+Index("ix_replicas_representation_site", replicas.c.representation_id, replicas.c.site)
+Index("ix_replicas_project_site_status", replicas.c.project_id, replicas.c.site, replicas.c.status)
+
+representation_sites = Table(
+    "representation_sites",
+    metadata,
+    Column(
+        "representation_id",
+        Integer,
+        ForeignKey("representations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("site", NAME, primary_key=True),
+    Column("priority", Integer, nullable=False),
+    Column("paused", Boolean, nullable=False),
+    Column("requested_at", Float, nullable=False),
+    Column("requested_by", String(200), nullable=False),
+)
+
+# Pauses above representation level: (project, site) where '*' means every project / every site.
+pauses = Table(
+    "pauses",
+    metadata,
+    Column("project", NAME, primary_key=True),
+    Column("site", NAME, primary_key=True),
+    Column("paused_at", Float, nullable=False),
+    Column("paused_by", String(200), nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("project_id", Integer),
+    Column("representation_id", Integer),
+    Column("file_id", Integer),
+    Column("site", NAME),
+    Column("source_site", NAME),
+    Column("bytes", BigInteger),
+    Column("duration", Float),
+    Column("actor", String(200), nullable=False),
+    Column("message", Text),
+)
+Index("ix_events_at", events.c.at)
+Index("ix_events_representation_id", events.c.representation_id, events.c.id)
+Index("ix_events_kind", events.c.kind, events.c.id)
