@@ -98,7 +98,7 @@ def test_lease_expiry_returns_work_without_counting_an_attempt(studio: Studio) -
     time.sleep(0.1)
     assert store.expire_leases() == 1
     assert _status(store, rep, "studio") == [("queued", 0, "transfer interrupted: its worker stopped (lease expired)")]
-    assert [e.kind for e in store.events(representation_id=rep)][0] == "lease_expired"
+    assert next(e.kind for e in store.events(representation_id=rep)) == "lease_expired"
     # the crashed worker's late outcome is discarded: it no longer holds the lease
     [again] = _claim(studio, owner="w2")
     assert store.record_outcomes("w1", [_outcome(claim, "present")]) == 0
@@ -163,7 +163,9 @@ def test_republish_during_transfer_discards_stale_outcome(studio: Studio) -> Non
     store = studio.client.store
     [claim] = _claim(studio)
     src.write_bytes(b"new content")
-    studio.client.publish("show", folder="seq01/sh010", product="product1", version="hero", name="data", files=[str(src)])
+    studio.client.publish(
+        "show", folder="seq01/sh010", product="product1", version="hero", name="data", files=[str(src)]
+    )
     assert store.record_outcomes("w1", [_outcome(claim, "present")]) == 0
     assert _status(store, rep, "studio") == [("queued", 0, None)]
 

@@ -13,6 +13,7 @@ import sys
 
 def main() -> None:
     from sqlalchemy.exc import SQLAlchemyError
+    from typer import Abort, TyperException
 
     from sitesync.cli.app import app
     from sitesync.cli.render import err_console
@@ -20,7 +21,16 @@ def main() -> None:
 
     debug = os.environ.get("SITESYNC_DEBUG") == "1"
     try:
-        app()
+        code = app(prog_name="sitesync", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except TyperException as exc:  # command-line usage errors: one line, exit 2
+        ctx = getattr(exc, "ctx", None)
+        where = f"; see `{ctx.command_path} --help`" if ctx is not None else "; see `sitesync --help`"
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        err_console.print(f"error: {message}{where}", markup=False, soft_wrap=True)
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
+    except Abort:
+        sys.exit(130)
     except UserError as exc:
         if debug:
             raise

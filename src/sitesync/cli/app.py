@@ -19,11 +19,14 @@ from rich.live import Live
 
 from sitesync.cli.render import (
     console,
+    failed_count,
     human_size,
     human_time,
+    line,
     print_json,
     progress_line,
     status_text,
+    styled,
     sync_progress_view,
     table,
 )
@@ -98,18 +101,22 @@ def info(json: JsonOpt = False) -> None:
     if json:
         print_json(data)
         return
-    console.print(f"[bold]site id[/]        {data['site_id']}  (use 'local' in settings)")
-    console.print(f"[bold]database[/]       {data['database']}")
-    console.print(f"[bold]local settings[/] {data['local_settings_file']}")
-    console.print(f"[bold]data dir[/]       {data['data_dir']}")
-    console.print(f"[bold]local root[/]     {data['local_root']}")
-    console.print(f"[bold]site sync[/]      {'on' if data['sync_enabled'] else 'OFF (only the studio site is used)'}")
-    console.print(f"[bold]providers[/]      {', '.join(data['providers'])}")
+    rows = [
+        ("site id", f"{data['site_id']}  (use 'local' in settings)"),
+        ("database", data["database"]),
+        ("local settings", data["local_settings_file"]),
+        ("data dir", data["data_dir"]),
+        ("local root", data["local_root"]),
+        ("site sync", "on" if data["sync_enabled"] else "OFF (only the studio site is used)"),
+        ("providers", ", ".join(data["providers"])),
+    ]
+    for key, value in rows:
+        console.print(line((f"{key:<15}", "bold"), str(value)))
     if data["projects"]:
         t = table("project", "sync", "active site", "remote site")
         for p in data["projects"]:
             if "error" in p:
-                t.add_row(p["name"], "[red]error[/]", p["error"], "")
+                t.add_row(p["name"], styled("error", "red"), p["error"], "")
             else:
                 t.add_row(p["name"], "on" if p["sync_enabled"] else "off", p["active_site"], p["remote_site"])
         console.print(t)
@@ -145,7 +152,13 @@ def project_list(json: JsonOpt = False) -> None:
     for p in projects:
         counts = p.get("counts", {})
         state = (
-            "[red]error[/]" if "error" in p else "paused" if p["paused"] else "on" if p.get("sync_enabled") else "off"
+            styled("error", "red")
+            if "error" in p
+            else "paused"
+            if p["paused"]
+            else "on"
+            if p.get("sync_enabled")
+            else "off"
         )
         t.add_row(
             p["name"],
@@ -155,7 +168,7 @@ def project_list(json: JsonOpt = False) -> None:
             str(counts.get("present", 0)),
             str(counts.get("queued", 0)),
             str(counts.get("in_progress", 0)),
-            f"[red]{counts['failed']}[/]" if counts.get("failed") else "0",
+            failed_count(counts.get("failed", 0)),
         )
     console.print(t)
 
@@ -199,7 +212,7 @@ def site_list(project: ProjectOpt = None, json: JsonOpt = False) -> None:
         if s.get("builtin") and s["name"] == "studio":
             notes.append("studio storage")
         if s.get("paused"):
-            notes.append("[magenta]paused[/]")
+            notes.append("paused")
         if s.get("alternative_sites"):
             notes.append("same storage as " + ", ".join(s["alternative_sites"]))
         roots = s.get("resolved_roots") or s.get("roots") or {}
@@ -216,7 +229,7 @@ def site_show(name: str, project: ProjectOpt = None, json: JsonOpt = False) -> N
         print_json(site)
         return
     for key, value in site.items():
-        console.print(f"[bold]{key}[/]: {value}")
+        console.print(line((f"{key}: ", "bold"), str(value)))
 
 
 @site_app.command("remove")
@@ -395,13 +408,13 @@ def project_list_render(projects: list[dict[str, Any]]) -> None:
             str(counts.get("present", 0)),
             str(counts.get("queued", 0)),
             str(counts.get("in_progress", 0)),
-            f"[red]{counts['failed']}[/]" if counts.get("failed") else "0",
+            failed_count(counts.get("failed", 0)),
         )
     console.print(t)
 
 
 def _print_project_status(data: dict[str, Any]) -> None:
-    console.print(f"[bold]{data['project']}[/]  active: {data['active_site']}  remote: {data['remote_site']}")
+    console.print(line((data["project"], "bold"), f"  active: {data['active_site']}  remote: {data['remote_site']}"))
     st = table("site", "present", "queued", "in progress", "failed", "stored", title="sites")
     for s in data["sites"]:
         counts = s["counts"]
@@ -410,7 +423,7 @@ def _print_project_status(data: dict[str, Any]) -> None:
             str(counts.get("present", 0)),
             str(counts.get("queued", 0)),
             str(counts.get("in_progress", 0)),
-            f"[red]{counts['failed']}[/]" if counts.get("failed") else "0",
+            failed_count(counts.get("failed", 0)),
             f"{human_size(s['bytes_present'])} of {human_size(s['bytes_total'])}",
         )
     console.print(st)
@@ -440,7 +453,7 @@ def _print_project_status(data: dict[str, Any]) -> None:
 def _print_detail(data: dict[str, Any]) -> None:
     rep = data["representation"]
     console.print(
-        f"[bold]{rep['id']}[/] {rep['project']} {rep['folder']}/{rep['product']}/{rep['version']}/{rep['name']}  "
+        f"{rep['id']} {rep['project']} {rep['folder']}/{rep['product']}/{rep['version']}/{rep['name']}  "
         f"{rep['files']} files, {human_size(rep['size'])}"
     )
     t = table("file", "site", "status", "attempts", "error")
@@ -470,14 +483,16 @@ def whereis(
         return
     if "representation" in data:
         rep = data["representation"]
-        console.print(f"[bold]{rep['id']}[/] {rep['folder']}/{rep['product']}/{rep['version']}/{rep['name']}")
+        console.print(
+            line((str(rep["id"]), "bold"), f" {rep['folder']}/{rep['product']}/{rep['version']}/{rep['name']}")
+        )
         t = table("site", "status", "present", "location")
         for s in data["sites"]:
             t.add_row(s["site"], status_text(s["status"]), f"{s['present']}/{s['files']}", s["location"] or "-")
         console.print(t)
         return
     for f in data["files"]:
-        console.print(f"[bold]{f['path']}[/]  (representation {f['representation_id']}, {f['project']})")
+        console.print(line((f["path"], "bold"), f"  (representation {f['representation_id']}, {f['project']})"))
         t = table("site", "status", "location")
         for copy in f["copies"]:
             t.add_row(copy["site"], status_text(copy["status"]), copy["location"] or "-")
@@ -691,11 +706,7 @@ def _print_report(report: RunReport, json: bool) -> None:
     console.print(
         f"transferred {report.transferred} files ({human_size(report.bytes)}) in {report.seconds:.1f}s"
         + (f", {human_size(rate)}/s" if report.transferred else "")
-        + (
-            f"; [red]{report.failed_attempts} failed attempts[/] (see `sitesync status`)"
-            if report.failed_attempts
-            else ""
-        )
+        + (f"; {report.failed_attempts} failed attempts (see `sitesync status`)" if report.failed_attempts else "")
     )
 
 

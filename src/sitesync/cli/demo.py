@@ -59,7 +59,7 @@ def run_demo(directory: Path | None, frames: int = 120) -> None:
     os.environ["SITESYNC_HOME"] = str(home)  # everything of this demo stays under DIR
 
     with Client(home=home, db=f"sqlite:///{home / 'data' / 'sitesync.db'}") as c:
-        console.print(Rule("[bold]sitesync demo"))
+        console.print(Rule("sitesync demo", style="bold"))
         console.print(f"studio folder: {root}")
         c.init()
         c.settings_set("local_root", str(root / "local"), local=True)
@@ -68,8 +68,7 @@ def run_demo(directory: Path | None, frames: int = 120) -> None:
         c.settings_set("remote_site", "studio", project=PROJECT)
         c.settings_set("retry_backoff", 2, project=PROJECT)
         console.print(
-            f"project [bold]{PROJECT}[/]: studio storage {studio}; this machine is site [bold]{c.site_id}[/] "
-            f"(active), studio is remote"
+            f"project {PROJECT}: studio storage {studio}; this machine is site {c.site_id} (active), studio is remote"
         )
 
         console.print(Rule("publish"))

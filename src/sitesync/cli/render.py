@@ -23,8 +23,23 @@ from rich.text import Text
 
 from sitesync.engine.progress import ProgressSnapshot
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# markup is off: user data (paths, templates like {root[work]}) must never be read as rich markup
+console = Console(highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
+
+
+def styled(text: str, style: str) -> Text:
+    return Text(text, style=style)
+
+
+def line(*parts: str | tuple[str, str]) -> Text:
+    """A line from plain strings and (text, style) pairs."""
+    return Text.assemble(*parts)
+
+
+def failed_count(n: int) -> Text:
+    return Text(str(n), style="bold red" if n else "")
+
 
 STATUS_STYLE = {
     "present": "green",
@@ -127,3 +142,18 @@ def sync_progress_view(snapshot_fn: Callable[[], ProgressSnapshot], total_files:
         return Group(overall, *lines)
 
     return render
+
+
+def progress_line(snap: ProgressSnapshot, total_files: int, total_bytes: int) -> str:
+    """One line of progress for logs and pipes (where a redrawn bar would be noise)."""
+    files_total = max(total_files, snap.files_claimed)
+    bytes_total = max(total_bytes, snap.bytes_claimed, snap.bytes_done, 1)
+    elapsed = max(time.time() - snap.started, 1e-6)
+    pct = min(100.0, snap.bytes_done / bytes_total * 100)
+    line = (
+        f"sync {pct:5.1f}%  {snap.files_done}/{files_total} files  "
+        f"{human_size(snap.bytes_done)} of {human_size(bytes_total)}  {human_size(snap.bytes_done / elapsed)}/s"
+    )
+    if snap.files_failed:
+        line += f"  {snap.files_failed} failed attempts"
+    return line

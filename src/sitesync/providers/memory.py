@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from pydantic import SecretStr
+
 from sitesync.errors import PermanentStorageError, SiteUnavailableError
 from sitesync.providers.base import CommitCheck, Entry, Provider, ProviderConfig, ReadableStream
 
@@ -22,6 +24,8 @@ _LOCK = threading.Lock()
 
 class MemoryConfig(ProviderConfig):
     namespace: str = "default"
+    token: SecretStr | None = None
+    """Not used to store anything: lets tests exercise secret masking end to end."""
 
 
 def set_offline(namespace: str, offline: bool = True) -> None:

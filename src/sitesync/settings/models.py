@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sitesync.paths import ROOT_NAME_RE
+from sitesync.errors import PathTemplateError
+from sitesync.paths import ROOT_NAME_RE, RootedPath
 
 PLATFORMS = ("windows", "linux", "darwin")
 ANY_PLATFORM = "any"
@@ -23,6 +24,7 @@ PROJECT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STUDIO = "studio"
 LOCAL = "local"  # in settings: "this machine's site id"
 DEFAULT_PROJECT = "__default__"
+TEMPLATE_FIELDS = frozenset({"project", "folder", "product", "version", "name", "filename"})
 DEFAULT_PUBLISH_TEMPLATE = "{root[work]}/{project}/{folder}/publish/{product}/{version}/{name}/{filename}"
 
 
@@ -154,6 +156,15 @@ class ProjectSettings(_Strict):
     def _template(cls, value: str) -> str:
         if not value.startswith("{root[") or "{filename}" not in value:
             raise ValueError("must start with '{root[NAME]}/' and contain '{filename}'")
+        head, _, rest = value.partition("]}")
+        unknown = set(re.findall(r"\{([^}]*)\}", rest)) - TEMPLATE_FIELDS
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; use {', '.join(sorted(TEMPLATE_FIELDS))}")
+        sample = head + "]}" + re.sub(r"\{[a-z_]+\}", "x", rest)
+        try:
+            RootedPath.parse(sample)
+        except PathTemplateError as exc:
+            raise ValueError(f"would give paths outside the root ({exc})") from None
         return value
 
 

@@ -1,0 +1,144 @@
+"""Real worker processes: SIGKILL in the middle of a large copy, SIGTERM stopping cleanly, and two
+workers sharing one PostgreSQL queue without transferring any file twice."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sitesync.hashing import hash_file
+from tests.conftest import SITE_ID, Studio, make_studio
+
+
+def start_worker(studio: Studio, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sitesync", "worker", "--log-level", "warning", *args],
+        env=studio.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.005) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def replica_statuses(studio: Studio, rep: int) -> collections.Counter[tuple[str, str]]:
+    detail = studio.client.status(representation=rep)
+    return collections.Counter((r["site"], r["status"]) for f in detail["files"] for r in f["replicas"])
+
+
+@pytest.mark.slow
+def test_sigkill_mid_transfer_leaves_no_partial_file_and_recovers(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+    big = studio.studio_file("show/plates/big.raw", size=1)
+    with open(big, "wb") as fh:  # 768 MiB, written in chunks so memory stays flat
+        chunk = os.urandom(8 * 1024 * 1024)
+        for _ in range(96):
+            fh.write(chunk)
+    small = [studio.studio_file(f"show/plates/small.{i}.raw", size=64 * 1024) for i in range(20)]
+    rep = studio.publish([big, *small], site="studio", product="plateMain", name="raw")
+    studio.client.download(rep)
+    final = studio.local_path("show/plates/big.raw")
+
+    proc = start_worker(studio, "--lease", "2", "--concurrency", "2")
+    try:
+
+        def partial():
+            return (
+                any(p.name.endswith(".part") and p.stat().st_size > 0 for p in final.parent.glob(".sitesync-big.raw.*"))
+                if final.parent.exists()
+                else False
+            )
+
+        assert wait_for(partial, timeout=60), "the worker never started writing the large file"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not final.exists(), "a partial file appeared under the final name"
+    assert replica_statuses(studio, rep)[(SITE_ID, "in_progress")] >= 1
+
+    time.sleep(2.2)  # the killed worker's lease expires
+    report = studio.sync()
+    assert report.transferred >= 1
+    counts = replica_statuses(studio, rep)
+    assert counts[(SITE_ID, "present")] == 21 and counts[(SITE_ID, "in_progress")] == 0
+    assert hash_file(str(final)) == hash_file(str(big))
+    assert not list(final.parent.glob(".sitesync-*")), "temporary files were left behind"
+    kinds = [e.kind for e in studio.client.store.events(representation_id=rep, limit=1000)]
+    assert "lease_expired" in kinds
+
+
+def test_sigterm_stops_worker_cleanly(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+    proc = start_worker(studio)
+    try:
+        rep = studio.publish([studio.write("t.bin", b"term")])
+        assert wait_for(lambda: replica_statuses(studio, rep)[("studio", "present")] == 1, timeout=20, interval=0.05), (
+            "the running worker did not pick up new work (wake-up or poll failed)"
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in proc.stderr.read()
+
+
+def test_running_worker_wakes_at_once_on_new_work(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+    studio.client.settings_set("loop_delay", 3600, project="show")
+    proc = start_worker(studio)
+    try:
+        time.sleep(1.5)  # let it go idle with an hour to sleep
+        started = time.monotonic()
+        rep = studio.publish([studio.write("wake.bin", b"wake up")])
+        assert wait_for(lambda: replica_statuses(studio, rep)[("studio", "present")] == 1, timeout=10, interval=0.02)
+        assert time.monotonic() - started < 10
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_postgres_queue_exactly_once(tmp_path: Path, pg_url: str, home: Path) -> None:
+    studio = make_studio(tmp_path, pg_url, home)
+    try:
+        files = [studio.studio_file(f"show/seq/f.{i:04d}.exr", size=256 * 1024) for i in range(300)]
+        rep = studio.publish(files, site="studio", product="renderMain", name="exr")
+        studio.client.download(rep)
+        workers = [start_worker(studio, "--batch-size", "4", "--concurrency", "2") for _ in range(2)]
+        try:
+            assert wait_for(
+                lambda: replica_statuses(studio, rep)[(SITE_ID, "present")] == 300, timeout=120, interval=0.2
+            ), replica_statuses(studio, rep)
+        finally:
+            for w in workers:
+                w.send_signal(signal.SIGTERM)
+            codes = [w.wait(timeout=30) for w in workers]
+        assert codes == [0, 0], [w.stderr.read() for w in workers]
+        events = [e for e in studio.client.store.events(representation_id=rep, limit=100_000) if e.kind == "transfer"]
+        per_file = collections.Counter((e.file_id, e.site) for e in events)
+        assert len(per_file) == 300 and set(per_file.values()) == {1}, "a file was transferred twice"
+        actors = collections.Counter(e.actor for e in events)
+        assert len(actors) == 2, f"both workers should have taken part: {actors}"
+        for f in files[::50]:
+            rel = f.relative_to(studio.studio_root)
+            assert hash_file(str(studio.local_path(str(rel)))) == hash_file(str(f))
+    finally:
+        studio.client.close()

@@ -1,0 +1,60 @@
+"""The Alembic migrations create exactly the schema of ``state/schema.py`` on both databases, and
+the schema version is enforced: missing, older and newer databases get clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from sitesync import Client
+from sitesync.errors import DatabaseError
+from sitesync.state.database import create_db_engine, head_revision
+from sitesync.state.schema import metadata
+from sitesync.state.store import StateStore
+
+
+def test_migrations_match_schema(db_url: str, home) -> None:
+    result = Client(db=db_url).init()
+    assert result["created"] and result["to"] == head_revision()
+    engine = create_db_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        assert diff == [], f"migrations and schema.py disagree: {diff}"
+    finally:
+        engine.dispose()
+
+
+def test_init_is_idempotent(db_url: str, home) -> None:
+    c = Client(db=db_url)
+    c.init()
+    again = c.init()
+    assert not again["created"] and again["from"] == again["to"] == head_revision()
+
+
+def test_missing_and_newer_schema_refused(db_url: str, home) -> None:
+    with pytest.raises(DatabaseError, match="run `sitesync init`"):
+        StateStore(db_url)
+    Client(db=db_url).init()
+    engine = create_db_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    with pytest.raises(DatabaseError, match="newer than this sitesync"):
+        StateStore(db_url)
+    with pytest.raises(DatabaseError, match="newer than this sitesync"):
+        Client(db=db_url).init()
+
+
+def test_queue_claim_uses_the_partial_index_on_sqlite(sqlite_url: str, home) -> None:
+    Client(db=sqlite_url).init()
+    store = StateStore(sqlite_url)
+    q = """EXPLAIN QUERY PLAN SELECT q.id FROM replicas q WHERE q.project_id = 1 AND q.site = 'studio'
+           AND q.status = 'queued' AND q.paused = 0 AND q.next_attempt_at <= 1e12
+           ORDER BY q.priority DESC, q.id LIMIT 100"""
+    with store.engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.execute(sa.text(q)))
+    store.close()
+    assert "ix_replicas_queue" in plan and "TEMP B-TREE" not in plan, plan
