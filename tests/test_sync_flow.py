@@ -218,3 +218,38 @@ def test_hashes_recorded_are_xxh3_of_content(studio: Studio) -> None:
     detail = studio.client.status(representation=rep)
     size, digest = hash_file(str(src))
     assert detail["files"][0]["hash"] == f"xxh3_128:{digest}" and detail["files"][0]["size"] == size
+
+
+def test_a_broken_site_never_stops_other_projects(studio: Studio) -> None:
+    """A provider that raises an unexpected exception fails its own files, and only those."""
+    from sitesync.providers import registry
+    from sitesync.providers.local_drive import LocalDriveProvider
+
+    class Exploding(LocalDriveProvider):
+        name = "exploding"
+
+        def write(self, path, stream, size, commit_check):
+            raise RuntimeError("bug in a third-party provider")
+
+    registry.register("exploding", Exploding)
+    try:
+        c = studio.client
+        c.add_site("flaky", "exploding", [f"work={studio.root / 'flaky'}"], {"create_roots": True})
+        c.create_project("other", {"work": {"any": str(studio.studio_root)}})
+        for key, value in {
+            "active_site": "local",
+            "remote_site": "flaky",
+            "retry_backoff": 0,
+            "retry_count": 2,
+        }.items():
+            c.settings_set(key, value, project="other")
+        bad = c.publish("other", folder="a", product="p", version=1, name="n", files=[str(studio.write("b.bin", b"b"))])
+        good = studio.publish([studio.write("g.bin", b"g")])
+        report = c.sync_once()
+        assert report.transferred == 1 and report.failed_attempts == 2
+        assert replica_states(studio, good)["studio"] == ["present"]
+        detail = c.status(representation=bad.representation_id)
+        flaky = next(r for r in detail["files"][0]["replicas"] if r["site"] == "flaky")
+        assert flaky["status"] == "failed" and "RuntimeError: bug in a third-party provider" in flaky["last_error"]
+    finally:
+        registry.unregister("exploding")

@@ -428,15 +428,23 @@ def _print_project_status(data: dict[str, Any]) -> None:
         )
     console.print(st)
     sites = data["sites_shown"]
-    cols = ["id", "folder", "product", "version", "name", "files", "size"] + [f"{s}" for s in sites] + ["updated"]
-    t = table(*cols, title=f"representations ({len(data['representations'])} of {data['total']})")
+    labels = []
+    for s in sites:
+        role = "active" if s == data["active_site"] else "remote" if s == data["remote_site"] else "site"
+        labels.append(s if role == "site" else role)
+    t = table(
+        "id",
+        "representation",
+        "files",
+        "size",
+        *labels,
+        "updated",
+        title=f"representations ({len(data['representations'])} of {data['total']})",
+    )
     for r in data["representations"]:
-        cells = [
+        cells: list[Any] = [
             str(r["id"]),
-            r["folder"],
-            r["product"],
-            r["version"],
-            r["name"],
+            f"{r['folder']} {r['product']} {r['version']} {r['name']}",
             str(r["files"]),
             human_size(r["size"]),
         ]

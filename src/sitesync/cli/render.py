@@ -101,7 +101,8 @@ def table(*columns: str, title: str | None = None) -> Table:
     t = Table(title=title, title_justify="left", header_style="bold", show_edge=False, pad_edge=False)
     for col in columns:
         justify = "right" if col in ("id", "files", "size", "priority", "attempts", "count", "present") else "left"
-        t.add_column(col, justify=justify, overflow="fold")
+        wide = col in ("representation", "location", "error", "file", "roots", "notes", "path")
+        t.add_column(col, justify=justify, overflow="fold", no_wrap=not wide)
     return t
 
 

@@ -17,17 +17,36 @@ from sitesync.providers.base import Provider
 ENTRY_POINT_GROUP = "sitesync.providers"
 
 
+_registered: dict[str, type[Provider]] = {}
+
+
 @functools.cache
 def _entry_points() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def register(name: str, cls: type[Provider]) -> None:
+    """Register a provider class in this process only (embedding applications, tests).
+    Installed providers use the entry-point group instead."""
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        raise TypeError(f"{cls!r} is not a sitesync Provider class")
+    _registered[name] = cls
+    provider_class.cache_clear()
+
+
+def unregister(name: str) -> None:
+    _registered.pop(name, None)
+    provider_class.cache_clear()
+
+
 def provider_names() -> list[str]:
-    return sorted(_entry_points())
+    return sorted(set(_entry_points()) | set(_registered))
 
 
 @functools.cache
 def provider_class(name: str) -> type[Provider]:
+    if name in _registered:
+        return _registered[name]
     eps = _entry_points()
     if name not in eps:
         raise ProviderNotAvailableError(
