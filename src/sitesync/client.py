@@ -474,6 +474,12 @@ class Client:
             message = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
             raise InvalidSettingError(f"local settings: {message}") from None
         defined = {STUDIO, LOCAL, self.site_id, *self.documents().system_settings().sites}
+        for section in [settings.default, *settings.projects.values()]:
+            if section.active_site and section.active_site == section.remote_site != STUDIO:
+                raise InvalidSettingError(
+                    f"local settings: active_site and remote_site are both {section.active_site!r}: nothing would "
+                    "be synced; choose two different sites"
+                )
         for field in ("active_site", "remote_site"):
             for section in [settings.default, *settings.projects.values()]:
                 site = getattr(section, field)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -44,6 +45,12 @@ def check_relative(rel: str, *, context: str) -> str:
         raise PathTemplateError(f"{context}: the path must not start with a drive letter")
     if len(rel.encode("utf-8")) > MAX_PATH_BYTES:
         raise PathTemplateError(f"{context}: the path is longer than {MAX_PATH_BYTES} bytes")
+    if unicodedata.normalize("NFC", rel) != rel:
+        bad = next(p for p in rel.split("/") if unicodedata.normalize("NFC", p) != p)
+        raise PathTemplateError(
+            f"{context}: {bad!r} is not in Unicode NFC form (a decomposed name, as macOS can create); "
+            "rename it to its composed form, e.g. with `convmv -f utf8 -t utf8 --nfc`"
+        )
     for part in rel.split("/"):
         if part in ("", ".", ".."):
             raise PathTemplateError(

@@ -113,8 +113,14 @@ def validate_project(
         value = getattr(settings, key)
         if value not in known:
             raise InvalidSettingError(
-                f"{key}: unknown site {value!r}; use studio, local or one of: {', '.join(sorted(system.sites)) or '(none defined)'}"
+                f"{key}: unknown site {value!r}; use studio, local or a site defined with `sitesync site add`"
+                + (f" ({', '.join(sorted(system.sites))})" if system.sites else " (none defined yet)")
             )
+    if settings.active_site == settings.remote_site != STUDIO:
+        raise InvalidSettingError(
+            f"active_site and remote_site are both {settings.active_site!r}: nothing would be synced; "
+            "choose two different sites (both 'studio' means site sync is not used)"
+        )
     for value in settings.always_accessible_on:
         if value not in known:
             raise InvalidSettingError(

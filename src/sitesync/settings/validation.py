@@ -10,17 +10,42 @@ from typing import Any
 from pydantic import ValidationError
 
 
+def _friendly(err: dict[str, Any]) -> str:
+    """A pydantic error as a short phrase a TD understands, with the value that was given."""
+    kind = err.get("type", "")
+    ctx = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in (err.get("ctx") or {}).items()}
+    given = err.get("input")
+    got = f" (got {given!r})" if given is not None and not isinstance(given, dict | list) else ""
+    phrases = {
+        "greater_than_equal": f"must be at least {ctx.get('ge')}{got}",
+        "greater_than": f"must be greater than {ctx.get('gt')}{got}",
+        "less_than_equal": f"must be at most {ctx.get('le')}{got}",
+        "less_than": f"must be less than {ctx.get('lt')}{got}",
+        "int_parsing": f"must be a whole number{got}",
+        "int_type": f"must be a whole number{got}",
+        "int_from_float": f"must be a whole number{got}",
+        "float_parsing": f"must be a number{got}",
+        "float_type": f"must be a number{got}",
+        "bool_parsing": f"must be true or false{got}",
+        "bool_type": f"must be true or false{got}",
+        "string_type": f"must be text{got}",
+        "list_type": f"must be a list{got}",
+        "dict_type": f"must be a table of keys and values{got}",
+        "extra_forbidden": "unknown key; `sitesync settings show --effective` lists the keys",
+        "missing": "is required",
+    }
+    if kind in phrases:
+        return phrases[kind]
+    msg = err.get("msg", "invalid value")
+    return msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
+
+
 def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
     parts = []
     for err in exc.errors()[:3]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
         key = f"{prefix}{loc}" if loc else (prefix.rstrip(".") or "value")
-        msg = err.get("msg", "invalid value")
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        if err.get("type") == "extra_forbidden":
-            msg = "unknown key"
-        parts.append(f"{key}: {msg}")
+        parts.append(f"{key}: {_friendly(err)}")
     more = len(exc.errors()) - 3
     if more > 0:
         parts.append(f"and {more} more")

@@ -28,7 +28,7 @@ def chunked(items: Sequence[Any], size: int = 2000) -> Iterator[Sequence[Any]]:
 class StoreBase:
     def __init__(self, url: str, *, check: bool = True) -> None:
         self.url = url
-        self.engine = create_db_engine(url)
+        self.engine = create_db_engine(url, create=not check)
         self.dialect = self.engine.dialect.name
         if check:
             check_schema(self.engine)

@@ -69,14 +69,24 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_db_engine(url: str) -> Engine:
+def sqlite_file(url: str | sa.URL) -> Path | None:
+    """The database file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    parsed = normalize_url(str(url)) if not isinstance(url, sa.URL) else url
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def create_db_engine(url: str, *, create: bool = False) -> Engine:
+    """An engine for ``url``. A SQLite file (and its folder) is only created when ``create`` is set:
+    any command but ``init`` refuses a missing database instead of leaving an empty file behind."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            path = Path(database)
-            if not path.parent.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(parsed)
+        if path is not None and not path.exists():
+            if not create:
+                raise DatabaseError(f"no sitesync state database at {path}; run `sitesync init` to create it")
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(parsed, connect_args={"timeout": 60, "check_same_thread": False})
         _sqlite_setup(engine)
         return engine

@@ -1,0 +1,200 @@
+"""``faulty``: wraps any provider and injects faults, reproducibly, for reliability tests.
+
+Configured like any site (so worker subprocesses get it from the settings), for example::
+
+    sitesync site add flaky --provider faulty --root work=/mnt/x \\
+        --set inner=local_drive --set seed=7 --set transient_rate=0.2
+
+Each fault kind has a rate in [0, 1]. Whether an operation on a path fails is decided by a random
+generator seeded with (seed, operation, path, how many times this process did that operation on
+that path), so a run is reproducible whatever the thread interleaving, and each retry rolls anew.
+
+Faults: ``transient`` (TransientStorageError), ``timeout`` (a stall, then TransientStorageError),
+``unavailable`` (SiteUnavailableError), ``permission`` (PermissionError -> PermanentStorageError),
+``enospc`` (the write fails with ENOSPC half way, through the inner provider's real error path),
+``truncate`` and ``flip`` (reads return a short stream / one flipped byte: only hash verification
+can notice), and ``slow_read_bytes_per_second`` (throttled reads).
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO
+
+from pydantic import Field
+
+from sitesync.errors import (
+    SiteUnavailableError,
+    TransientStorageError,
+    storage_error_from_os,
+)
+from sitesync.providers.base import CommitCheck, Entry, Provider, ProviderConfig, ReadableStream
+from sitesync.providers.registry import provider_class
+
+Rate = Field(0.0, ge=0.0, le=1.0)
+
+
+class FaultyConfig(ProviderConfig):
+    inner: str = "local_drive"
+    inner_options: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    transient_rate: float = Rate
+    timeout_rate: float = Rate
+    timeout_seconds: float = Field(0.2, ge=0.0, le=60.0)
+    unavailable_rate: float = Rate
+    permission_rate: float = Rate
+    enospc_rate: float = Rate
+    truncate_rate: float = Rate
+    flip_rate: float = Rate
+    slow_read_bytes_per_second: int = Field(0, ge=0)
+    operations: list[str] = Field(default_factory=lambda: ["read", "write"])
+    """Which operations faults apply to: read, write, stat, delete, list."""
+
+
+class _Stream(io.RawIOBase):
+    """A read stream that can end early, flip a byte, throttle, or fail with ENOSPC midway."""
+
+    def __init__(
+        self,
+        raw: ReadableStream,
+        *,
+        limit: int | None = None,
+        flip_at: int | None = None,
+        enospc_at: int | None = None,
+        bytes_per_second: int = 0,
+    ) -> None:
+        self._raw = raw
+        self._pos = 0
+        self._limit = limit
+        self._flip_at = flip_at
+        self._enospc_at = enospc_at
+        self._rate = bytes_per_second
+        self._started = time.monotonic()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        want = len(buffer)
+        if self._limit is not None:
+            want = min(want, max(0, self._limit - self._pos))
+            if want == 0:
+                return 0
+        if self._enospc_at is not None and self._pos >= self._enospc_at:
+            raise OSError(errno.ENOSPC, "No space left on device (injected)")
+        data = self._raw.read(want)
+        if not data:
+            return 0
+        n = len(data)
+        if self._flip_at is not None and self._pos <= self._flip_at < self._pos + n:
+            i = self._flip_at - self._pos
+            data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
+        buffer[:n] = data
+        self._pos += n
+        if self._rate:
+            ahead = self._pos / self._rate - (time.monotonic() - self._started)
+            if ahead > 0:
+                time.sleep(ahead)
+        return n
+
+    def close(self) -> None:
+        close = getattr(self._raw, "close", None)
+        if close is not None:
+            close()
+        super().close()
+
+
+class FaultyProvider(Provider):
+    name = "faulty"
+    Config = FaultyConfig
+    description = "wraps another provider and injects faults (reliability tests)"
+    config: FaultyConfig
+
+    def __init__(self, site: str, config: FaultyConfig, roots: Mapping[str, str] | None = None) -> None:
+        super().__init__(site, config, roots)
+        self.inner = provider_class(config.inner).from_options(site, config.inner_options, roots)
+        self.capabilities = frozenset()  # never let the engine bypass the wrapper with a local path
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def _roll(self, op: str, path: str) -> float:
+        with self._lock:
+            n = self._counts.get((op, path), 0)
+            self._counts[(op, path)] = n + 1
+        return random.Random(f"{self.config.seed}:{op}:{path}:{n}").random()
+
+    def _inject(self, op: str, path: str) -> str | None:
+        """Raise a fault for ``op`` on ``path``, or return a stream fault kind to apply, or None."""
+        if op not in self.config.operations:
+            return None
+        c = self.config
+        roll = self._roll(op, path)
+        edge = 0.0
+        for kind, rate in (
+            ("transient", c.transient_rate),
+            ("timeout", c.timeout_rate),
+            ("unavailable", c.unavailable_rate),
+            ("permission", c.permission_rate),
+            ("enospc", c.enospc_rate if op == "write" else 0.0),
+            ("truncate", c.truncate_rate if op == "read" else 0.0),
+            ("flip", c.flip_rate if op == "read" else 0.0),
+        ):
+            edge += rate
+            if roll < edge:
+                if kind == "transient":
+                    raise TransientStorageError(f"site {self.site}: {op} {path}: connection reset (injected)", site=self.site)
+                if kind == "timeout":
+                    time.sleep(c.timeout_seconds)
+                    raise TransientStorageError(f"site {self.site}: {op} {path}: timed out (injected)", site=self.site)
+                if kind == "unavailable":
+                    raise SiteUnavailableError(f"site {self.site}: unreachable (injected)", site=self.site)
+                if kind == "permission":
+                    raise storage_error_from_os(
+                        PermissionError(errno.EACCES, "Permission denied (injected)"),
+                        f"site {self.site}: {op} {path}",
+                        site=self.site,
+                    )
+                return kind
+        return None
+
+    # ---- contract -----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        self.inner.check()
+
+    def stat(self, path: str) -> Entry | None:
+        self._inject("stat", path)
+        return self.inner.stat(path)
+
+    def open_read(self, path: str) -> BinaryIO:
+        kind = self._inject("read", path)
+        raw = self.inner.open_read(path)
+        if kind is None and not self.config.slow_read_bytes_per_second:
+            return raw
+        size = getattr(self.inner.stat(path), "size", 0) or 0
+        limit = size // 2 if kind == "truncate" else None
+        flip = size // 2 if kind == "flip" and size else None
+        stream = _Stream(raw, limit=limit, flip_at=flip, bytes_per_second=self.config.slow_read_bytes_per_second)
+        return io.BufferedReader(stream, 1024 * 1024)  # type: ignore[return-value]
+
+    def write(self, path: str, stream: ReadableStream, size: int, commit_check: CommitCheck) -> Entry:
+        kind = self._inject("write", path)
+        if kind == "enospc":
+            stream = io.BufferedReader(_Stream(stream, enospc_at=max(1, size // 2)), 1024 * 1024)
+        return self.inner.write(path, stream, size, commit_check)
+
+    def delete(self, path: str) -> None:
+        self._inject("delete", path)
+        self.inner.delete(path)
+
+    def list(self, prefix: str) -> Iterator[Entry]:
+        self._inject("list", prefix)
+        return self.inner.list(prefix)
+
+    def close(self) -> None:
+        self.inner.close()
