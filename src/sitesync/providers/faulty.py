@@ -147,7 +147,9 @@ class FaultyProvider(Provider):
             edge += rate
             if roll < edge:
                 if kind == "transient":
-                    raise TransientStorageError(f"site {self.site}: {op} {path}: connection reset (injected)", site=self.site)
+                    raise TransientStorageError(
+                        f"site {self.site}: {op} {path}: connection reset (injected)", site=self.site
+                    )
                 if kind == "timeout":
                     time.sleep(c.timeout_seconds)
                     raise TransientStorageError(f"site {self.site}: {op} {path}: timed out (injected)", site=self.site)
