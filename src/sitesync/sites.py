@@ -32,7 +32,7 @@ from sitesync.settings.models import (
     current_platform,
     root_for_platform,
 )
-from sitesync.settings.validation import deep_merge
+from sitesync.settings.validation import deep_merge, looks_secret
 
 SECRET_MASK = "********"
 
@@ -125,7 +125,7 @@ def mask_secrets(provider: str, options: dict[str, Any]) -> dict[str, Any]:
         if model is not None and key in model.model_fields:
             annotation = model.model_fields[key].annotation
             secret = annotation is SecretStr or "SecretStr" in str(annotation)
-        elif any(word in key.lower() for word in ("secret", "password", "token", "key", "passphrase")):
+        elif looks_secret(key):
             secret = True
         if secret and options[key] not in (None, ""):
             out[key] = SECRET_MASK

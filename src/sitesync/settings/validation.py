@@ -10,9 +10,19 @@ from typing import Any
 from pydantic import ValidationError
 
 
+SECRET_WORDS = ("secret", "password", "passphrase", "token", "key", "credential")
+
+
+def looks_secret(name: str) -> bool:
+    return any(word in name.lower() for word in SECRET_WORDS)
+
+
 def _friendly(err: dict[str, Any]) -> str:
-    """A pydantic error as a short phrase a TD understands, with the value that was given."""
+    """A pydantic error as a short phrase a TD understands, with the value that was given (never the
+    value of anything that may be a secret)."""
     kind = err.get("type", "")
+    if any(looks_secret(str(part)) for part in err.get("loc", ())):
+        err = {**err, "input": None}
     ctx = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in (err.get("ctx") or {}).items()}
     given = err.get("input")
     got = f" (got {given!r})" if given is not None and not isinstance(given, dict | list) else ""
