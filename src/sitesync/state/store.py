@@ -2,7 +2,8 @@
 
 ``StateStore`` opens the database and offers one method per thing the rest of sitesync needs. The
 methods are grouped by concern in mixins (``catalog.py``: publishes and requests, ``queue.py``:
-the worker's claims, leases and outcomes, ``queries.py``: read models for the faces) over
+the worker's claims, leases and outcomes, ``queries.py``: read models for the faces,
+``workflows.py``: links, validate/fsck records, preferred-content requests) over
 ``base.py`` (connections, transactions). This file holds settings documents, projects, pauses and
 the event history.
 
@@ -27,11 +28,12 @@ from sitesync.state.catalog import CatalogMixin
 from sitesync.state.queries import QueriesMixin
 from sitesync.state.queue import QueueMixin
 from sitesync.state.records import EventRow, ProjectRow
+from sitesync.state.workflows import WorkflowsMixin
 
 ALL = "*"  # in pauses: every project / every site
 
 
-class StateStore(CatalogMixin, QueueMixin, QueriesMixin):
+class StateStore(WorkflowsMixin, CatalogMixin, QueueMixin, QueriesMixin):
     # ------------------------------------------------------------------ event history
 
     def events(
