@@ -193,10 +193,9 @@ def clear(project: str, site: SiteOpt = None, json: JsonOpt = False) -> None:
         + (f"; dropped {result['dropped_requests']} pending requests" if result["dropped_requests"] else "")
     )
     if result["kept"]:
-        t = table("id", "kept because", title=f"kept {len(result['kept'])} representations")
+        console.print(styled(f"kept {len(result['kept'])} representations:", "yellow"))
         for k in result["kept"]:
-            t.add_row(str(k["representation_id"]), k["reason"])
-        console.print(t)
+            console.print(f"  {k['representation_id']}: {k['reason']}", soft_wrap=True)
 
 
 @app.command()

@@ -491,9 +491,10 @@ class WorkflowsMixin(CatalogMixin):
                         sa.select(t.c.representation_id).where(t.c.representation_id.in_(part), t.c.site == site)
                     ).scalars()
                 )
-                projects = dict(
-                    conn.execute(sa.select(rep.c.id, rep.c.project_id).where(rep.c.id.in_(part))).tuples().all()
-                )
+                projects = {
+                    row.id: row.project_id
+                    for row in conn.execute(sa.select(rep.c.id, rep.c.project_id).where(rep.c.id.in_(part)))
+                }
                 for rid in part:
                     if rid in already or rid not in projects:
                         continue
