@@ -68,6 +68,31 @@ def test_links_closure_download_with_cycles(studio: Studio) -> None:
     assert c.links(rig)["links"] == []
 
 
+def test_download_with_links_refuses_all_or_nothing(studio: Studio) -> None:
+    c = studio.client
+    c.create_project("library", {"work": {"any": str(studio.studio_root)}})
+    c.settings_set("active_site", "local", project="library")
+    lib = c.publish(
+        "library",
+        folder="props",
+        product="chair",
+        version=1,
+        name="abc",
+        files=[str(studio.studio_file("library/chair.abc", b"chair"))],
+        site="studio",
+    ).representation_id
+    scene = _on_studio_only(studio, "set_ma", b"set", links=[lib])
+    c.settings_set("enabled", False, project="library")
+    before = db_snapshot(studio.db_url)
+    with pytest.raises(InvalidInputError, match=r"site sync is off for project 'library'.*nothing was requested"):
+        c.download(scene, with_links=True)
+    assert db_snapshot(studio.db_url) == before
+    c.settings_set("enabled", True, project="library")
+    c.download(scene, with_links=True)
+    assert studio.client.sync_once().transferred == 2
+    assert replica_states(studio, lib)[SITE_ID] == ["present"]
+
+
 def test_links_cli_and_bad_links(cli_studio: Studio) -> None:
     studio = cli_studio
     src = studio.write("wf.ma", b"workfile")
@@ -223,3 +248,30 @@ def test_clear_cli(cli_studio: Studio) -> None:
     assert data["files_removed"] == 1 and data["kept"] == []
     proc = studio.cli("clear", "show", "--site", "studio", check=True)
     assert "kept 1 representations" in proc.stdout and "min_copies=1" in proc.stdout
+
+
+def test_dirmap_maps_studio_roots_to_local_roots(studio: Studio) -> None:
+    c = studio.client
+    assert c.dirmap("show") == {str(studio.studio_root): str(studio.local_root / "work")}
+    assert c.dirmap("show", source="local", target="studio") == {
+        str(studio.local_root / "work"): str(studio.studio_root)
+    }
+    template = "{root[work]}/show/seq01/sh010/a.exr"
+    studio_path, local_path = c.resolve_path(template, "show", "studio"), c.resolve_path(template, "show")
+    [(old, new)] = c.dirmap("show").items()
+    assert studio_path.replace(old, new, 1) == local_path
+
+
+def test_guide_documents_every_workflow_command_and_rule_term() -> None:
+    from pathlib import Path
+
+    from sitesync.workflows import rules
+    from sitesync.workflows.wait import EXIT_CODES
+
+    guide = (Path(__file__).parent.parent / "docs" / "pipeline-integration.md").read_text()
+    for command in ("validate", "fsck", "wait", "clear", "wants", "download", "publish", "remove"):
+        assert f"sitesync {command} " in guide or f"c.{command}(" in guide, command
+    for term in (*rules.KEYWORDS, *(f"{f}:PATTERN" for f in rules.FIELDS), "age<DURATION", "not", "and", "or"):
+        assert f"`{term}" in guide, term
+    for code in EXIT_CODES.values():
+        assert f"| {code} |" in guide

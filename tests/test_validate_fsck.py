@@ -162,3 +162,14 @@ def test_validate_and_fsck_cli_json_and_errors(sqlite_studio: Studio) -> None:
     assert replica_states(studio, rep)[SITE_ID] == ["queued"]
     proc = studio.cli("validate", "mars")
     assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown site 'mars'; see `sitesync site list`"
+
+
+def test_present_copies_are_walked_in_bounded_id_windows(studio: Studio) -> None:
+    reps = [studio.publish([studio.write(f"w{i}.bin", b"w")], product=f"w{i}") for i in range(5)]
+    studio.sync()
+    store = studio.client.store
+    pid = store.project("show").id
+    expected = sorted(r["id"] for rep in reps for r in [studio.client.status(representation=rep)["files"][0]])
+    for window in (1, 2, 3, 1000):
+        seen = [row.file_id for rows in store.present_windows(pid, "studio", window) for row in rows]
+        assert sorted(seen) == expected, window

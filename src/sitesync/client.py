@@ -689,6 +689,15 @@ class Client:
         site_name = view.active_site if site is None else self.view().normalize_site(site)
         return view.site(site_name).resolve(template)
 
+    def dirmap(self, project: str, source: str = STUDIO, target: str | None = None) -> dict[str, str]:
+        """Root locations of ``source`` (default: studio) -> the same roots on ``target`` (default:
+        this machine's active site), for roots both define: what a DCC's directory mapping needs to
+        open studio paths from the local copies."""
+        view = self.project_view(project)
+        src = view.site(self.view().normalize_site(source))
+        dst = view.site(view.active_site if target is None else self.view().normalize_site(target))
+        return {base: dst.roots[root] for root, base in sorted(src.roots.items()) if root in dst.roots}
+
     def whereis(self, target: str) -> dict[str, Any]:
         """Where a representation (by id) or a file (by catalog path or OS path) has verified copies."""
         text = str(target).strip()
@@ -782,13 +791,27 @@ class Client:
         representation it references, transitively (reported under ``links``)."""
         rep, view = self._rep_view(rep_id)
         target = self._target(view, site, view.active_site)
-        result = self._want(rep, view, target, priority)
-        if with_links:
-            result["links"] = [
-                self._want(linked, lview, self._target(lview, target, target), priority)
-                for linked, lview in (self._rep_view(i) for i in self.store.link_closure(rep.id)[1:])
-            ]
-        return result
+        if not with_links:
+            return self._want(rep, view, target, priority)
+        first, *rest = [self._want(r, v, target, priority) for r, v in self._closure(rep, view, target)]
+        first["links"] = rest
+        return first
+
+    def _closure(
+        self, rep: RepresentationRow, view: ProjectView, target: str, *, require_sync: bool = True
+    ) -> list[tuple[Any, ProjectView]]:
+        """The representation and everything it references, each with its project's view, checked
+        up front so that a problem with any of them refuses the whole request."""
+        out = []
+        for i in self.store.link_closure(rep.id):
+            r, v = (rep, view) if i == rep.id else self._rep_view(i)
+            self._target(v, target, target)
+            if require_sync and not v.sync_enabled:
+                raise InvalidInputError(
+                    f"site sync is off for project {v.name!r} (representation {i} is linked); nothing was requested"
+                )
+            out.append((r, v))
+        return out
 
     def upload(self, rep_id: int, site: str | None = None, *, priority: int | None = None) -> dict[str, Any]:
         """Want the representation on the remote site (or ``site``)."""
@@ -1009,14 +1032,16 @@ class Client:
             raise InvalidInputError(f"invalid poll interval {poll_interval!r}: use a positive number of seconds")
         rep, view = self._rep_view(rep_id)
         target = self._target(view, site, view.active_site)
-        ids = self.store.link_closure(rep.id) if with_links else [rep.id]
+        members = self._closure(rep, view, target, require_sync=False) if with_links else [(rep, view)]
+        ids = [r.id for r, _ in members]
         states = self.store.site_progress(ids, target)
-        for i in ids:
-            if wait_flow.complete(states[i]):
-                continue
-            other, oview = (rep, view) if i == rep.id else self._rep_view(i)
-            current = self.store.representation_sites(i).get(target, {}).get("priority") or 0
-            self._want(other, oview, self._target(oview, target, target), max(current, wait_flow.WAIT_PRIORITY))
+        missing = [(r, v) for r, v in members if not wait_flow.complete(states[r.id])]
+        for r, v in missing:
+            if not v.sync_enabled:
+                self._want(r, v, target, None)  # raises the one-line "sync is off" error, nothing asked yet
+        for r, v in missing:
+            current = self.store.representation_sites(r.id).get(target, {}).get("priority") or 0
+            self._want(r, v, target, max(current, wait_flow.WAIT_PRIORITY))
         return wait_flow.wait_until(
             self.store, ids, target, timeout=timeout, poll_interval=poll_interval, progress=progress
         )

@@ -40,7 +40,7 @@ class CheckProgress:
             transient=False,
         )
         self.tasks: dict[str, TaskID] = {}
-        self.last_line = 0.0
+        self.last_line: dict[str, float] = {}
 
     def __enter__(self) -> CheckProgress:
         if self.live:
@@ -68,10 +68,12 @@ class CheckProgress:
                 )
             self.bar.update(task, completed=update.done, total=update.total, amount=amount)
             return
+        # logs: when a phase starts, every few seconds, and when it completes
         now = time.monotonic()
-        if now - self.last_line >= LOG_LINE_SECONDS:
-            self.last_line = now
-            err_console.print(f"{PHASES.get(update.phase, update.phase)}: {amount}")
+        finished = update.total is not None and update.done >= update.total
+        if finished or now - self.last_line.get(update.phase, -LOG_LINE_SECONDS) >= LOG_LINE_SECONDS:
+            self.last_line[update.phase] = now
+            err_console.print(f"{PHASES.get(update.phase, update.phase)}: {amount}", soft_wrap=True)
 
 
 def _skipped(result: dict[str, Any]) -> None:
@@ -93,7 +95,8 @@ def validate(site: SiteArg, project: ProjectOpt = None, json: JsonOpt = False) -
     _skipped(result)
     console.print(
         f"site {result['site']}: {result['listed']} files listed; {result['already_present']} verified copies "
-        f"confirmed, {result['registered']} found and registered without copying"
+        f"confirmed, {result['registered']} found and registered without copying",
+        soft_wrap=True,
     )
     if result["missing"]:
         console.print(
@@ -104,7 +107,7 @@ def validate(site: SiteArg, project: ProjectOpt = None, json: JsonOpt = False) -
             )
         )
         for item in result["examples"]["missing"]:
-            console.print(f"  {item['reason']} ({item['action']})")
+            console.print(f"  {item['reason']} ({item['action']})", soft_wrap=True)
     if result["differs"]:
         console.print(f"{result['differs']} files differ from the catalog (left alone; re-synced when wanted)")
     if result["untracked"]:
@@ -127,7 +130,8 @@ def fsck(site: SiteArg, project: ProjectOpt = None, json: JsonOpt = False) -> No
     console.print(
         f"site {result['site']}: checked {result['checked']} of {result['files']} copies "
         f"({human_size(result['bytes_read'])} read in {result['seconds']:.1f}s): {result['ok']} good, "
-        + (f"{result['corrupt']} corrupt, {result['missing']} missing" if bad else "none bad")
+        + (f"{result['corrupt']} corrupt, {result['missing']} missing" if bad else "none bad"),
+        soft_wrap=True,
     )
     if result["problems"]:
         t = table("representation", "path", "problem", "action")
@@ -158,7 +162,7 @@ def wait(
         now = time.monotonic()
         if text != last[1] or now - last[0] >= 30:
             last[0], last[1] = now, text
-            err_console.print(text)
+            err_console.print(text, soft_wrap=True)
 
     with client() as c:
         result = c.wait(
@@ -176,7 +180,7 @@ def wait(
             )
         )
         for error in result["errors"][:20]:
-            console.print(f"  {error}")
+            console.print(f"  {error}", soft_wrap=True)
     raise typer.Exit(EXIT_CODES[result["status"]])
 
 

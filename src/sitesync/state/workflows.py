@@ -11,7 +11,7 @@ verified copy exists (outside its own storage: alternatives are the same storage
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,9 +161,15 @@ class WorkflowsMixin(CatalogMixin):
                 out.extend(SiteFile(*row) for row in rows if row.path in wanted)
         return out
 
-    def present_on_site(self, project_id: int, site: str, after_replica_id: int, limit: int) -> list[Any]:
-        """A page of the site's verified copies in the project (keyset on the replica id):
-        rows of (replica_id, file_id, representation_id, path, size, hash_algo, hash, present_since)."""
+    def max_replica_id(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(s.replicas.c.id), 0))).scalar_one())
+
+    def present_on_site(self, project_id: int, site: str, after_id: int, up_to: int) -> list[Any]:
+        """The site's verified copies in the project whose replica id is in (after_id, up_to]:
+        rows of (replica_id, file_id, representation_id, path, size, hash_algo, hash, present_since).
+        Callers walk the table in bounded id windows: each query reads one primary-key range, on
+        either database, without sorting everything the site holds."""
         r, f = s.replicas, s.files
         with self._read() as conn:
             return conn.execute(
@@ -179,14 +185,22 @@ class WorkflowsMixin(CatalogMixin):
                 )
                 .join(f, f.c.id == r.c.file_id)
                 .where(
+                    r.c.id > after_id,
+                    r.c.id <= up_to,
                     r.c.project_id == project_id,
                     r.c.site == site,
                     r.c.status == s.PRESENT,
-                    r.c.id > after_replica_id,
                 )
                 .order_by(r.c.id)
-                .limit(limit)
             ).all()
+
+    def present_windows(self, project_id: int, site: str, window: int = 10_000) -> Iterator[list[Any]]:
+        """Every verified copy of the project on the site (as of now), one id window at a time."""
+        top = self.max_replica_id()
+        for start in range(0, top, window):
+            rows = self.present_on_site(project_id, site, start, min(top, start + window))
+            if rows:
+                yield rows
 
     def present_totals(self, project_id: int, site: str) -> tuple[int, int]:
         """(files, bytes) the catalog records as verified copies on the site in the project."""

@@ -127,29 +127,39 @@ def _check_project(
     tick: Any,
     threads: int,
 ) -> None:
-    after = 0
-    while True:
-        rows = store.present_on_site(target.project.id, site, after, PAGE)
-        if not rows:
-            return
-        after = rows[-1].replica_id
-        bad: list[tuple[int, float | None, str]] = []
-        kinds: dict[int, tuple[Any, str]] = {}
-        for row, verdict, exc in run_threaded(rows, lambda r: _verdict(target, site, r, counter), tick, threads):
-            out["checked"] += 1
-            if isinstance(exc, SiteUnavailableError):
-                _record(store, target, site, actor, bad, kinds, out)
-                raise exc
-            if exc is not None:
-                out["unreadable"] += 1
-                _problem(out, target, row, "unreadable", describe_error(exc), "left as it is")
-            elif verdict.problem is None:
-                out["ok"] += 1
-            else:
-                out[verdict.problem] += 1
-                bad.append((row.file_id, row.present_since, verdict.reason))
-                kinds[row.file_id] = (row, verdict.problem)
-        _record(store, target, site, actor, bad, kinds, out)
+    for window in store.present_windows(target.project.id, site):
+        for start in range(0, len(window), PAGE):
+            _check_page(store, target, site, actor, window[start : start + PAGE], out, counter, tick, threads)
+
+
+def _check_page(
+    store: StateStore,
+    target: Target,
+    site: str,
+    actor: str,
+    rows: list[Any],
+    out: dict[str, Any],
+    counter: ByteCounter,
+    tick: Any,
+    threads: int,
+) -> None:
+    bad: list[tuple[int, float | None, str]] = []
+    kinds: dict[int, tuple[Any, str]] = {}
+    for row, verdict, exc in run_threaded(rows, lambda r: _verdict(target, site, r, counter), tick, threads):
+        out["checked"] += 1
+        if isinstance(exc, SiteUnavailableError):
+            _record(store, target, site, actor, bad, kinds, out)
+            raise exc
+        if exc is not None:
+            out["unreadable"] += 1
+            _problem(out, target, row, "unreadable", describe_error(exc), "left as it is")
+        elif verdict.problem is None:
+            out["ok"] += 1
+        else:
+            out[verdict.problem] += 1
+            bad.append((row.file_id, row.present_since, verdict.reason))
+            kinds[row.file_id] = (row, verdict.problem)
+    _record(store, target, site, actor, bad, kinds, out)
 
 
 def _record(

@@ -43,7 +43,6 @@ from sitesync.workflows.sitecheck import (
 )
 
 LOOKUP_BATCH = 1000
-PAGE = 1000
 EXAMPLES = 20
 
 
@@ -275,14 +274,9 @@ def _find_losses(
     """Verified copies recorded on the site that the walk did not find."""
     total, _bytes = store.present_totals(target.project.id, site)
     done = 0
-    after = 0
     lost: list[tuple[int, float | None, str]] = []
     mine = seen.get(target.project.id, set())
-    while True:
-        rows = store.present_on_site(target.project.id, site, after, PAGE)
-        if not rows:
-            break
-        after = rows[-1].replica_id
+    for rows in store.present_windows(target.project.id, site):
         for row in rows:
             done += 1
             report("check", done, total, "files")
