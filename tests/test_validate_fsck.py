@@ -173,3 +173,31 @@ def test_present_copies_are_walked_in_bounded_id_windows(studio: Studio) -> None
     for window in (1, 2, 3, 1000):
         seen = [row.file_id for rows in store.present_windows(pid, "studio", window) for row in rows]
         assert sorted(seen) == expected, window
+
+
+def test_validate_interrupted_by_a_listing_error_judges_nothing(studio: Studio) -> None:
+    from sitesync.errors import TransientStorageError
+    from sitesync.providers import registry
+    from sitesync.providers.local_drive import LocalDriveProvider
+
+    class FlakyListing(LocalDriveProvider):
+        name = "flaky_listing"
+
+        def list(self, prefix):
+            for n, entry in enumerate(super().list(prefix)):
+                if n == 1:
+                    raise TransientStorageError(f"site {self.site}: listing timed out", site=self.site)
+                yield entry
+
+    registry.register("flaky_listing", FlakyListing)
+    try:
+        studio.client.add_site("nas", "flaky_listing", [f"work={studio.root / 'nas'}"], {"create_roots": True})
+        reps = [studio.publish([studio.write(f"n{i}.bin", b"n")], site="nas", product=f"n{i}") for i in range(3)]
+        before = db_snapshot(studio.db_url)
+        result = studio.client.validate("nas")
+        assert result["interrupted"] == "listing site nas failed: site nas: listing timed out; run validate again"
+        assert result["missing"] == 0 and db_snapshot(studio.db_url) == before
+        for rep in reps:
+            assert replica_states(studio, rep)["nas"] == ["present"]
+    finally:
+        registry.unregister("flaky_listing")

@@ -972,7 +972,10 @@ class Client:
 
     def validate(self, site: str, project: str | None = None, *, progress: ProgressFn | None = None) -> dict[str, Any]:
         """Register files a site already holds (size + hash checked) and detect the copies it lost."""
-        return validate_site(self.store, self.view(), self._pool, self.actor, site, project, progress=progress)
+        result = validate_site(self.store, self.view(), self._pool, self.actor, site, project, progress=progress)
+        if result["requeued"]:
+            self.wake()
+        return result
 
     def fsck(self, site: str, project: str | None = None, *, progress: ProgressFn | None = None) -> dict[str, Any]:
         """Re-hash the verified copies on a site; a bad copy is re-fetched from a good one."""

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sitesync.errors import SitesyncError, SiteUnavailableError
+from sitesync.errors import SitesyncError, SiteUnavailableError, StorageError
 from sitesync.providers.base import Entry, Provider
 from sitesync.sites import MachineView, ProviderPool, SiteSpec
 from sitesync.state.store import StateStore
@@ -114,6 +114,8 @@ def validate_site(
             _find_losses(store, target, name, actor, started, seen, summary, report)
     except SiteUnavailableError as exc:
         interrupted = f"site {name} became unreachable: {exc}; run validate again when it is back"
+    except StorageError as exc:  # listing failed: what was recorded stands, losses were not judged
+        interrupted = f"listing site {name} failed: {exc}; run validate again"
     return {
         "site": name,
         "projects": summary.projects,
