@@ -56,12 +56,18 @@ from sitesync.settings.models import (
     check_site_name,
 )
 from sitesync.settings.validation import describe_validation_error, parse_cli_value, set_dotted
-from sitesync.sites import SECRET_MASK, MachineView, ProjectView, ProviderPool, mask_secrets
+from sitesync.sites import SECRET_MASK, MachineView, ProjectView, ProviderPool, alternative_closure, mask_secrets
 from sitesync.state.database import mask_url
 from sitesync.state.queries import RepresentationSummary
 from sitesync.state.records import FileFacts, PublishResult, RepresentationRow
 from sitesync.state.store import ALL, StateStore
 from sitesync.status import summarize_site_state
+from sitesync.workflows import clear as clear_flow
+from sitesync.workflows import preferred as preferred_flow
+from sitesync.workflows import wait as wait_flow
+from sitesync.workflows.fsck import fsck_site
+from sitesync.workflows.sitecheck import ProgressFn
+from sitesync.workflows.validate import validate_site
 
 PRIORITY_MIN, PRIORITY_MAX = 1, 1000
 LOCAL_TOP_KEYS = {"local_root", "concurrency"}
@@ -560,12 +566,16 @@ class Client:
         files: Sequence[str],
         site: str | None = None,
         priority: int | None = None,
+        links: Sequence[int] | None = None,
     ) -> PublishResult:
+        """Register a representation. ``links``: the representations it references (a workfile's
+        caches, textures...); given, they replace the stored links, omitted, they are kept."""
         prow = self.store.project(project)
         view = self.project_view(project)
         key = check_key(folder, product, version, name)
         if priority is not None:
             _check_priority(priority)
+        link_ids = self._check_links(prow.id, key, links)
         site_name = view.active_site if site is None else self.view().normalize_site(site)
         spec = view.site(site_name)
         if not spec.reachable:
@@ -588,8 +598,17 @@ class Client:
         from sitesync.engine.planner import publish_targets
 
         result = self.store.publish(
-            prow.id, key, ordered, site_name, publish_targets(view, site_name), self.actor, priority
+            prow.id,
+            key,
+            ordered,
+            site_name,
+            publish_targets(view, site_name),
+            self.actor,
+            priority,
+            also_present=spec.alternatives,
         )
+        if link_ids is not None:
+            self.store.set_links(result.representation_id, link_ids, self.actor)
         if result.queued_sites or result.requeued_sites:
             self.wake()
         return result
@@ -636,6 +655,7 @@ class Client:
         rep_sites = self.store.representation_sites(rep.id)
         return {
             "representation": _rep_dict(rep),
+            **self.links(rep.id),
             "sites": {
                 site: {
                     "priority": v["priority"],
@@ -674,6 +694,15 @@ class Client:
         view = self.project_view(project)
         site_name = view.active_site if site is None else self.view().normalize_site(site)
         return view.site(site_name).resolve(template)
+
+    def dirmap(self, project: str, source: str = STUDIO, target: str | None = None) -> dict[str, str]:
+        """Root locations of ``source`` (default: studio) -> the same roots on ``target`` (default:
+        this machine's active site), for roots both define: what a DCC's directory mapping needs to
+        open studio paths from the local copies."""
+        view = self.project_view(project)
+        src = view.site(self.view().normalize_site(source))
+        dst = view.site(view.active_site if target is None else self.view().normalize_site(target))
+        return {base: dst.roots[root] for root, base in sorted(src.roots.items()) if root in dst.roots}
 
     def whereis(self, target: str) -> dict[str, Any]:
         """Where a representation (by id) or a file (by catalog path or OS path) has verified copies."""
@@ -761,11 +790,34 @@ class Client:
         view.site(name)
         return name
 
-    def download(self, rep_id: int, site: str | None = None, *, priority: int | None = None) -> dict[str, Any]:
-        """Want the representation on the active site (or ``site``)."""
+    def download(
+        self, rep_id: int, site: str | None = None, *, priority: int | None = None, with_links: bool = False
+    ) -> dict[str, Any]:
+        """Want the representation on the active site (or ``site``); ``with_links``: and every
+        representation it references, transitively (reported under ``links``)."""
         rep, view = self._rep_view(rep_id)
         target = self._target(view, site, view.active_site)
-        return self._want(rep, view, target, priority)
+        if not with_links:
+            return self._want(rep, view, target, priority)
+        first, *rest = [self._want(r, v, target, priority) for r, v in self._closure(rep, view, target)]
+        first["links"] = rest
+        return first
+
+    def _closure(
+        self, rep: RepresentationRow, view: ProjectView, target: str, *, require_sync: bool = True
+    ) -> list[tuple[Any, ProjectView]]:
+        """The representation and everything it references, each with its project's view, checked
+        up front so that a problem with any of them refuses the whole request."""
+        out = []
+        for i in self.store.link_closure(rep.id):
+            r, v = (rep, view) if i == rep.id else self._rep_view(i)
+            self._target(v, target, target)
+            if require_sync and not v.sync_enabled:
+                raise InvalidInputError(
+                    f"site sync is off for project {v.name!r} (representation {i} is linked); nothing was requested"
+                )
+            out.append((r, v))
+        return out
 
     def upload(self, rep_id: int, site: str | None = None, *, priority: int | None = None) -> dict[str, Any]:
         """Want the representation on the remote site (or ``site``)."""
@@ -781,7 +833,9 @@ class Client:
             )
         if priority is not None:
             _check_priority(priority)
-        counts = self.store.want(rep.id, target, self.actor, priority=priority)
+        counts = self.store.want(
+            rep.id, target, self.actor, priority=priority, alternatives=view.site(target).alternatives
+        )
         self.wake()
         return {"representation_id": rep.id, "site": target, **counts}
 
@@ -798,7 +852,14 @@ class Client:
         except StorageError as exc:
             raise InvalidInputError(f"cannot remove from site {target!r}: {exc}") from None
         owner = new_worker_id(self.site_id)
-        ticket = self.store.begin_remove(rep.id, target, view.settings.min_copies, owner, self.actor)
+        ticket = self.store.begin_remove(
+            rep.id,
+            target,
+            view.settings.min_copies,
+            owner,
+            self.actor,
+            same_storage=alternative_closure(self.view().system),
+        )
         deleted, kept, first_error = [], [], None
         for rid, _fid, path in ticket.replicas:
             location = spec.resolve(path)
@@ -813,7 +874,7 @@ class Client:
                     still_there = True
                 (kept if still_there else deleted).append(rid)
         if deleted:
-            self.store.finish_remove(deleted, rep.id, target, self.actor)
+            self.store.finish_remove(deleted, rep.id, target, self.actor, alternatives=spec.alternatives)
         if kept:
             self.store.abort_remove(kept)
             raise StorageError(
@@ -889,6 +950,125 @@ class Client:
             else "project site"
         )
         return {"scope": scope, "project": project, "site": site_name, "paused": paused, "changed": changed}
+
+    # ------------------------------------------------------------------ studio workflows (see workflows/)
+
+    def _check_links(self, project_id: int, key: Any, links: Sequence[int] | None) -> list[int] | None:
+        if links is None:
+            return None
+        ids = list(dict.fromkeys(_rep_id(x) for x in links))
+        found = self.store.representations_by_ids(ids)
+        unknown = [i for i in ids if i not in found]
+        if unknown:
+            raise NotFoundError(f"unknown representation {unknown[0]} in --link; nothing was published")
+        me = self.store.find_representation(project_id, key)
+        if me is not None and me.id in ids:
+            raise InvalidInputError(f"representation {me.id} cannot link to itself; nothing was published")
+        return ids
+
+    def links(self, rep_id: int) -> dict[str, Any]:
+        """What a representation references (``links``) and what references it (``linked_by``)."""
+        rep = self.representation(rep_id)
+        outgoing, incoming = self.store.links_of(rep.id)
+        reps = self.store.representations_by_ids([*outgoing, *incoming])
+        return {
+            "links": [_rep_dict(reps[i]) for i in outgoing if i in reps],
+            "linked_by": [_rep_dict(reps[i]) for i in incoming if i in reps],
+        }
+
+    def validate(self, site: str, project: str | None = None, *, progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Register files a site already holds (size + hash checked) and detect the copies it lost."""
+        result = validate_site(self.store, self.view(), self._pool, self.actor, site, project, progress=progress)
+        if result["requeued"]:
+            self.wake()
+        return result
+
+    def fsck(self, site: str, project: str | None = None, *, progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Re-hash the verified copies on a site; a bad copy is re-fetched from a good one."""
+        result = fsck_site(self.store, self.view(), self._pool, self.actor, site, project, progress=progress)
+        if result["requeued"]:
+            self.wake()
+        return result
+
+    def preferred_content(self, project: str, site: str | None = None, *, apply: bool = False) -> dict[str, Any]:
+        """What a site's preferred-content rule matches in a project now; ``apply`` requests what
+        is not wanted there yet (the worker does the same on its own, in the background)."""
+        prow = self.store.project(project)
+        machine = self.view()
+        pv = machine.project(project)
+        name = self._target(pv, site, pv.active_site)
+        rule = preferred_flow.site_rule(machine, pv, name)
+        if rule is None:
+            key = "sites.local.wants" if name == self.site_id else f"sites.{name}.wants"
+            raise NotFoundError(
+                f"site {name!r} has no preferred-content rule in project {project!r}; "
+                f"set one with `sitesync settings set --project {project} {key} RULE`"
+            )
+        if apply and not pv.sync_enabled:
+            raise InvalidInputError(f"site sync is off for project {project!r}; nothing was requested")
+        found = preferred_flow.preview(
+            self.store, prow.id, rule, name, self.actor, pv.site(name).alternatives, apply=apply
+        )
+        if found["requested"]:
+            self.wake()
+        reps = self.store.representations_by_ids(found["not_wanted_yet"][:200])
+        return {
+            "project": project,
+            "site": name,
+            "rule": rule,
+            "matched": len(found["matched"]),
+            "not_wanted_yet": len(found["not_wanted_yet"]),
+            "requested": len(found["requested"]),
+            "representations": [_rep_dict(reps[i]) for i in found["not_wanted_yet"][:200] if i in reps],
+        }
+
+    def wait(
+        self,
+        rep_id: int,
+        site: str | None = None,
+        *,
+        timeout: float | None = None,
+        with_links: bool = False,
+        poll_interval: float = 1.0,
+        progress: wait_flow.WaitProgressFn | None = None,
+    ) -> dict[str, Any]:
+        """Block until every file of the representation (``with_links``: and of what it
+        references) is verified on the site (default: the active site). Asks for what is missing
+        at a raised priority first. Returns ``status`` present / failed / timeout and ``exit_code``."""
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
+            raise InvalidInputError(f"invalid timeout {timeout!r}: use a number of seconds, 0 or more")
+        if not isinstance(poll_interval, int | float) or poll_interval <= 0:
+            raise InvalidInputError(f"invalid poll interval {poll_interval!r}: use a positive number of seconds")
+        rep, view = self._rep_view(rep_id)
+        target = self._target(view, site, view.active_site)
+        members = self._closure(rep, view, target, require_sync=False) if with_links else [(rep, view)]
+        ids = [r.id for r, _ in members]
+        states = self.store.site_progress(ids, target)
+        missing = [(r, v) for r, v in members if not wait_flow.complete(states[r.id])]
+        for r, v in missing:
+            if not v.sync_enabled:
+                self._want(r, v, target, None)  # raises the one-line "sync is off" error, nothing asked yet
+        for r, v in missing:
+            current = self.store.representation_sites(r.id).get(target, {}).get("priority") or 0
+            self._want(r, v, target, max(current, wait_flow.WAIT_PRIORITY))
+        return wait_flow.wait_until(
+            self.store, ids, target, timeout=timeout, poll_interval=poll_interval, progress=progress
+        )
+
+    def clear(self, project: str, site: str | None = None, *, progress: Any | None = None) -> dict[str, Any]:
+        """Remove a project's copies from a site (default: this machine's own site) through the
+        guarded removal; what ``min_copies`` or a running transfer keeps is reported with why."""
+        prow = self.store.project(project)
+        view = self.project_view(project)
+        target = self._target(view, site, self.site_id)
+        spec = view.site(target)
+        if not spec.reachable:
+            raise InvalidInputError(f"site {target!r} is not reachable from this machine; run clear there")
+        try:
+            self._pool.get(spec).check()
+        except StorageError as exc:
+            raise InvalidInputError(f"cannot clear site {target!r}: {exc}; nothing was removed") from None
+        return clear_flow.clear_site(self.store, prow.id, project, target, self.remove, progress)
 
     # ------------------------------------------------------------------ the engine
 

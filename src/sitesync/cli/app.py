@@ -343,6 +343,9 @@ def publish(
     name: Annotated[str, typer.Option("--name", help="Representation name, e.g. exr.")],
     site: SiteOpt = None,
     priority: Annotated[int | None, typer.Option("--priority", help="1-1000, higher first.")] = None,
+    link: Annotated[
+        list[int] | None, typer.Option("--link", help="Id of a representation this one references (repeat).")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Register a representation and its files; prints the representation id."""
@@ -356,6 +359,7 @@ def publish(
             files=files,
             site=site,
             priority=priority,
+            links=link,
         )
     if json:
         print_json(
@@ -464,6 +468,10 @@ def _print_detail(data: dict[str, Any]) -> None:
         f"{rep['id']} {rep['project']} {rep['folder']}/{rep['product']}/{rep['version']}/{rep['name']}  "
         f"{rep['files']} files, {human_size(rep['size'])}"
     )
+    for key, label in (("links", "links to"), ("linked_by", "linked by")):
+        if data.get(key):
+            refs = ", ".join(f"{x['id']} ({x['folder']}/{x['product']}/{x['version']}/{x['name']})" for x in data[key])
+            console.print(line((f"{label}: ", "bold"), refs))
     t = table("file", "site", "status", "attempts", "error")
     for f in data["files"]:
         first = True
@@ -513,11 +521,20 @@ IdArg = Annotated[int, typer.Argument(help="Representation id.")]
 
 
 @app.command()
-def download(representation: IdArg, site: SiteOpt = None, json: JsonOpt = False) -> None:
+def download(
+    representation: IdArg,
+    site: SiteOpt = None,
+    with_links: Annotated[
+        bool, typer.Option("--with-links", help="Also every representation it references, transitively.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
     """Want a representation on the active site (or --site)."""
     with client() as c:
-        result = c.download(representation, site)
+        result = c.download(representation, site, with_links=with_links)
     _print_want(result, json)
+    for linked in [] if json else result.get("links", []):
+        _print_want(linked, False)
 
 
 @app.command()
@@ -773,5 +790,8 @@ def demo(
 
     run_demo(dir, frames=frames)
 
+
+# the studio workflow commands (validate, fsck, wait, clear, wants) register themselves on `app`
+from sitesync.cli import workflows as _workflows  # noqa: E402, F401
 
 __all__ = ["app", "run_with_progress"]

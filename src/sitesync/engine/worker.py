@@ -27,6 +27,7 @@ from sitesync.errors import Disposition, SitesyncError, SiteUnavailableError, St
 from sitesync.sites import MachineView, ProjectView, ProviderPool
 from sitesync.state.records import ClaimedReplica, Outcome
 from sitesync.state.store import StateStore
+from sitesync.workflows.preferred import PreferredContent
 
 log = logging.getLogger("sitesync.worker")
 
@@ -117,6 +118,7 @@ class Worker:
         self._idle_since = time.monotonic()
         self._avg_size = 1024 * 1024
         self.report = RunReport()
+        self.preferred = PreferredContent(store, self.worker_id, paced=not self.options.once)
 
     # ------------------------------------------------------------------ control
 
@@ -165,6 +167,8 @@ class Worker:
     def _step(self, pool: cf.ThreadPoolExecutor) -> int:
         now = time.monotonic()
         self._refresh()
+        if self.preferred.step(self.view, self._views, self._project_ids, self.options.targets):
+            self._idle.clear()  # preferred-content rules queued work
         if now - self._last_expiry >= self.options.lease_seconds / 2:
             self._last_expiry = now
             expired = self.store.expire_leases()

@@ -51,7 +51,10 @@ class SettingsDocuments:
         return out
 
     def system_settings(self) -> SystemSettings:
-        return validate_system(self.system)
+        # Reading what is stored must not depend on every provider being installed here: a site
+        # whose provider is missing or whose options no longer fit fails when it is used (the
+        # worker leaves it alone), and never stops the other sites. Writes are checked fully.
+        return validate_system(self.system, check_providers=False)
 
     def project_document(self, project: str) -> dict[str, Any]:
         """The merged (default project <- project) document, before model defaults."""
@@ -68,7 +71,7 @@ class SettingsDocuments:
             ) from None
 
 
-def validate_system(doc: dict[str, Any]) -> SystemSettings:
+def validate_system(doc: dict[str, Any], *, check_providers: bool = True) -> SystemSettings:
     try:
         system = SystemSettings.model_validate(doc)
     except ValidationError as exc:
@@ -77,7 +80,8 @@ def validate_system(doc: dict[str, Any]) -> SystemSettings:
     for name, site in system.sites.items():
         if name == STUDIO and site.provider != "local_drive":
             raise InvalidSettingError("system.sites.studio.provider: the studio site is always local_drive")
-        check_provider_options(f"system.sites.{name}.options", site.provider, site.options)
+        if check_providers:
+            check_provider_options(f"system.sites.{name}.options", site.provider, site.options)
         for alt in site.alternative_sites:
             if alt not in names:
                 raise InvalidSettingError(

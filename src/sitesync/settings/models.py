@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sitesync.errors import PathTemplateError
 from sitesync.paths import ROOT_NAME_RE, RootedPath
+from sitesync.workflows.rules import check_rule
 
 PLATFORMS = ("windows", "linux", "darwin")
 ANY_PLATFORM = "any"
@@ -113,8 +114,11 @@ class ProjectSiteSettings(_Strict):
     enabled: bool = True
     roots: dict[str, RootLocations] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
+    wants: str | None = None
+    """Preferred content: a rule (see ``workflows/rules.py``) naming what the site fetches on its own."""
 
     _roots = field_validator("roots", mode="before")(_check_roots)
+    _wants = field_validator("wants")(check_rule)
 
 
 class ProjectSettings(_Strict):
@@ -175,6 +179,10 @@ class LocalProjectSettings(_Strict):
     remote_site: str | None = None
     roots: dict[str, dict[str, str]] = Field(default_factory=dict)
     """site name ('local', 'studio', any local_drive site) -> root name -> location on this machine."""
+    wants: str | None = None
+    """Preferred content of this machine's own site; overrides the project's ``sites.local.wants``."""
+
+    _wants = field_validator("wants")(check_rule)
 
     @field_validator("active_site", "remote_site")
     @classmethod

@@ -4,7 +4,7 @@ representation pause, and the guarded removal of a site's copies."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -242,6 +242,33 @@ class CatalogMixin(StoreBase):
             )
             self._queue_missing(conn, rep_id, project_id, site, priority, paused, now, part, status=s.PRESENT)
 
+    @classmethod
+    def _adopt_alternatives(
+        cls, conn: Connection, rep_id: int, site: str, alternatives: Sequence[str], now: float
+    ) -> int:
+        """Files wanted on ``site`` that one of its alternatives (the same storage) holds are
+        present there already: record them so, never copy them."""
+        if not alternatives:
+            return 0
+        r = s.replicas
+        alt = r.alias("alt")
+        holder = sa.and_(alt.c.file_id == r.c.file_id, alt.c.site.in_(list(alternatives)), alt.c.status == s.PRESENT)
+        values = cls._present_values(now)
+        values["source_site"] = sa.select(alt.c.site).where(holder).order_by(alt.c.site).limit(1).scalar_subquery()
+        return (
+            conn.execute(
+                r.update()
+                .where(
+                    r.c.representation_id == rep_id,
+                    r.c.site == site,
+                    r.c.status.in_(_WANTED),
+                    sa.exists().where(holder),
+                )
+                .values(**values)
+            ).rowcount
+            or 0
+        )
+
     # ------------------------------------------------------------------ publish
 
     def publish(
@@ -253,13 +280,17 @@ class CatalogMixin(StoreBase):
         queue_sites: Sequence[str],
         actor: str,
         priority: int | None = None,
+        also_present: Sequence[str] = (),
     ) -> PublishResult:
-        """Register a representation and its files: present on ``present_site``, queued on each of
+        """Register a representation and its files: present on ``present_site`` and on its
+        alternatives ``also_present`` (the same storage reached another way), queued on each of
         ``queue_sites``. Publishing an existing representation again with changed content updates
         the files and queues every site that held the old content."""
         now = time.time()
         r, f, rep_t = s.replicas, s.files, s.representations
-        queue_sites = [q for q in dict.fromkeys(queue_sites) if q != present_site]
+        alts = [a for a in dict.fromkeys(also_present) if a != present_site]
+        same_storage = [present_site, *alts]
+        queue_sites = [q for q in dict.fromkeys(queue_sites) if q not in same_storage]
         with self._write() as conn:
             existing = conn.execute(
                 sa.select(rep_t.c.id).where(
@@ -291,7 +322,8 @@ class CatalogMixin(StoreBase):
                 ).scalar_one()
                 file_ids = self._insert_files(conn, rep_id, files, now)
                 prio, paused = self._ensure_rep_site(conn, rep_id, present_site, actor, now, priority)
-                self._mark_present(conn, rep_id, project_id, present_site, file_ids, now, prio, paused)
+                for site in same_storage:
+                    self._mark_present(conn, rep_id, project_id, site, file_ids, now, prio, paused)
                 for site in queue_sites:
                     prio, paused = self._ensure_rep_site(conn, rep_id, site, actor, now, priority)
                     self._queue_missing(conn, rep_id, project_id, site, prio, paused, now)
@@ -335,7 +367,7 @@ class CatalogMixin(StoreBase):
                     held = (
                         conn.execute(
                             sa.select(r.c.site)
-                            .where(r.c.file_id.in_(part), r.c.status == s.PRESENT, r.c.site != present_site)
+                            .where(r.c.file_id.in_(part), r.c.status == s.PRESENT, r.c.site.notin_(same_storage))
                             .distinct()
                         )
                         .scalars()
@@ -344,7 +376,7 @@ class CatalogMixin(StoreBase):
                     requeued.update(held)
                     conn.execute(
                         r.update()
-                        .where(r.c.file_id.in_(part), r.c.site != present_site, r.c.status != s.REMOVING)
+                        .where(r.c.file_id.in_(part), r.c.site.notin_(same_storage), r.c.status != s.REMOVING)
                         .values(**self._requeue_values(now))
                     )
                 for p, x in new.items():
@@ -361,14 +393,15 @@ class CatalogMixin(StoreBase):
             prio, paused = self._ensure_rep_site(conn, rep_id, present_site, actor, now, priority)
             # the publishing site holds every file of the new content
             current_ids = [old[p].id for p in new if p in old] + added_ids
-            self._mark_present(conn, rep_id, project_id, present_site, current_ids, now, prio, paused)
+            for site in same_storage:
+                self._mark_present(conn, rep_id, project_id, site, current_ids, now, prio, paused)
             wanted_sites = set(queue_sites) | requeued
             wanted_sites |= set(
                 conn.execute(
                     sa.select(s.representation_sites.c.site).where(s.representation_sites.c.representation_id == rep_id)
                 ).scalars()
             )
-            wanted_sites.discard(present_site)
+            wanted_sites.difference_update(same_storage)
             for site in sorted(wanted_sites):
                 prio, paused = self._ensure_rep_site(conn, rep_id, site, actor, now, priority)
                 self._queue_missing(conn, rep_id, project_id, site, prio, paused, now)
@@ -436,9 +469,11 @@ class CatalogMixin(StoreBase):
         *,
         priority: int | None = None,
         file_ids: Sequence[int] | None = None,
+        alternatives: Sequence[str] = (),
     ) -> dict[str, int]:
         """Ask for the representation (or some of its files) on ``site``: queue what is missing,
-        give failed files a fresh set of attempts. Returns counts by outcome."""
+        give failed files a fresh set of attempts; what an alternative of ``site`` holds is
+        recorded present without a copy. Returns counts by outcome."""
         r = s.replicas
         now = time.time()
         with self._write() as conn:
@@ -453,6 +488,7 @@ class CatalogMixin(StoreBase):
             if file_ids is not None:
                 cond.append(r.c.file_id.in_(list(file_ids)))
             retried = conn.execute(r.update().where(*cond).values(**self._requeue_values(now))).rowcount or 0
+            self._adopt_alternatives(conn, rep_id, site, alternatives, now)
             counts = {
                 row.status: row.n
                 for row in conn.execute(
@@ -609,12 +645,15 @@ class CatalogMixin(StoreBase):
         actor: str,
         lease_seconds: float = 600.0,
         file_ids: Sequence[int] | None = None,
+        same_storage: Mapping[str, Collection[str]] | None = None,
     ) -> RemovalTicket:
         """Check the ``min_copies`` guard and mark the site's copies ``removing`` in one transaction.
 
         Refuses (nothing changed) if any file would keep fewer than ``min_copies`` verified copies
         on other sites, or if a transfer to the site is running. Wanted-but-absent records on the
         site are dropped. The caller deletes the copies, then calls ``finish_remove``.
+        ``same_storage`` (site -> its alternatives) makes sites that are one storage count as one
+        copy, and never counts the removed site's own alternatives.
         """
         r, f = s.replicas, s.files
         now = time.time()
@@ -649,14 +688,18 @@ class CatalogMixin(StoreBase):
                     # serialise concurrent removals of the same files on different sites
                     for part in chunked(fids):
                         conn.execute(sa.select(f.c.id).where(f.c.id.in_(part)).with_for_update())
-                others: dict[int, int] = {}
+                alts = same_storage or {}
+                group = [site, *alts.get(site, ())]
+                holders: dict[int, set[str]] = {}
                 for part in chunked(fids):
                     for row in conn.execute(
-                        sa.select(r.c.file_id, sa.func.count().label("n"))
-                        .where(r.c.file_id.in_(part), r.c.site != site, r.c.status == s.PRESENT)
-                        .group_by(r.c.file_id)
+                        sa.select(r.c.file_id, r.c.site).where(
+                            r.c.file_id.in_(part), r.c.site.notin_(group), r.c.status == s.PRESENT
+                        )
                     ):
-                        others[row.file_id] = row.n
+                        # one storage reached several ways is one copy
+                        holders.setdefault(row.file_id, set()).add(min({row.site, *alts.get(row.site, ())}))
+                others = {fid: len(storages) for fid, storages in holders.items()}
                 short = [x for x in present if others.get(x.file_id, 0) < min_copies]
                 if short:
                     example = short[0]
@@ -697,8 +740,11 @@ class CatalogMixin(StoreBase):
             )
         return RemovalTicket(site, tuple((x.id, x.file_id, x.path) for x in present), len(wanted_only))
 
-    def finish_remove(self, replica_ids: Sequence[int], rep_id: int, site: str, actor: str) -> int:
-        """The copies are gone from storage: drop their records."""
+    def finish_remove(
+        self, replica_ids: Sequence[int], rep_id: int, site: str, actor: str, alternatives: Sequence[str] = ()
+    ) -> int:
+        """The copies are gone from storage: drop their records, and the records of the same
+        files on the site's ``alternatives`` (the same storage, so gone too)."""
         r = s.replicas
         n = 0
         with self._write() as conn:
@@ -706,6 +752,15 @@ class CatalogMixin(StoreBase):
                 sa.select(s.representations.c.project_id).where(s.representations.c.id == rep_id)
             ).first()
             for part in chunked(list(replica_ids)):
+                if alternatives:
+                    gone = conn.execute(
+                        sa.select(r.c.file_id).where(r.c.id.in_(part), r.c.status == s.REMOVING)
+                    ).scalars()
+                    conn.execute(
+                        r.delete().where(
+                            r.c.file_id.in_(list(gone)), r.c.site.in_(list(alternatives)), r.c.status == s.PRESENT
+                        )
+                    )
                 n += conn.execute(r.delete().where(r.c.id.in_(part), r.c.status == s.REMOVING)).rowcount or 0
             self._events(
                 conn,

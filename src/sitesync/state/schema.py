@@ -82,6 +82,8 @@ representations = Table(
     Column("published_by", String(200), nullable=False),
     UniqueConstraint("project_id", "folder", "product", "version", "name"),
 )
+# A project's representations in publish order: preferred-content rules page through it.
+Index("ix_representations_project_id_id", representations.c.project_id, representations.c.id)
 
 files = Table(
     "files",
@@ -169,6 +171,23 @@ pauses = Table(
     Column("paused_at", Float, nullable=False),
     Column("paused_by", String(200), nullable=False),
 )
+
+# A representation references others (a workfile and the caches, textures and renders it loads).
+links = Table(
+    "links",
+    metadata,
+    Column(
+        "representation_id",
+        Integer,
+        ForeignKey("representations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("linked_id", Integer, ForeignKey("representations.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+# "used by": the representations that link to one
+Index("ix_links_linked_id", links.c.linked_id)
 
 events = Table(
     "events",
