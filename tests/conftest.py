@@ -209,3 +209,12 @@ def db_snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
         return out
     finally:
         engine.dispose()
+
+
+def keep_publishes_local(studio: Studio) -> None:
+    """Make the project's remote site one that is switched off, so publishes stay on this machine
+    (active and remote may not be the same site)."""
+    c = studio.client
+    c.add_site("offline", "local_drive", [f"work={studio.root / 'offline'}"])
+    c.settings_set("sites.offline.enabled", False, project=studio.project)
+    c.settings_set("remote_site", "offline", project=studio.project)

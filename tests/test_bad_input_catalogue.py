@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from sitesync.state.database import head_revision
 from tests.conftest import Studio, db_snapshot, run_cli
 
 
@@ -209,7 +210,7 @@ def test_database_at_a_newer_schema(tmp_path: Path, home: Path) -> None:
             f"error: the state database sqlite:///{db} has schema revision 0099_future, newer than this "
             "sitesync knows"
             + (
-                " (0001); upgrade sitesync on this machine"
+                f" ({head_revision()}); upgrade sitesync on this machine"
                 if args == ["status"]
                 else "; upgrade sitesync on this machine"
             )

@@ -12,7 +12,7 @@ import pytest
 from sitesync.errors import InvalidSettingError, NotFoundError
 from sitesync.workflows import preferred
 from sitesync.workflows.rules import RuleError, parse_rule
-from tests.conftest import SITE_ID, Studio
+from tests.conftest import SITE_ID, Studio, keep_publishes_local
 from tests.test_cli_errors import assert_refused
 from tests.test_sync_flow import replica_states
 
@@ -142,7 +142,7 @@ def test_rule_sources_site_rules_local_override_and_disabled_sites(studio: Studi
 def test_rule_never_retries_failed_files(studio: Studio) -> None:
     c = studio.client
     c.settings_set("retry_count", 1, project="show")
-    c.settings_set("remote_site", "local", project="show")
+    keep_publishes_local(studio)
     rep = studio.publish([studio.write("r.bin", b"right")], product="fxMain")
     studio.local_path("show/seq01/sh010/publish/fxMain/v001/data/r.bin").write_bytes(b"wrong")
     c.settings_set("sites.studio.wants", "everything", project="show")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sitesync.errors import GuardRefusedError, InvalidInputError
-from tests.conftest import SITE_ID, Studio, db_snapshot
+from tests.conftest import SITE_ID, Studio, db_snapshot, keep_publishes_local
 from tests.test_sync_flow import replica_states, transfer_events
 
 
@@ -77,7 +77,7 @@ def test_validate_finds_lost_copies_and_queues_them_again(studio: Studio) -> Non
 
 def test_validate_only_copy_lost_is_failed_with_a_clear_error(studio: Studio) -> None:
     c = studio.client
-    c.settings_set("remote_site", "local", project="show")  # nothing is uploaded anywhere
+    keep_publishes_local(studio)  # nothing is uploaded anywhere
     rep = studio.publish([studio.write("only.bin", b"only")], product="onlyMain")
     studio.local_path("show/seq01/sh010/publish/onlyMain/v001/data/only.bin").unlink()
     result = c.validate("local")
@@ -137,7 +137,7 @@ def test_fsck_finds_corrupt_and_missing_copies_and_refetches_them(studio: Studio
 
 def test_fsck_corrupt_only_copy_is_failed_and_left_in_place(studio: Studio) -> None:
     c = studio.client
-    c.settings_set("remote_site", "local", project="show")
+    keep_publishes_local(studio)
     rep = studio.publish([studio.write("solo.bin", b"solo" * 100)], product="soloMain")
     copy = studio.local_path("show/seq01/sh010/publish/soloMain/v001/data/solo.bin")
     copy.write_bytes(b"SOLO" * 100)
