@@ -143,7 +143,9 @@ def test_folder_ids_are_cached_between_transfers(drive: DriveEnv) -> None:
     before = len(drive.fake.requests)
     provider.write("/deep/er/still/two.bin", io.BytesIO(b"2"), 1, lambda: None)
     folder_lookups = [
-        r for r in drive.fake.requests[before:] if "mimeType = 'application/vnd.google-apps.folder'" in r["query"].get("q", "")
+        r
+        for r in drive.fake.requests[before:]
+        if "mimeType = 'application/vnd.google-apps.folder'" in r["query"].get("q", "")
     ]
     assert folder_lookups == [], "known folders were looked up again"
 
@@ -253,16 +255,16 @@ def test_throttling_backs_off_honouring_retry_after(drive: DriveEnv) -> None:
     folder = new_folder(drive)
     provider = drive.provider(folder, **SMALL_CHUNKS)
     provider.check()
-    drive.fake.inject(429, times=2, retry_after=0.5, path_prefix="/upload/")
     drive.fake.inject(403, times=1, reason="rateLimitExceeded", path_prefix="/upload/")
+    drive.fake.inject(429, times=2, retry_after=0.5, path_prefix="/upload/")
     before = len(drive.fake.requests)
     data = os.urandom(600_000)
     provider.write("/throttled.bin", io.BytesIO(data), len(data), lambda: None)
     uploads = [r for r in drive.fake.requests[before:] if r["path"].startswith("/upload/")]
     statuses = [r["status"] for r in uploads]
-    assert statuses[:3] == [429, 429, 403] and statuses[-1] == 200, statuses
+    assert statuses[:3] == [403, 429, 429] and statuses[-1] == 200, statuses
     # the provider waited at least what Retry-After asked before the next try
-    assert uploads[1]["t"] - uploads[0]["t"] >= 0.45 and uploads[2]["t"] - uploads[1]["t"] >= 0.45
+    assert uploads[2]["t"] - uploads[1]["t"] >= 0.45 and uploads[3]["t"] - uploads[2]["t"] >= 0.45
     with provider.open_read("/throttled.bin") as fh:
         assert fh.read() == data
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-
 SECRET_WORDS = ("secret", "password", "passphrase", "token", "key", "credential")
 
 
