@@ -84,7 +84,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
         host, port = addr.split(":")
         options = {
             "type": "sftp",
-            "options": {"host": host, "port": port, "user": "artist", "shell_type": "none"},
+            "options": {"host": host, "port": int(port), "user": "artist", "shell_type": "none"},
             "secrets": {"pass": "env:SITESYNC_TEST_SFTP_PASS"},
         }
         out["sftp"] = Served("sftp", d, options, "/show-root", proc)
@@ -242,7 +242,8 @@ def test_options_are_validated() -> None:
         ({}, "exactly one of remote"),
         ({"type": "s3", "remote": "x"}, "exactly one of remote"),
         ({"type": "s3", "options": {"Bad-Key": "1"}}, "invalid rclone option name"),
-        ({"type": "s3", "options": {"pass": "a"}, "secrets": {"pass": "b"}}, "both in options and in secrets"),
+        ({"type": "s3", "options": {"region": "a"}, "secrets": {"region": "b"}}, "both in options and in secrets"),
+        ({"type": "sftp", "options": {"pass": "plain"}}, "'pass' is a secret: give it under secrets"),
         ({"remote": "my-remote", "secrets": {"pass": "x"}}, "letters, digits and '_'"),
     ]:
         with pytest.raises(ValueError, match=match):

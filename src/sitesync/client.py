@@ -86,9 +86,7 @@ def parse_roots(items: Sequence[str], *, local_paths: bool = True) -> dict[str, 
             check_root_name(root)
         except UserError as exc:
             raise InvalidInputError(f"invalid --root {item!r}: {exc}") from None
-        if local_paths and not (
-            path.startswith(("/", "\\\\")) or path[1:3] in (":/", ":\\") or "://" in path
-        ):
+        if local_paths and not (path.startswith(("/", "\\\\")) or path[1:3] in (":/", ":\\") or "://" in path):
             path = os.path.abspath(os.path.expanduser(path))
         roots.setdefault(root, {})[platform] = path
     return roots

@@ -14,6 +14,27 @@ INLINE_REMOTE = "sitesync"
 _ENV_SAFE = re.compile(r"^[A-Za-z0-9_]+$")
 _KEY = re.compile(r"^[a-z0-9_]+$")
 MIB = 1024 * 1024
+# rclone options that hold secrets (IsPassword or Sensitive credentials in `rclone config providers`)
+SECRET_OPTIONS = frozenset(
+    {
+        "pass",
+        "password",
+        "password2",
+        "secret_access_key",
+        "session_token",
+        "token",
+        "client_secret",
+        "key_pem",
+        "key_file_pass",
+        "sse_customer_key",
+        "sse_customer_key_base64",
+        "bearer_token",
+        "account_key",
+        "sas_url",
+        "service_account_credentials",
+        "key",
+    }
+)
 
 
 class RcloneConfig(ProviderConfig):
@@ -23,7 +44,7 @@ class RcloneConfig(ProviderConfig):
     """That config file (default: rclone's own, ``rclone config file``); ``{ENV_VAR}`` placeholders expanded."""
     type: str | None = None
     """Instead of ``remote``: define the remote here, by backend type (``s3``, ``sftp``, ``webdav``...)."""
-    options: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Backend options (``host = "..."``, ``user = "..."``), as in rclone.conf; also override a named remote's."""
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
     """Secret backend options (``pass``, ``secret_access_key``...): literal, ``env:NAME`` or ``file:PATH``.
@@ -50,6 +71,16 @@ class RcloneConfig(ProviderConfig):
         for key in value:
             if not _KEY.match(key):
                 raise ValueError(f"invalid rclone option name {key!r}: use rclone's names (lower case, '_')")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _no_secrets_in_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key in SECRET_OPTIONS or key.endswith(("pass", "password", "secret", "token")):
+                raise ValueError(
+                    f"{key!r} is a secret: give it under secrets (e.g. secrets.{key}=env:NAME), not options"
+                )
         return value
 
     @field_validator("extra_args")

@@ -115,7 +115,7 @@ def remote_environment(config: RcloneConfig, site: str, executable: str) -> dict
     if config.type:
         env[prefix + "TYPE"] = config.type
     for key, value in config.options.items():
-        env[prefix + key.upper()] = value
+        env[prefix + key.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
     if config.secrets:
         backend = config.type or _backend_of_named_remote(config, site, executable)
         needs_obscuring = password_options(executable).get(backend or "", frozenset())
