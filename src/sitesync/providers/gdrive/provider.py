@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -62,7 +62,7 @@ class GoogleDriveProvider(Provider):
     description = "a Google Drive folder (My Drive or a shared drive) through a service account"
     config: GoogleDriveConfig
 
-    def __init__(self, site: str, config: GoogleDriveConfig, roots: Any = None) -> None:  # type: ignore[override]
+    def __init__(self, site: str, config: GoogleDriveConfig, roots: Mapping[str, str] | None = None) -> None:
         super().__init__(site, config, roots)
         self.api = DriveApi(site, config)
         self._lock = threading.Lock()
@@ -104,12 +104,15 @@ class GoogleDriveProvider(Provider):
         )
         try:
             item = self.api.call(lambda: request.execute(num_retries=0), f"open folder {label}")
-        except StorageError as exc:
-            if isinstance(exc, SiteUnavailableError):
-                raise
+        except DriveNotFound:
             raise self._unavailable(
-                f"the Drive folder {label} is not found or not shared with {self.api.account} ({exc})"
+                f"the Drive folder {label} is not found or not shared with {self.api.account}"
             ) from None
+        except SiteUnavailableError:
+            raise
+        except StorageError as exc:
+            detail = str(exc).removeprefix(f"site {self.site}: ")
+            raise self._unavailable(f"cannot open the Drive folder {label}: {detail}") from None
         if item.get("mimeType") != FOLDER_MIME:
             raise self._unavailable(f"{label} is not a Drive folder; set folder_id to a folder's id")
         if item.get("trashed"):

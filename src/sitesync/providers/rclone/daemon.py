@@ -43,6 +43,8 @@ from sitesync.secrets import reveal
 log = logging.getLogger("sitesync.providers.rclone")
 _SERVING = re.compile(r"Serving remote control on (http://[0-9.:\[\]]+)/")
 START_TIMEOUT = 30.0
+# rclone gives up on a silent remote after its own --timeout (5 min); this only guards against a stuck rcd
+IDLE_TIMEOUT = 900.0
 
 
 class RcError(Exception):
@@ -287,7 +289,7 @@ class Daemon:
             if getattr(local, "conn", None) is not None:
                 local.conn.close()
             assert self._address is not None
-            local.conn = http.client.HTTPConnection(*self._address, timeout=None)
+            local.conn = http.client.HTTPConnection(*self._address, timeout=IDLE_TIMEOUT)
             local.generation = self._generation
         return local.conn
 
@@ -318,7 +320,7 @@ class Daemon:
         """A GET on its own connection (for downloads that stay open while other calls run)."""
         self.ensure()
         assert self._address is not None
-        conn = http.client.HTTPConnection(*self._address, timeout=None)
+        conn = http.client.HTTPConnection(*self._address, timeout=IDLE_TIMEOUT)
         try:
             conn.request("GET", url, headers={"Authorization": self._auth})
             return conn, conn.getresponse()
