@@ -248,3 +248,32 @@ def test_throttled_dropbox_does_not_stop_other_sites(
         assert replica_states(studio, rep)[SITE_ID] == ["present"] * 2
     finally:
         studio.client.close()
+
+
+def test_the_fake_refuses_what_dropbox_refuses(dbx: DropboxEnv) -> None:
+    """The fake must not let a wrong request pass, or the tests above would prove nothing."""
+    import json
+
+    import requests
+
+    auth = {"Authorization": f"Bearer {dbx.token}"}
+    rpc = {**auth, "Content-Type": "application/json"}
+    upload = {**auth, "Content-Type": "application/octet-stream"}
+    cases = {
+        "an upload on the API host": (f"{dbx.api}/2/files/upload", upload, {"path": "/x", "mode": "overwrite"}, b"x"),
+        "an unknown argument field": (f"{dbx.api}/2/files/get_metadata", rpc, {"path": "/x", "colour": "red"}, None),
+        "a wrong Content-Type": (f"{dbx.api}/2/files/get_metadata", auth, {"path": "/x"}, None),
+        "a wrong content_hash": (
+            f"{dbx.content}/2/files/upload",
+            upload,
+            {"path": "/x", "mode": "overwrite", "content_hash": "0" * 64},
+            b"x",
+        ),
+        "no token": (f"{dbx.api}/2/files/get_metadata", {"Content-Type": "application/json"}, {"path": "/x"}, None),
+    }
+    for label, (url, headers, arg, body) in cases.items():
+        if body is None:
+            resp = requests.post(url, headers=headers, data=json.dumps(arg), timeout=10)
+        else:
+            resp = requests.post(url, headers={**headers, "Dropbox-API-Arg": json.dumps(arg)}, data=body, timeout=10)
+        assert resp.status_code in (400, 401, 409), f"the fake accepted {label}: {resp.status_code}"

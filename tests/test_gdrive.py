@@ -351,3 +351,36 @@ def test_throttled_drive_does_not_stop_other_sites(
         }
     finally:
         studio.client.close()
+
+
+def test_the_fake_refuses_what_drive_refuses(drive: DriveEnv) -> None:
+    """The fake must not let a wrong request pass, or the tests above would prove nothing."""
+    from googleapiclient.errors import HttpError
+
+    folder = new_folder(drive, shared=True)
+    provider = drive.provider(folder)
+    provider.check()
+    files = provider.api.service().files()
+    http = provider.api.http()
+    wrong = {
+        "unescaped quote": files.list(q="name = 'it's' and trashed = false"),
+        "unknown field in q": files.list(q="colour = 'red'"),
+        "unknown field selection": files.list(q="trashed = false", fields="files(id, colour)"),
+        "shared drive without supportsAllDrives": files.list(
+            corpora="drive", driveId=drive.fake.items[folder].drive_id
+        ),
+        "shared-drive file without supportsAllDrives": files.get(fileId=folder),
+    }
+    for label, request in wrong.items():
+        with pytest.raises(HttpError) as err:
+            request.execute(num_retries=0)
+            pytest.fail(f"the fake accepted: {label}")
+        assert err.value.resp.status in (400, 403, 404), label
+    resp, _ = http.request(f"{drive.url}/drive/v3/files?q=trashed%20%3D%20false&colour=red")
+    assert resp.status == 400, "an unknown query parameter must be refused"
+    resp, _ = http.request(f"{drive.url}/upload/drive/v3/files?uploadType=chunky", "POST", body=b"x")
+    assert resp.status == 400, "an unknown upload protocol must be refused"
+    import httplib2
+
+    resp, _ = httplib2.Http().request(f"{drive.url}/drive/v3/files")
+    assert resp.status == 401, "a request without a token must be refused"

@@ -310,6 +310,7 @@ def select_list(files: list[dict[str, Any]], token: str | None, fields: str | No
                     raise bad("Invalid field selection", "fields")
                 out[key] = [{k: d[k] for k in names if k in d} for d in files]
             else:
+                select_file({}, inner)  # validates the selection even when no file matched
                 out[key] = [select_file(f, inner) for f in files]
         elif part == "nextPageToken":
             if token:
