@@ -255,7 +255,9 @@ class GoogleDriveProvider(Provider):
     def _locate(self, path: str) -> tuple[list[str], str]:
         parts = remote_parts(path, site=self.site)
         if not parts:
-            raise PermanentStorageError(f"site {self.site}: {path!r} names the destination folder, not a file")
+            raise PermanentStorageError(
+                f"site {self.site}: {path!r} names the destination folder, not a file", site=self.site
+            )
         return parts[:-1], parts[-1]
 
     def _file(self, path: str) -> dict[str, Any] | None:
@@ -311,7 +313,9 @@ class GoogleDriveProvider(Provider):
                 data = data[start : end + 1]
             return data
 
-        return io.BufferedReader(DriveReader(fetch, size, self.config.chunk_size), buffer_size=1024 * 1024)
+        return io.BufferedReader(
+            DriveReader(fetch, size, self.config.chunk_size, site=self.site), buffer_size=1024 * 1024
+        )
 
     def write(self, path: str, stream: ReadableStream, size: int, commit_check: CommitCheck) -> Entry:
         folders, name = self._locate(path)

@@ -16,7 +16,7 @@ from typing import Any
 
 from googleapiclient.http import MediaUpload
 
-from sitesync.errors import PermanentStorageError
+from sitesync.errors import PermanentStorageError, TransientStorageError
 from sitesync.providers.base import CommitCheck, ReadableStream
 
 MIME = "application/octet-stream"
@@ -137,8 +137,9 @@ class StreamUpload(MediaUpload):
 class DriveReader(io.RawIOBase):
     """Streams a Drive file with ranged ``alt=media`` requests of ``chunk`` bytes."""
 
-    def __init__(self, fetch: Callable[[int, int], bytes], size: int, chunk: int) -> None:
+    def __init__(self, fetch: Callable[[int, int], bytes], size: int, chunk: int, *, site: str) -> None:
         self._fetch = fetch  # (start, end inclusive) -> bytes
+        self._site = site
         self._size = size
         self._chunk = chunk
         self._pos = 0
@@ -155,7 +156,9 @@ class DriveReader(io.RawIOBase):
             end = min(self._pos + self._chunk, self._size) - 1
             data = self._fetch(self._pos, end)
             if not data:
-                raise PermanentStorageError(f"Drive returned no data at offset {self._pos} of {self._size}")
+                raise TransientStorageError(
+                    f"site {self._site}: Drive returned no data at offset {self._pos} of {self._size}", site=self._site
+                )
             self._buffer, self._offset = data, 0
             self._pos += len(data)
         n = min(len(buffer), len(self._buffer) - self._offset)
