@@ -29,6 +29,7 @@ from sitesync.errors import (
     UserError,
 )
 from sitesync.paths import RootedPath, check_root_name, relative_to_base
+from sitesync.providers.base import CAP_LOCAL_PATH
 from sitesync.providers.registry import provider_class, provider_names
 from sitesync.publishing import check_key, copy_into_site, hash_in_place, place_files
 from sitesync.settings.layers import (
@@ -73,8 +74,11 @@ PRIORITY_MIN, PRIORITY_MAX = 1, 1000
 LOCAL_TOP_KEYS = {"local_root", "concurrency"}
 
 
-def parse_roots(items: Sequence[str]) -> dict[str, dict[str, str]]:
-    """``NAME=PATH`` (every platform) or ``NAME@PLATFORM=PATH`` -> {root: {platform: path}}."""
+def parse_roots(items: Sequence[str], *, local_paths: bool = True) -> dict[str, dict[str, str]]:
+    """``NAME=PATH`` (every platform) or ``NAME@PLATFORM=PATH`` -> {root: {platform: path}}.
+
+    ``local_paths``: the paths are OS paths (made absolute); off for remote storage, where
+    ``bucket/prefix`` is a location inside the remote, not relative to the current folder."""
     roots: dict[str, dict[str, str]] = {}
     for item in items:
         name, sep, path = item.partition("=")
@@ -88,9 +92,7 @@ def parse_roots(items: Sequence[str]) -> dict[str, dict[str, str]]:
             check_root_name(root)
         except UserError as exc:
             raise InvalidInputError(f"invalid --root {item!r}: {exc}") from None
-        if platform in (ANY_PLATFORM, *PLATFORMS) and not (
-            path.startswith(("/", "\\\\")) or path[1:3] in (":/", ":\\") or "://" in path
-        ):
+        if local_paths and not (path.startswith(("/", "\\\\")) or path[1:3] in (":/", ":\\") or "://" in path):
             path = os.path.abspath(os.path.expanduser(path))
         roots.setdefault(root, {})[platform] = path
     return roots
@@ -261,7 +263,7 @@ class Client:
             raise InvalidInputError(str(exc)) from None
         if name in (STUDIO, LOCAL, self.site_id):
             raise ConflictError(f"site {name!r} always exists; change it with `sitesync settings set`")
-        provider_class(provider)  # clear error for an unknown provider
+        provider_cls = provider_class(provider)  # clear error for an unknown provider
         docs = self.documents()
         system = dict(docs.system)
         sites = dict(system.get("sites", {}))
@@ -272,7 +274,7 @@ class Client:
         opts = parse_assignments(options) if not isinstance(options, dict) else dict(options)
         sites[name] = {
             "provider": provider,
-            "roots": parse_roots(roots),
+            "roots": parse_roots(roots, local_paths=CAP_LOCAL_PATH in provider_cls.capabilities),
             "options": opts,
             "alternative_sites": list(alternative_sites),
         }
