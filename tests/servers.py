@@ -90,11 +90,7 @@ class S3Server:
         )
 
     def create_bucket(self, name: str) -> None:
-        if self.kind == "rclone":
-            assert self.data_dir is not None
-            (self.data_dir / name).mkdir(parents=True, exist_ok=True)
-        else:
-            self.boto_client().create_bucket(Bucket=name)
+        self.boto_client().create_bucket(Bucket=name)
 
     def options(self, bucket: str, **extra: object) -> dict[str, object]:
         """Site options of the ``s3`` provider for this server."""
@@ -133,6 +129,61 @@ def moto_server() -> Iterator[S3Server]:
         finally:
             _stop(proc)
         return
+
+
+@dataclass(frozen=True)
+class RestrictedS3:
+    """A moto server that checks credentials and IAM policies, with one bucket and one user who
+    may list the bucket and use keys below ``allowed_prefix`` only, except that writing below any
+    ``locked/`` folder there is denied."""
+
+    server: S3Server  # carries the restricted user's credentials
+    bucket: str
+    allowed_prefix: str
+
+
+@contextlib.contextmanager
+def moto_restricted_server() -> Iterator[RestrictedS3]:
+    import json
+
+    import boto3
+
+    setup_requests = 4  # moto checks credentials once this many requests were served
+    env = dict(os.environ, MOTO_ALLOW_NONEXISTENT_REGION="true", INITIAL_NO_AUTH_ACTION_COUNT=str(setup_requests))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        _wait_port(port, proc, "moto_server")
+        endpoint = f"http://127.0.0.1:{port}"
+        admin = {"endpoint_url": endpoint, "region_name": "us-east-1", "aws_access_key_id": "setup"}
+        admin["aws_secret_access_key"] = "setup"
+        bucket, allowed = "restricted-bucket", "studio/open/"
+        boto3.client("s3", **admin).create_bucket(Bucket=bucket)
+        iam = boto3.client("iam", **admin)
+        iam.create_user(UserName="vendor")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{bucket}"},
+                {"Effect": "Allow", "Action": ["s3:*"], "Resource": f"arn:aws:s3:::{bucket}/{allowed}*"},
+                {
+                    "Effect": "Deny",
+                    "Action": ["s3:PutObject"],
+                    "Resource": f"arn:aws:s3:::{bucket}/{allowed}*/locked/*",
+                },
+            ],
+        }
+        iam.put_user_policy(UserName="vendor", PolicyName="open-only", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName="vendor")["AccessKey"]
+        server = S3Server("moto", endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+        yield RestrictedS3(server, bucket, allowed)
+    finally:
+        _stop(proc)
 
 
 @contextlib.contextmanager
@@ -202,6 +253,21 @@ class SshServer:
     fingerprint: str  # SHA256:... of the host key, as ssh-keygen -lf prints it
     base: Path  # a folder the login user may write to
     workdir: Path
+
+    def drop_connections(self) -> int:
+        """Kill the per-connection sshd processes (children of this server), as a network drop or
+        a server restart would. Returns how many were killed."""
+        main = int((self.workdir / "sshd.pid").read_text())
+        children = []
+        for stat_file in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat_file.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == main:
+                    children.append(int(stat_file.parent.name))
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return len(children)
 
     def options(self, **extra: object) -> dict[str, object]:
         """Site options of the ``sftp`` provider for this server."""

@@ -29,6 +29,7 @@ from sitesync.errors import (
     UserError,
 )
 from sitesync.paths import RootedPath, check_root_name, relative_to_base
+from sitesync.providers.base import CAP_LOCAL_PATH
 from sitesync.providers.registry import provider_class, provider_names
 from sitesync.publishing import check_key, copy_into_site, hash_in_place, place_files
 from sitesync.settings.layers import (
@@ -67,8 +68,11 @@ PRIORITY_MIN, PRIORITY_MAX = 1, 1000
 LOCAL_TOP_KEYS = {"local_root", "concurrency"}
 
 
-def parse_roots(items: Sequence[str]) -> dict[str, dict[str, str]]:
-    """``NAME=PATH`` (every platform) or ``NAME@PLATFORM=PATH`` -> {root: {platform: path}}."""
+def parse_roots(items: Sequence[str], *, os_paths: bool = True) -> dict[str, dict[str, str]]:
+    """``NAME=PATH`` (every platform) or ``NAME@PLATFORM=PATH`` -> {root: {platform: path}}.
+
+    With ``os_paths`` a relative path is made absolute (a disk location); without it (object keys,
+    remote paths) it is kept as typed."""
     roots: dict[str, dict[str, str]] = {}
     for item in items:
         name, sep, path = item.partition("=")
@@ -82,9 +86,7 @@ def parse_roots(items: Sequence[str]) -> dict[str, dict[str, str]]:
             check_root_name(root)
         except UserError as exc:
             raise InvalidInputError(f"invalid --root {item!r}: {exc}") from None
-        if platform in (ANY_PLATFORM, *PLATFORMS) and not (
-            path.startswith(("/", "\\\\")) or path[1:3] in (":/", ":\\") or "://" in path
-        ):
+        if os_paths and not (path.startswith(("/", "\\\\")) or path[1:3] in (":/", ":\\") or "://" in path):
             path = os.path.abspath(os.path.expanduser(path))
         roots.setdefault(root, {})[platform] = path
     return roots
@@ -255,7 +257,7 @@ class Client:
             raise InvalidInputError(str(exc)) from None
         if name in (STUDIO, LOCAL, self.site_id):
             raise ConflictError(f"site {name!r} always exists; change it with `sitesync settings set`")
-        provider_class(provider)  # clear error for an unknown provider
+        cls = provider_class(provider)  # clear error for an unknown provider
         docs = self.documents()
         system = dict(docs.system)
         sites = dict(system.get("sites", {}))
@@ -266,7 +268,7 @@ class Client:
         opts = parse_assignments(options) if not isinstance(options, dict) else dict(options)
         sites[name] = {
             "provider": provider,
-            "roots": parse_roots(roots),
+            "roots": parse_roots(roots, os_paths=CAP_LOCAL_PATH in cls.capabilities),
             "options": opts,
             "alternative_sites": list(alternative_sites),
         }
@@ -321,6 +323,27 @@ class Client:
         entry = self._site_entry(view, name, pv)
         entry["records"] = self.store.site_record_count(name)
         return entry
+
+    def site_test(
+        self,
+        name: str,
+        *,
+        project: str | None = None,
+        root: str | None = None,
+        only: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Run the provider contract suite against a site as this machine sees it for ``project``
+        (default: the first project, else the default project), in a scratch folder below ``root``
+        (default: the site's first root) that is removed afterwards. See ``sitesync.site_checks``."""
+        from sitesync.site_checks import run_site_test
+
+        if project is None:
+            names = [p.name for p in self.store.projects()]
+            project = names[0] if names else DEFAULT_PROJECT
+        else:
+            self.store.project(project)
+        view = self.view()
+        return run_site_test(view.project(project), view.normalize_site(name), root=root, only=list(only or ()))
 
     def remove_site(self, name: str, *, forget: bool = False) -> dict[str, Any]:
         view = self.view()

@@ -274,9 +274,13 @@ def run_conformance(p: Provider, root_base: str, only: list[str] | None = None) 
     base = scratch_base(root_base)
     skips: dict[str, str] = getattr(type(p), "conformance_skips", {})
     results = []
+    unreachable = False
     try:
         for name, check in CHECKS.items():
             if only and name not in only:
+                continue
+            if unreachable:  # every other check would fail the same way, slowly
+                results.append(CheckResult(name, False, 0.0, "not run: the site is not reachable"))
                 continue
             if name in skips:
                 results.append(CheckResult(name, True, 0.0, skips[name], skipped=True))
@@ -288,9 +292,11 @@ def run_conformance(p: Provider, root_base: str, only: list[str] | None = None) 
                 results.append(CheckResult(name, False, time.monotonic() - started, str(exc) or "assertion failed"))
             except Exception as exc:
                 results.append(CheckResult(name, False, time.monotonic() - started, f"{type(exc).__name__}: {exc}"))
+                unreachable = name == "reachable"
             else:
                 results.append(CheckResult(name, True, time.monotonic() - started))
     finally:
-        with contextlib.suppress(Exception):  # a failed cleanup never hides the results
-            cleanup(p, base)
+        if not unreachable:  # nothing was written to an unreachable site
+            with contextlib.suppress(Exception):  # a failed cleanup never hides the results
+                cleanup(p, base)
     return results

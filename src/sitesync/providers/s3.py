@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import io
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -214,8 +215,10 @@ class S3Provider(Provider):
                 site=site,
             )
         if isinstance(exc, bex.EndpointConnectionError | bex.ConnectTimeoutError | bex.ProxyConnectionError):
+            cause = re.search(r"\[Errno -?\d+\] ([^'\"]+)", str(exc.kwargs.get("error", "")))
+            reason = cause.group(1).strip().rstrip(")") if cause else type(exc).__name__
             return SiteUnavailableError(
-                f"site {site}: cannot reach the S3 endpoint {self.config.endpoint_url or '(AWS)'}: {exc}", site=site
+                f"site {site}: cannot reach the S3 endpoint {self.config.endpoint_url or '(AWS)'} ({reason})", site=site
             )
         if isinstance(exc, bex.BotoCoreError | OSError):
             return TransientStorageError(f"site {site}: {what}: {exc}", site=site)

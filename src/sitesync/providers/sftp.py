@@ -29,6 +29,7 @@ import os
 import posixpath
 import re
 import secrets
+import socket
 import stat as stat_mod
 import threading
 import time
@@ -286,9 +287,12 @@ class SftpProvider(Provider):
                 f"site {self.site}: the SFTP server {self._server} closed the connection: {exc.reason}", site=self.site
             ) from None
         except OSError as exc:
+            if isinstance(exc, socket.gaierror) or not exc.errno or exc.errno < 0:
+                reason = exc.strerror or str(exc)
+            else:  # asyncio says "Connect call failed (...)"; the errno says why
+                reason = os.strerror(exc.errno)
             raise SiteUnavailableError(
-                f"site {self.site}: cannot connect to the SFTP server {self._server}: {exc.strerror or exc}",
-                site=self.site,
+                f"site {self.site}: cannot connect to the SFTP server {self._server}: {reason}", site=self.site
             ) from None
 
     def _host_key_error(self, check: _HostKeyCheck) -> SiteUnavailableError:
@@ -378,6 +382,8 @@ class SftpProvider(Provider):
             return PermanentStorageError(
                 f"site {site}: {what}: permission denied on the SFTP server; check the site's access rights", site=site
             )
+        if isinstance(exc, asyncssh.SFTPNotADirectory | asyncssh.SFTPFileIsADirectory):
+            return PermanentStorageError(f"site {site}: {what}: {exc.reason}", site=site)
         if isinstance(exc, asyncssh.SFTPNoSpaceOnFilesystem | asyncssh.SFTPQuotaExceeded):
             return PermanentStorageError(
                 f"site {site}: {what}: no space left on the SFTP server; free space and re-sync", site=site
@@ -480,7 +486,7 @@ class SftpProvider(Provider):
             try:
                 return await sftp.open(temp, "wb")
             except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
-                await sftp.makedirs(folder, exist_ok=True)
+                await _makedirs(sftp, folder)
                 return await sftp.open(temp, "wb")
 
         handle = self._request(open_temp, what)  # nothing consumed yet: safe to reconnect and retry
@@ -578,6 +584,30 @@ class SftpProvider(Provider):
 
         for rel, size, mtime in self._request(walk, f"list {prefix}"):
             yield Entry(path=top + rel, size=size, mtime=mtime)
+
+
+async def _makedirs(sftp: Any, folder: str) -> None:
+    """Create ``folder`` and its missing parents: find the deepest existing one, then mkdir down
+    (asyncssh's own makedirs starts at ``/`` and hides a permission error behind "no such file")."""
+    missing = []
+    current = folder
+    while current not in ("", "/", "."):
+        try:
+            attrs = await sftp.stat(current)
+        except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+            missing.append(current)
+            current = posixpath.dirname(current)
+            continue
+        if not stat_mod.S_ISDIR(attrs.permissions or 0):
+            raise asyncssh.SFTPNotADirectory(f"{current} is not a folder")
+        break
+    for path in reversed(missing):
+        try:
+            await sftp.mkdir(path)
+        except (asyncssh.SFTPFailure, asyncssh.SFTPFileAlreadyExists):
+            # another worker thread may have created it meanwhile: fine if it is a folder now
+            if not await sftp.isdir(path):
+                raise
 
 
 def _read_upto(stream: ReadableStream, n: int) -> bytes:
