@@ -294,10 +294,10 @@ def fingerprint_of(public_key: Path) -> str:
     return out.split()[1]
 
 
-def _login_user() -> tuple[str, int, int]:
+def _login_user(current: bool = False) -> tuple[str, int, int]:
     """The SFTP login account: the current user, or ``nobody`` when running as root, so that
     file permissions apply (root ignores them) and the permission-denied path can be tested."""
-    if os.geteuid() != 0:
+    if current or os.geteuid() != 0:
         pw = pwd.getpwuid(os.geteuid())
         return pw.pw_name, pw.pw_uid, pw.pw_gid
     pw = pwd.getpwnam("nobody")
@@ -305,13 +305,16 @@ def _login_user() -> tuple[str, int, int]:
 
 
 @contextlib.contextmanager
-def ssh_server() -> Iterator[SshServer]:
-    """OpenSSH's sshd on 127.0.0.1 with its own host key, config, pid file and authorized key."""
+def ssh_server(shell: bool = False) -> Iterator[SshServer]:
+    """OpenSSH's sshd on 127.0.0.1 with its own host key, config, pid file and authorized key.
+
+    By default the login may only use SFTP. ``shell=True`` logs in as the current user with
+    commands allowed, so that rclone can run its remote checksum commands (benchmarks)."""
     if not os.path.exists(SSHD):
         raise RuntimeError(f"{SSHD} is missing; install Debian's openssh-server (scripts/test does)")
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation directory
-    user, uid, gid = _login_user()
+    user, uid, gid = _login_user(current=shell)
     workdir = Path(tempfile.mkdtemp(prefix="sitesync-sshd-"))
     os.chmod(workdir, 0o755)
     base = workdir / "files"
@@ -344,7 +347,7 @@ def ssh_server() -> Iterator[SshServer]:
                         "KbdInteractiveAuthentication no",
                         "PermitRootLogin prohibit-password",
                         "Subsystem sftp internal-sftp",
-                        "ForceCommand internal-sftp",
+                        "" if shell else "ForceCommand internal-sftp",
                         "AllowTcpForwarding no",
                         "X11Forwarding no",
                         "MaxStartups 100:30:200",

@@ -56,6 +56,21 @@ MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchUpload"})
 DENIED_CODES = frozenset({"AccessDenied", "403", "AllAccessDisabled", "Forbidden"})
 
 
+_SESSIONS: dict[str | None, Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _session(profile: str | None) -> Any:
+    """One boto3 session per AWS profile for the whole process: a session caches the service
+    models it loads, so a new provider instance (each worker run) makes its client in
+    milliseconds instead of re-reading botocore's JSON files."""
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get(profile)
+        if session is None:
+            session = _SESSIONS[profile] = boto3.session.Session(profile_name=profile)
+        return session
+
+
 class S3Config(ProviderConfig):
     bucket: str = Field(min_length=3, max_length=255)
     """Bucket name. It must exist: sitesync never creates buckets."""
@@ -127,13 +142,7 @@ class S3Provider(Provider):
     def _make_client(self) -> Any:
         cfg = self.config
         try:
-            session = boto3.session.Session(
-                profile_name=cfg.profile or None,
-                aws_access_key_id=reveal(cfg.access_key_id, site=self.site, key="access_key_id"),
-                aws_secret_access_key=reveal(cfg.secret_access_key, site=self.site, key="secret_access_key"),
-                aws_session_token=reveal(cfg.session_token, site=self.site, key="session_token"),
-                region_name=cfg.region or None,
-            )
+            session = _session(cfg.profile or None)
         except bex.ProfileNotFound:
             raise SiteUnavailableError(
                 f"site {self.site}: AWS profile {cfg.profile!r} is not defined in the AWS config files", site=self.site
@@ -150,7 +159,17 @@ class S3Provider(Provider):
             # whole-object checksum with ranged reads, which botocore would then wrongly refuse
             response_checksum_validation="when_required",
         )
-        return session.client("s3", endpoint_url=cfg.endpoint_url or None, verify=verify, config=boto_config)
+        with _SESSIONS_LOCK:  # boto3 sessions are not thread-safe; the clients they make are
+            return session.client(
+                "s3",
+                endpoint_url=cfg.endpoint_url or None,
+                verify=verify,
+                config=boto_config,
+                region_name=cfg.region or None,
+                aws_access_key_id=reveal(cfg.access_key_id, site=self.site, key="access_key_id"),
+                aws_secret_access_key=reveal(cfg.secret_access_key, site=self.site, key="secret_access_key"),
+                aws_session_token=reveal(cfg.session_token, site=self.site, key="session_token"),
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -241,6 +241,10 @@ class SftpProvider(Provider):
             "keepalive_interval": 30,
             "keepalive_count_max": 4,
             "encryption_algs": ENCRYPTION_ALGS,
+            # a larger receive window and packets: fewer, bigger packets for Python to decrypt on
+            # downloads (uploads are bounded by the server's own packet size)
+            "window": 16 * 1024 * 1024,
+            "max_pktsize": 128 * 1024,
         }
         if check.pinned is not None:
             options["server_host_key_algs"] = HOST_KEY_ALGS
