@@ -27,6 +27,7 @@ import argparse
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -176,7 +177,12 @@ def run_rclone(target: Target, data: Path, work: Path, run: str, extra: list[str
     return times
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the servers and remove the scratch data on kill
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="40 x 1 MiB and 1 x 64 MiB, one run")
     parser.add_argument("--runs", type=int, default=None, help="runs per tool (default 3, quick 1)")

@@ -9,7 +9,13 @@ import os
 
 import pytest
 
-from sitesync.errors import InvalidSettingError, PermanentStorageError, SiteUnavailableError, VerificationError
+from sitesync.errors import (
+    InvalidSettingError,
+    PermanentStorageError,
+    SiteUnavailableError,
+    TransientStorageError,
+    VerificationError,
+)
 from sitesync.providers.registry import provider_class
 from sitesync.providers.s3 import S3Provider
 from tests.conftest import Studio
@@ -85,6 +91,21 @@ def test_multipart_upload_completes_only_after_the_commit_check(moto_s3: S3Serve
         provider.write("/projects/refused.bin", io.BytesIO(data), len(data), refuse)
     assert provider.stat("/projects/refused.bin") is None
     assert boto.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == [], "a refused upload must be aborted"
+
+
+@pytest.mark.parametrize("server_kind", ["moto_s3", "rclone_s3"])
+def test_object_replaced_during_a_ranged_read_fails_the_read(server_kind: str, request: pytest.FixtureRequest) -> None:
+    server = request.getfixturevalue(server_kind)
+    bucket = new_bucket(server)
+    provider = s3(server, bucket, multipart_part_size=5 * MiB, max_concurrency=2)
+    provider.write("/projects/plate.exr", io.BytesIO(os.urandom(21 * MiB)), 21 * MiB, lambda: None)
+    with provider.open_read("/projects/plate.exr") as fh:
+        first = fh.read(MiB)
+        provider.write("/projects/plate.exr", io.BytesIO(os.urandom(21 * MiB)), 21 * MiB, lambda: None)
+        with pytest.raises(TransientStorageError, match="the object changed while it was read"):
+            while fh.read(MiB):
+                pass
+    assert len(first) == MiB
 
 
 def test_source_longer_than_announced_fails_the_check(rclone_s3: S3Server) -> None:

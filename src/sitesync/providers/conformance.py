@@ -241,6 +241,43 @@ def check_streamed_hash(p: Provider, base: str) -> None:
     assert reader.hexdigest() == expected.hexdigest(), "provider did not consume the whole stream"
 
 
+class SourceFailed(Exception):
+    """Raised by a test stream; the provider must let it through unchanged."""
+
+
+def check_source_error_passes_through(p: Provider, base: str) -> None:
+    """An error of the source stream (a failing disk, a cancelled transfer) reaches the caller
+    unchanged, and nothing is left behind."""
+    path = _join(base, "source-error.bin")
+
+    class FailingStream(io.RawIOBase):
+        def __init__(self) -> None:
+            self.sent = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buf: bytearray | memoryview) -> int:
+            if self.sent >= 1024 * 1024:
+                raise SourceFailed("the source broke")
+            n = min(len(buf), 64 * 1024)
+            buf[:n] = b"s" * n
+            self.sent += n
+            return n
+
+    try:
+        p.write(path, io.BufferedReader(FailingStream()), 2 * 1024 * 1024, lambda: None)
+    except SourceFailed:
+        pass
+    except Exception as exc:
+        raise AssertionError(f"the source's error came back as {type(exc).__name__}: {exc}") from None
+    else:
+        raise AssertionError("write succeeded although its source failed")
+    assert p.stat(path) is None, "a write whose source failed left a file under the final name"
+    leftovers = [e.path for e in p.list(base) if "source-error" in e.path]
+    assert not leftovers, f"a write whose source failed left files behind: {leftovers}"
+
+
 CHECKS: dict[str, Callable[[Provider, str], None]] = {
     "reachable": check_reachable,
     "stat_missing": check_stat_missing,
@@ -257,6 +294,7 @@ CHECKS: dict[str, Callable[[Provider, str], None]] = {
     "read_missing_raises": check_read_missing_raises,
     "concurrent_writes": check_concurrent_writes,
     "streamed_hash": check_streamed_hash,
+    "source_error_passes_through": check_source_error_passes_through,
 }
 
 

@@ -215,6 +215,8 @@ class S3Provider(Provider):
                     f"site {site}: {what}: access denied; check the bucket policy or the credentials' permissions",
                     site=site,
                 )
+            if code == "PreconditionFailed" or status == 412:
+                return TransientStorageError(f"site {site}: {what}: the object changed while it was read", site=site)
             if code in MISSING_CODES or status == 404:
                 return PermanentStorageError(f"site {site}: {what}: no such object", site=site)
             reason = f"{code or status}: {err.get('Message') or 'no details'}"
@@ -330,6 +332,7 @@ class S3Provider(Provider):
         part_size = self._part_size(size)
         etags: dict[int, str] = {}
         total = 0
+        caller = False  # True while the caller's code runs (stream, commit_check): its errors pass unchanged
 
         def send(number: int, data: bytes) -> tuple[int, str]:
             resp = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data)
@@ -342,7 +345,9 @@ class S3Provider(Provider):
                 try:
                     number = 0
                     while True:
+                        caller = True
                         data = _read_upto(stream, part_size)
+                        caller = False
                         if not data and number:
                             break
                         number += 1
@@ -363,7 +368,9 @@ class S3Provider(Provider):
                     for fut in pending:
                         fut.cancel()
                     raise
+            caller = True
             commit_check()
+            caller = False
             parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
             done_resp = client.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
@@ -371,9 +378,9 @@ class S3Provider(Provider):
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-            if isinstance(exc, Exception) and not isinstance(exc, StorageError):
-                raise self._error(exc, what) from None
-            raise
+            if caller or not isinstance(exc, Exception) or isinstance(exc, StorageError):
+                raise
+            raise self._error(exc, what) from None
         return Entry(path=path, size=total, mtime=time.time(), ref=done_resp.get("VersionId"))
 
     def delete(self, path: str) -> None:
@@ -493,7 +500,15 @@ class _RangedReader(io.RawIOBase):
         if self._etag:
             kwargs["IfMatch"] = self._etag  # the object must not change under a multi-range read
         try:
-            return self._provider.client.get_object(**kwargs)["Body"].read()
+            resp = self._provider.client.get_object(**kwargs)
+            etag = resp.get("ETag")
+            if self._etag and etag and etag != self._etag:  # a server that ignores If-Match
+                resp["Body"].close()
+                raise TransientStorageError(
+                    f"site {self._provider.site}: {self._what}: the object changed while it was read",
+                    site=self._provider.site,
+                )
+            return resp["Body"].read()
         except Exception as exc:
             raise self._provider._error(exc, self._what) from None
 

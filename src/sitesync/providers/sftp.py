@@ -33,7 +33,7 @@ import socket
 import stat as stat_mod
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
@@ -497,9 +497,12 @@ class SftpProvider(Provider):
         session = self._session()
         pending: collections.deque[cf.Future[Any]] = collections.deque()
         written = 0
+        caller = False  # True while the caller's code runs (stream, commit_check): its errors pass unchanged
         try:
             while True:
+                caller = True
                 data = _read_upto(stream, CHUNK)
+                caller = False
                 if data:
                     pending.append(self._submit(handle.write(data, written)))
                     written += len(data)
@@ -508,17 +511,18 @@ class SftpProvider(Provider):
                 if len(data) < CHUNK:
                     break
             self._call(handle.close())
+            caller = True
             commit_check()
+            caller = False
             self._call(self._replace(session.sftp, temp, remote))
         except BaseException as exc:
-            for fut in pending:
-                fut.cancel()
+            self._settle(pending)
             self._discard(session, handle, temp)
-            if isinstance(exc, Exception) and not isinstance(exc, StorageError):
-                if isinstance(exc, (_RequestTimeout, *_LOST)):
-                    self._drop(session)
-                raise self._sftp_error(exc, what) from None
-            raise
+            if caller or not isinstance(exc, Exception) or isinstance(exc, StorageError):
+                raise
+            if isinstance(exc, (_RequestTimeout, *_LOST)):
+                self._drop(session)
+            raise self._sftp_error(exc, what) from None
         return Entry(path=path, size=written, mtime=time.time())
 
     @staticmethod
@@ -529,6 +533,18 @@ class SftpProvider(Provider):
             with contextlib.suppress(asyncssh.SFTPNoSuchFile):
                 await sftp.remove(final)
             await sftp.rename(temp, final)
+
+    def _settle(self, pending: Iterable[cf.Future[Any]]) -> None:
+        """Let requests already sent finish (their outcome no longer matters) before the file handle
+        closes; cancelling them midway leaves asyncssh tasks failing behind our back."""
+        deadline = time.monotonic() + min(10.0, self.config.timeout)
+        for fut in pending:
+            try:
+                fut.result(max(0.0, deadline - time.monotonic()))
+            except cf.TimeoutError:
+                fut.cancel()
+            except Exception:  # the outcome of an abandoned request is irrelevant
+                pass
 
     def _discard(self, session: _Session, handle: Any, temp: str) -> None:
         """Best effort: close and remove a temporary file after a failed or refused write."""
@@ -644,6 +660,7 @@ class _RemoteReader(io.RawIOBase):
         self._next = 0
         self._eof = False
         self._queue: collections.deque[tuple[int, cf.Future[bytes]]] = collections.deque()
+        self._abandoned: list[cf.Future[bytes]] = []
         self._current = memoryview(b"")
         self._fill()
 
@@ -666,8 +683,7 @@ class _RemoteReader(io.RawIOBase):
                 raise self._provider._sftp_error(exc, self._what) from None
             if len(data) < CHUNK:
                 self._eof = True  # what was requested beyond this is empty
-                for _, later in self._queue:
-                    later.cancel()
+                self._abandoned.extend(later for _, later in self._queue)
                 self._queue.clear()
             elif offset + CHUNK > self._limit:
                 self._limit = offset + CHUNK  # the file grew: keep reading until a short read
@@ -680,8 +696,7 @@ class _RemoteReader(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            for _, fut in self._queue:
-                fut.cancel()
+            self._provider._settle([*self._abandoned, *(fut for _, fut in self._queue)])
             self._queue.clear()
             with contextlib.suppress(Exception):
                 self._provider._call(self._handle.close(), timeout=10)
