@@ -132,6 +132,18 @@ def test_wrong_password_is_refused(sshd: SshServer) -> None:
     assert "not-the-password" not in str(info.value)
 
 
+def test_missing_or_unreadable_known_hosts_refuses_and_shows_the_key(sshd: SshServer, tmp_path: Path) -> None:
+    folder = new_remote_folder(sshd)
+    provider = sftp(sshd, folder, known_hosts=str(tmp_path / "nope"))
+    with pytest.raises(SiteUnavailableError, match=r"nope does not exist\); confirm it") as info:
+        provider.check()
+    assert sshd.fingerprint in str(info.value) and "host_key_fingerprint" in str(info.value)
+    (tmp_path / "a-folder").mkdir()
+    provider = sftp(sshd, folder, known_hosts=str(tmp_path / "a-folder"))
+    with pytest.raises(SiteUnavailableError, match="a-folder cannot be read: Is a directory"):
+        provider.check()
+
+
 def test_missing_base_path_makes_the_site_unavailable(sshd: SshServer) -> None:
     provider = sftp(sshd, sshd.base / "no-such-folder")
     try:

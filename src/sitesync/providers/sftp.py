@@ -123,16 +123,22 @@ class _HostKeyCheck:
     known_hosts: str
     presented: Any = None  # the SSHKey the server presented, when it was not trusted
     had_entries: bool = False  # known_hosts lists other keys for this host: the key CHANGED
-    file_missing: bool = False
+    file_problem: str | None = None  # why known_hosts could not be used
 
     def match(self, host: str, addr: str, port: int | None) -> tuple[list[Any], list[Any], list[Any]]:
         if self.pinned is not None:
             return [], [], []
         path = os.path.expanduser(self.known_hosts)
-        if not os.path.exists(path):
-            self.file_missing = True
+        try:
+            known = asyncssh.read_known_hosts(path)
+        except FileNotFoundError:
+            self.file_problem = f"{self.known_hosts} does not exist"
             return [], [], []
-        keys, ca_keys, revoked, *_rest = asyncssh.read_known_hosts(path).match(host, addr, port)
+        except (OSError, ValueError) as exc:  # unreadable or malformed: trust nothing
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.file_problem = f"{self.known_hosts} cannot be read: {reason}"
+            return [], [], []
+        keys, ca_keys, revoked, *_rest = known.match(host, addr, port)
         self.had_entries = bool(keys or ca_keys)
         return list(keys), list(ca_keys), list(revoked)
 
@@ -322,7 +328,7 @@ class SftpProvider(Provider):
                 f"or pin it: {pin}"
             )
         else:
-            where = f"{check.known_hosts} does not exist" if check.file_missing else f"it is not in {check.known_hosts}"
+            where = check.file_problem or f"it is not in {check.known_hosts}"
             message = (
                 f"site {self.site}: the SFTP server {self._server} presented an unknown {shown} ({where}); confirm it "
                 f"with the server's admin (ssh-keygen -lf on the server's key), then pin it: {pin}"
