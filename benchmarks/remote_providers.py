@@ -4,7 +4,8 @@ Cases: 200 x 1 MiB and 1 x 512 MiB (``--quick``: 40 x 1 MiB and 1 x 64 MiB), eac
 studio folder to the remote site and downloaded back to this machine's site. sitesync runs its
 real engine (``Client.sync_once``: claims, verified transfers through the provider, outcomes in
 the SQLite catalog, 4 worker threads); rclone runs ``rclone copy`` with its defaults (4 transfers).
-Runs alternate which tool goes first. Servers, all on loopback and started here:
+Runs alternate which tool goes first, and every timed step starts after ``os.sync()``. Servers,
+all on loopback and started here:
 
 * ``rclone_s3``: ``rclone serve s3`` over a local folder (Go, objects as plain files);
 * ``sftp``: OpenSSH's sshd. rclone is measured with its default (a remote ``md5sum`` after each
@@ -114,6 +115,9 @@ def sftp_target() -> Iterator[Target]:
 
 
 def timed(fn: Callable[[], Any]) -> float:
+    # write back what earlier steps left dirty (the server's copy of the last upload...): a fast
+    # step must not hand its disk writeback to the next step, and every step starts equal
+    os.sync()
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
