@@ -80,7 +80,7 @@ def test_one_connection_per_worker_thread_reused(sshd: SshServer) -> None:
     try:
         for i in range(5):
             provider.write(f"/w/same/{i}.bin", io.BytesIO(b"x"), 1, lambda: None)
-        assert len(provider._sessions) == 1
+        assert len(provider.connections.sessions) == 1
 
         def work(n: int) -> None:
             for i in range(3):
@@ -91,11 +91,11 @@ def test_one_connection_per_worker_thread_reused(sshd: SshServer) -> None:
             t.start()
         for t in threads:
             t.join()
-        assert len({s.conn for s in provider._sessions.values()}) == 4
+        assert len({s.conn for s in provider.connections.sessions.values()}) == 4
         assert len(list(provider.list("/w"))) == 14
     finally:
         provider.close()
-    assert provider._sessions == {}
+    assert provider.connections.sessions == {}
 
 
 def test_key_passphrase_from_the_environment(sshd: SshServer, tmp_path: Path, monkeypatch) -> None:

@@ -33,6 +33,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from sitesync.errors import PermanentStorageError, SiteUnavailableError, StorageError, TransientStorageError
 from sitesync.providers.base import CommitCheck, Entry, Provider, ProviderConfig, ReadableStream
+from sitesync.providers.streams import read_upto
 from sitesync.secrets import reveal
 
 MiB = 1024 * 1024
@@ -304,7 +305,7 @@ class S3Provider(Provider):
         if self.config.storage_class:
             extra["StorageClass"] = self.config.storage_class
         if size < self.config.multipart_threshold:
-            data = _read_upto(stream, size + 1)  # one byte more: a longer source fails commit_check
+            data = read_upto(stream, size + 1)  # one byte more: a longer source fails commit_check
             commit_check()
             try:
                 put = self.client.put_object(Bucket=self.config.bucket, Key=key, Body=data, **extra)
@@ -346,7 +347,7 @@ class S3Provider(Provider):
                     number = 0
                     while True:
                         caller = True
-                        data = _read_upto(stream, part_size)
+                        data = read_upto(stream, part_size)
                         caller = False
                         if not data and number:
                             break
@@ -420,25 +421,6 @@ def _total_size(content_range: str | None, length: int) -> int:
         if total.isdigit():
             return int(total)
     return length
-
-
-def _read_upto(stream: ReadableStream, n: int) -> bytes:
-    """Read ``n`` bytes, or fewer at the end of the stream."""
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    readinto = getattr(stream, "readinto", None)
-    while got < n:
-        if readinto is not None:
-            k = readinto(view[got:])
-        else:
-            chunk = stream.read(n - got)
-            k = len(chunk)
-            view[got : got + k] = chunk
-        if not k:
-            break
-        got += k
-    return bytes(view[:got]) if got < n else bytes(buf)
 
 
 class _BodyReader(io.RawIOBase):

@@ -1,16 +1,13 @@
 """``sftp``: files on an SSH server (a vendor's or a remote office's), over SFTP with asyncssh.
 
 Why asyncssh: measured against paramiko on the same sshd (``benchmarks/sftp_libraries.py``,
-results in ``benchmarks/RESULTS.md``) it was as fast or faster in every case and 2-3x faster on
-downloads, with many requests in flight per file. Each provider instance runs one asyncio event
-loop in a background thread; the engine's worker threads call the synchronous contract, which
-submits coroutines to that loop. Every worker thread has its own SSH connection (reused for all
-its transfers, reconnected when it drops).
-
-The server's host key is always verified, before any credential is sent: against a ``known_hosts``
-file (default ``~/.ssh/known_hosts``) or against a pinned ``host_key_fingerprint``
-(``SHA256:...`` as ``ssh-keygen -lf`` prints it). An unknown or changed key makes the site
-unavailable with a message that shows the key the server presented and how to pin it.
+results in ``benchmarks/RESULTS.md``) it was as fast or faster in nearly every case and 2-3x
+faster on downloads, with many requests in flight per file. The engine's worker threads call the
+synchronous contract, which submits coroutines to an event loop thread; connections (one per
+worker thread) and host-key verification live in ``sftp_connect.py``. The server's host key is
+always verified, before any credential is sent: against a ``known_hosts`` file (default
+``~/.ssh/known_hosts``) or a pinned ``host_key_fingerprint`` (``SHA256:...`` as ``ssh-keygen -lf``
+prints it).
 
 Writes go to a hidden temporary name in the target folder (``.sitesync-NAME.RANDOM.part``),
 streamed with several requests in flight; after ``commit_check`` passes the temporary file is
@@ -25,16 +22,12 @@ import collections
 import concurrent.futures as cf
 import contextlib
 import io
-import os
 import posixpath
 import re
 import secrets
-import socket
 import stat as stat_mod
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, BinaryIO, TypeVar
 
 import asyncssh
@@ -43,36 +36,13 @@ from pydantic import Field, SecretStr, field_validator
 from sitesync.errors import PermanentStorageError, SiteUnavailableError, StorageError, TransientStorageError
 from sitesync.providers.base import CommitCheck, Entry, Provider, ProviderConfig, ReadableStream
 from sitesync.providers.local_drive import TEMP_PREFIX, TEMP_SUFFIX, is_temp_name
-from sitesync.secrets import reveal
+from sitesync.providers.sftp_connect import LOST_CONNECTION, Connections, RequestTimeout, Session
+from sitesync.providers.streams import read_upto
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024  # bytes per write/read call; asyncssh splits each into parallel SFTP requests
 IN_FLIGHT = 4  # chunks in flight per file, each way
 FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
-# AES-GCM first: OpenSSL's AES-NI makes it the cheapest cipher for a Python client by far
-ENCRYPTION_ALGS = [
-    "aes128-gcm@openssh.com",
-    "aes256-gcm@openssh.com",
-    "chacha20-poly1305@openssh.com",
-    "aes128-ctr",
-    "aes256-ctr",
-]
-HOST_KEY_ALGS = [  # order used when a fingerprint is pinned (no known_hosts entry to prefer)
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "rsa-sha2-512",
-    "rsa-sha2-256",
-]
-_LOST = (
-    asyncssh.SFTPConnectionLost,
-    asyncssh.SFTPNoConnection,
-    asyncssh.DisconnectError,
-    asyncssh.ChannelOpenError,
-    ConnectionError,
-    EOFError,
-)
 
 
 class SftpConfig(ProviderConfig):
@@ -111,60 +81,6 @@ class SftpConfig(ProviderConfig):
         return value.rstrip("=")
 
 
-class _RequestTimeout(Exception):
-    pass
-
-
-@dataclass
-class _HostKeyCheck:
-    """The host-key decision for one connection attempt, kept for the error message."""
-
-    pinned: str | None
-    known_hosts: str
-    presented: Any = None  # the SSHKey the server presented, when it was not trusted
-    had_entries: bool = False  # known_hosts lists other keys for this host: the key CHANGED
-    file_problem: str | None = None  # why known_hosts could not be used
-
-    def match(self, host: str, addr: str, port: int | None) -> tuple[list[Any], list[Any], list[Any]]:
-        if self.pinned is not None:
-            return [], [], []
-        path = os.path.expanduser(self.known_hosts)
-        try:
-            known = asyncssh.read_known_hosts(path)
-        except FileNotFoundError:
-            self.file_problem = f"{self.known_hosts} does not exist"
-            return [], [], []
-        except (OSError, ValueError) as exc:  # unreadable or malformed: trust nothing
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.file_problem = f"{self.known_hosts} cannot be read: {reason}"
-            return [], [], []
-        keys, ca_keys, revoked, *_rest = known.match(host, addr, port)
-        self.had_entries = bool(keys or ca_keys)
-        return list(keys), list(ca_keys), list(revoked)
-
-    def validate(self, key: Any) -> bool:
-        """Called by asyncssh for a key that known_hosts does not trust."""
-        if self.pinned is not None and key.get_fingerprint("sha256").rstrip("=") == self.pinned:
-            return True
-        self.presented = key
-        return False
-
-
-def _client_factory(check: _HostKeyCheck) -> Callable[[], asyncssh.SSHClient]:
-    class _Client(asyncssh.SSHClient):
-        def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
-            return check.validate(key)
-
-    return _Client
-
-
-@dataclass
-class _Session:
-    conn: Any
-    sftp: Any
-    thread: threading.Thread = field(default_factory=threading.current_thread)
-
-
 class SftpProvider(Provider):
     name = "sftp"
     Config = SftpConfig
@@ -174,211 +90,10 @@ class SftpProvider(Provider):
 
     def __init__(self, site: str, config: SftpConfig, roots: dict[str, str] | None = None) -> None:  # type: ignore[override]
         super().__init__(site, config, roots)
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._sessions: dict[int, _Session] = {}
-        self._client_keys: list[Any] | None = None
-
-    # ------------------------------------------------------------------ event loop and sessions
-
-    def _event_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._thread is None or not self._thread.is_alive():
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name=f"sitesync-sftp-{self.site}", daemon=True)
-                thread.start()
-                self._loop, self._thread = loop, thread
-            return self._loop
-
-    def _submit(self, awaitable: Awaitable[T]) -> cf.Future[T]:
-        async def run() -> T:
-            return await awaitable
-
-        return asyncio.run_coroutine_threadsafe(run(), self._event_loop())
-
-    def _wait(self, fut: cf.Future[T], timeout: float | None = None) -> T:
-        try:
-            return fut.result(self.config.timeout if timeout is None else timeout)
-        except cf.TimeoutError:
-            fut.cancel()
-            raise _RequestTimeout() from None
-
-    def _call(self, awaitable: Awaitable[T], timeout: float | None = None) -> T:
-        return self._wait(self._submit(awaitable), timeout)
-
-    @property
-    def _server(self) -> str:
-        return f"{self.config.host}:{self.config.port}"
-
-    def _keys(self) -> list[Any] | None:
-        cfg = self.config
-        if not cfg.key_file:
-            return None
-        if self._client_keys is None:
-            path = os.path.expanduser(cfg.key_file)
-            passphrase = reveal(cfg.key_passphrase, site=self.site, key="key_passphrase")
-            try:
-                self._client_keys = [asyncssh.read_private_key(path, passphrase)]
-            except OSError as exc:
-                raise SiteUnavailableError(
-                    f"site {self.site}: cannot read key_file {path}: {exc.strerror or exc}", site=self.site
-                ) from None
-            except asyncssh.KeyEncryptionError:
-                raise SiteUnavailableError(
-                    f"site {self.site}: cannot decrypt key_file {path}; check key_passphrase", site=self.site
-                ) from None
-            except (asyncssh.KeyImportError, ValueError) as exc:
-                reason = "it is encrypted: set key_passphrase" if "passphrase" in str(exc).lower() else str(exc)
-                raise SiteUnavailableError(
-                    f"site {self.site}: key_file {path} is not a usable private key ({reason})", site=self.site
-                ) from None
-        return self._client_keys
-
-    def _connect(self) -> _Session:
-        cfg = self.config
-        check = _HostKeyCheck(cfg.host_key_fingerprint, cfg.known_hosts)
-        options: dict[str, Any] = {
-            "port": cfg.port,
-            "username": cfg.user,
-            "known_hosts": check.match,
-            "client_factory": _client_factory(check),
-            "connect_timeout": cfg.connect_timeout,
-            "keepalive_interval": 30,
-            "keepalive_count_max": 4,
-            "encryption_algs": ENCRYPTION_ALGS,
-            # a larger receive window and packets: fewer, bigger packets for Python to decrypt on
-            # downloads (uploads are bounded by the server's own packet size)
-            "window": 16 * 1024 * 1024,
-            "max_pktsize": 128 * 1024,
-        }
-        if check.pinned is not None:
-            options["server_host_key_algs"] = HOST_KEY_ALGS
-        keys = self._keys()
-        if keys is not None:
-            options["client_keys"] = keys
-        password = reveal(cfg.password, site=self.site, key="password")
-        if password is not None:
-            options["password"] = password
-            if keys is None:
-                options["client_keys"] = None  # a password site: do not offer the user's own keys
-
-        async def connect() -> _Session:
-            conn = await asyncssh.connect(cfg.host, **options)
-            try:
-                sftp = await conn.start_sftp_client()
-            except BaseException:
-                conn.close()
-                raise
-            return _Session(conn, sftp)
-
-        try:
-            return self._call(connect(), timeout=cfg.connect_timeout + 10)
-        except asyncssh.HostKeyNotVerifiable:
-            raise self._host_key_error(check) from None
-        except asyncssh.PermissionDenied:
-            how = "password" if password is not None and keys is None else "key"
-            raise SiteUnavailableError(
-                f"site {self.site}: the SFTP server {self._server} refused the login of user {cfg.user!r} "
-                f"(wrong {how}?); check the site's user, key_file or password",
-                site=self.site,
-            ) from None
-        except (TimeoutError, _RequestTimeout):
-            raise SiteUnavailableError(
-                f"site {self.site}: the SFTP server {self._server} did not answer within {cfg.connect_timeout:.0f}s",
-                site=self.site,
-            ) from None
-        except asyncssh.ChannelOpenError as exc:
-            raise SiteUnavailableError(
-                f"site {self.site}: the SSH server {self._server} does not offer SFTP ({exc.reason})", site=self.site
-            ) from None
-        except asyncssh.DisconnectError as exc:
-            raise SiteUnavailableError(
-                f"site {self.site}: the SFTP server {self._server} closed the connection: {exc.reason}", site=self.site
-            ) from None
-        except OSError as exc:
-            if isinstance(exc, socket.gaierror) or not exc.errno or exc.errno < 0:
-                reason = exc.strerror or str(exc)
-            else:  # asyncio says "Connect call failed (...)"; the errno says why
-                reason = os.strerror(exc.errno)
-            raise SiteUnavailableError(
-                f"site {self.site}: cannot connect to the SFTP server {self._server}: {reason}", site=self.site
-            ) from None
-
-    def _host_key_error(self, check: _HostKeyCheck) -> SiteUnavailableError:
-        key = check.presented
-        if key is None:
-            shown = "a host key that could not be verified"
-            fingerprint = "SHA256:..."
-        else:
-            fingerprint = key.get_fingerprint("sha256")
-            shown = f"host key {key.get_algorithm()} {fingerprint}"
-        pin = f"sitesync settings set system.sites.{self.site}.options.host_key_fingerprint {fingerprint}"
-        if check.pinned is not None:
-            message = (
-                f"site {self.site}: HOST KEY MISMATCH: the SFTP server {self._server} presented {shown}, not the pinned "
-                f"{check.pinned}; someone may be intercepting the connection, or the server's key was changed. "
-                f"Confirm the new key with the server's admin, then pin it: {pin}"
-            )
-        elif check.had_entries:
-            message = (
-                f"site {self.site}: HOST KEY MISMATCH: the SFTP server {self._server} presented {shown}, which differs "
-                f"from the key recorded in {check.known_hosts}; someone may be intercepting the connection, or the "
-                f"server's key was changed. Confirm the new key with the server's admin, then update {check.known_hosts} "
-                f"or pin it: {pin}"
-            )
-        else:
-            where = check.file_problem or f"it is not in {check.known_hosts}"
-            message = (
-                f"site {self.site}: the SFTP server {self._server} presented an unknown {shown} ({where}); confirm it "
-                f"with the server's admin (ssh-keygen -lf on the server's key), then pin it: {pin}"
-            )
-        return SiteUnavailableError(message, site=self.site)
-
-    def _session(self) -> _Session:
-        ident = threading.get_ident()
-        with self._lock:
-            session = self._sessions.get(ident)
-        if session is not None and not session.conn.is_closed():
-            return session
-        session = self._connect()
-        with self._lock:
-            stale = [s for i, s in self._sessions.items() if i == ident or not s.thread.is_alive()]
-            self._sessions = {i: s for i, s in self._sessions.items() if i != ident and s.thread.is_alive()}
-            self._sessions[ident] = session
-        for old in stale:
-            old.conn.close()
-        return session
-
-    def _drop(self, session: _Session) -> None:
-        with self._lock:
-            for ident, s in list(self._sessions.items()):
-                if s is session:
-                    del self._sessions[ident]
-        with contextlib.suppress(Exception):
-            self._event_loop().call_soon_threadsafe(session.conn.close)
+        self.connections = Connections(site, config)
 
     def close(self) -> None:
-        with self._lock:
-            sessions, self._sessions = list(self._sessions.values()), {}
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is None or thread is None:
-            return
-
-        async def shutdown() -> None:
-            for s in sessions:
-                s.conn.close()
-            for s in sessions:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(s.conn.wait_closed(), 5)
-
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        if not thread.is_alive():
-            loop.close()
+        self.connections.close()
 
     # ------------------------------------------------------------------ errors and requests
 
@@ -398,12 +113,14 @@ class SftpProvider(Provider):
             return PermanentStorageError(
                 f"site {site}: {what}: no space left on the SFTP server; free space and re-sync", site=site
             )
-        if isinstance(exc, _RequestTimeout):
+        if isinstance(exc, RequestTimeout):
             return TransientStorageError(
                 f"site {site}: {what}: the SFTP server did not answer within {self.config.timeout:.0f}s", site=site
             )
-        if isinstance(exc, _LOST):
-            return TransientStorageError(f"site {site}: {what}: the connection to {self._server} was lost", site=site)
+        if isinstance(exc, LOST_CONNECTION):
+            return TransientStorageError(
+                f"site {site}: {what}: the connection to {self.connections.server} was lost", site=site
+            )
         if isinstance(exc, asyncssh.SFTPError):
             return TransientStorageError(f"site {site}: {what}: {exc.reason}", site=site)
         return TransientStorageError(f"site {site}: {what}: {type(exc).__name__}: {exc}", site=site)
@@ -411,12 +128,12 @@ class SftpProvider(Provider):
     def _request(self, make: Callable[[Any], Awaitable[T]], what: str) -> T:
         """Run one idempotent request on this thread's connection; reconnect once if it had dropped."""
         for attempt in (1, 2):
-            session = self._session()
+            session = self.connections.session()
             try:
-                return self._call(make(session.sftp))
-            except (_RequestTimeout, *_LOST) as exc:
-                self._drop(session)
-                if attempt == 2 or isinstance(exc, _RequestTimeout):
+                return self.connections.call(make(session.sftp))
+            except (RequestTimeout, *LOST_CONNECTION) as exc:
+                self.connections.drop(session)
+                if attempt == 2 or isinstance(exc, RequestTimeout):
                     raise self._sftp_error(exc, what) from None
             except Exception as exc:
                 raise self._sftp_error(exc, what) from None
@@ -434,7 +151,7 @@ class SftpProvider(Provider):
     def check(self) -> None:
         base = self.config.base_path
         if not base:
-            self._session()
+            self.connections.session()
             return
 
         async def is_dir(sftp: Any) -> bool:
@@ -451,7 +168,7 @@ class SftpProvider(Provider):
             raise SiteUnavailableError(str(exc), site=self.site) from None
         if not found:
             raise SiteUnavailableError(
-                f"site {self.site}: base_path {base} is not a folder on the SFTP server {self._server}; "
+                f"site {self.site}: base_path {base} is not a folder on the SFTP server {self.connections.server}; "
                 "create it or fix the site's base_path option",
                 site=self.site,
             )
@@ -500,34 +217,34 @@ class SftpProvider(Provider):
                 return await sftp.open(temp, "wb")
 
         handle = self._request(open_temp, what)  # nothing consumed yet: safe to reconnect and retry
-        session = self._session()
+        session = self.connections.session()
         pending: collections.deque[cf.Future[Any]] = collections.deque()
         written = 0
         caller = False  # True while the caller's code runs (stream, commit_check): its errors pass unchanged
         try:
             while True:
                 caller = True
-                data = _read_upto(stream, CHUNK)
+                data = read_upto(stream, CHUNK)
                 caller = False
                 if data:
-                    pending.append(self._submit(handle.write(data, written)))
+                    pending.append(self.connections.submit(handle.write(data, written)))
                     written += len(data)
                 while pending and (len(pending) >= IN_FLIGHT or len(data) < CHUNK):
-                    self._wait(pending.popleft())
+                    self.connections.wait(pending.popleft())
                 if len(data) < CHUNK:
                     break
-            self._call(handle.close())
+            self.connections.call(handle.close())
             caller = True
             commit_check()
             caller = False
-            self._call(self._replace(session.sftp, temp, remote))
+            self.connections.call(self._replace(session.sftp, temp, remote))
         except BaseException as exc:
-            self._settle(pending)
+            self.connections.settle(pending)
             self._discard(session, handle, temp)
             if caller or not isinstance(exc, Exception) or isinstance(exc, StorageError):
                 raise
-            if isinstance(exc, (_RequestTimeout, *_LOST)):
-                self._drop(session)
+            if isinstance(exc, (RequestTimeout, *LOST_CONNECTION)):
+                self.connections.drop(session)
             raise self._sftp_error(exc, what) from None
         return Entry(path=path, size=written, mtime=time.time())
 
@@ -540,19 +257,7 @@ class SftpProvider(Provider):
                 await sftp.remove(final)
             await sftp.rename(temp, final)
 
-    def _settle(self, pending: Iterable[cf.Future[Any]]) -> None:
-        """Let requests already sent finish (their outcome no longer matters) before the file handle
-        closes; cancelling them midway leaves asyncssh tasks failing behind our back."""
-        deadline = time.monotonic() + min(10.0, self.config.timeout)
-        for fut in pending:
-            try:
-                fut.result(max(0.0, deadline - time.monotonic()))
-            except cf.TimeoutError:
-                fut.cancel()
-            except Exception:  # the outcome of an abandoned request is irrelevant
-                pass
-
-    def _discard(self, session: _Session, handle: Any, temp: str) -> None:
+    def _discard(self, session: Session, handle: Any, temp: str) -> None:
         """Best effort: close and remove a temporary file after a failed or refused write."""
 
         async def discard() -> None:
@@ -562,7 +267,7 @@ class SftpProvider(Provider):
                 await session.sftp.remove(temp)
 
         with contextlib.suppress(Exception):
-            self._call(discard(), timeout=min(30.0, self.config.timeout))
+            self.connections.call(discard(), timeout=min(30.0, self.config.timeout))
 
     def delete(self, path: str) -> None:
         remote = self.remote(path)
@@ -636,30 +341,12 @@ async def _makedirs(sftp: Any, folder: str) -> None:
                 raise
 
 
-def _read_upto(stream: ReadableStream, n: int) -> bytes:
-    """Read ``n`` bytes, or fewer at the end of the stream."""
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    readinto = getattr(stream, "readinto", None)
-    while got < n:
-        if readinto is not None:
-            k = readinto(view[got:])
-        else:
-            chunk = stream.read(n - got)
-            k = len(chunk)
-            view[got : got + k] = chunk
-        if not k:
-            break
-        got += k
-    return bytes(view[:got]) if got < n else bytes(buf)
-
-
 class _RemoteReader(io.RawIOBase):
     """A remote file read in order with ``IN_FLIGHT`` chunks requested ahead."""
 
     def __init__(self, provider: SftpProvider, handle: Any, size: int, what: str) -> None:
         self._provider = provider
+        self._connections = provider.connections
         self._handle = handle
         self._what = what
         self._limit = size  # read ahead up to here (moves on if the file turns out longer)
@@ -675,7 +362,7 @@ class _RemoteReader(io.RawIOBase):
 
     def _fill(self) -> None:
         while not self._eof and len(self._queue) < IN_FLIGHT and self._next <= self._limit:
-            self._queue.append((self._next, self._provider._submit(self._handle.read(CHUNK, self._next))))
+            self._queue.append((self._next, self._connections.submit(self._handle.read(CHUNK, self._next))))
             self._next += CHUNK
 
     def readinto(self, buffer: Any) -> int:
@@ -684,7 +371,7 @@ class _RemoteReader(io.RawIOBase):
                 return 0
             offset, fut = self._queue.popleft()
             try:
-                data = self._provider._wait(fut)
+                data = self._connections.wait(fut)
             except Exception as exc:
                 raise self._provider._sftp_error(exc, self._what) from None
             if len(data) < CHUNK:
@@ -702,10 +389,10 @@ class _RemoteReader(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            self._provider._settle([*self._abandoned, *(fut for _, fut in self._queue)])
+            self._connections.settle([*self._abandoned, *(fut for _, fut in self._queue)])
             self._queue.clear()
             with contextlib.suppress(Exception):
-                self._provider._call(self._handle.close(), timeout=10)
+                self._connections.call(self._handle.close(), timeout=10)
         super().close()
 
 
