@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from sitesync import Client
 from sitesync.providers import memory
+from tests.remote_servers import moto_s3, moto_s3_restricted, rclone_s3, sshd  # noqa: F401 - real S3/SFTP servers
 
 PG_ADMIN = os.environ.get("SITESYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SITE_ID = "ws-test"

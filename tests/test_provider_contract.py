@@ -1,5 +1,6 @@
 """The shared provider contract suite (``sitesync.providers.conformance``) against every built-in
-provider, plus the entry-point discovery that loads them."""
+provider (S3 against moto and ``rclone serve s3``, SFTP against OpenSSH's sshd, all real servers on
+loopback), plus the entry-point discovery that loads them."""
 
 from __future__ import annotations
 
@@ -11,27 +12,58 @@ from sitesync.errors import ProviderNotAvailableError
 from sitesync.providers.base import Provider
 from sitesync.providers.conformance import CHECKS, run_conformance
 from sitesync.providers.registry import provider_class, provider_names
+from tests.remote_servers import new_bucket, new_remote_folder
 
 
-def make_local_drive(tmp_path: Path) -> tuple[Provider, str]:
+def make_local_drive(tmp_path: Path, request: pytest.FixtureRequest | None = None) -> tuple[Provider, str]:
     root = tmp_path / "site"
     root.mkdir()
     cls = provider_class("local_drive")
     return cls.from_options("contract", {}, {"work": str(root)}), str(root)
 
 
-def make_memory(tmp_path: Path) -> tuple[Provider, str]:
+def make_memory(tmp_path: Path, request: pytest.FixtureRequest | None = None) -> tuple[Provider, str]:
     cls = provider_class("memory")
     return cls.from_options("contract", {"namespace": "contract"}, {"work": "/mem"}), "/mem"
 
 
-FACTORIES = {"local_drive": make_local_drive, "memory": make_memory}
+def _make_s3(server_fixture: str, request: pytest.FixtureRequest) -> tuple[Provider, str]:
+    server = request.getfixturevalue(server_fixture)
+    options = server.options(new_bucket(server), prefix="studio/projects")
+    provider = provider_class("s3").from_options("contract", options, {"work": "/work"})
+    request.addfinalizer(provider.close)
+    return provider, "/work"
+
+
+def make_s3_moto(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Provider, str]:
+    return _make_s3("moto_s3", request)
+
+
+def make_s3_rclone(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Provider, str]:
+    return _make_s3("rclone_s3", request)
+
+
+def make_sftp(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Provider, str]:
+    server = request.getfixturevalue("sshd")
+    folder = new_remote_folder(server)
+    provider = provider_class("sftp").from_options("contract", server.options(base_path=str(folder)), {"work": "/work"})
+    request.addfinalizer(provider.close)
+    return provider, "/work"
+
+
+FACTORIES = {
+    "local_drive": make_local_drive,
+    "memory": make_memory,
+    "s3_moto": make_s3_moto,
+    "s3_rclone": make_s3_rclone,
+    "sftp": make_sftp,
+}
 
 
 @pytest.mark.parametrize("check", sorted(CHECKS))
 @pytest.mark.parametrize("provider_name", sorted(FACTORIES))
-def test_contract(provider_name: str, check: str, tmp_path: Path) -> None:
-    provider, base = FACTORIES[provider_name](tmp_path)
+def test_contract(provider_name: str, check: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    provider, base = FACTORIES[provider_name](tmp_path, request)
     [result] = run_conformance(provider, base, only=[check])
     assert result.ok, f"{provider_name} fails {check}: {result.detail}"
 
@@ -67,6 +99,6 @@ def test_broken_provider_is_caught(tmp_path: Path) -> None:
 
 
 def test_entry_points_list_builtins() -> None:
-    assert {"local_drive", "memory"} <= set(provider_names())
+    assert {"local_drive", "memory", "s3", "sftp"} <= set(provider_names())
     with pytest.raises(ProviderNotAvailableError, match="unknown provider 'nope'"):
         provider_class("nope")

@@ -330,6 +330,27 @@ class Client:
         entry["records"] = self.store.site_record_count(name)
         return entry
 
+    def site_test(
+        self,
+        name: str,
+        *,
+        project: str | None = None,
+        root: str | None = None,
+        only: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Run the provider contract suite against a site as this machine sees it for ``project``
+        (default: the first project, else the default project), in a scratch folder below ``root``
+        (default: the site's first root) that is removed afterwards. See ``sitesync.site_checks``."""
+        from sitesync.site_checks import run_site_test
+
+        if project is None:
+            names = [p.name for p in self.store.projects()]
+            project = names[0] if names else DEFAULT_PROJECT
+        else:
+            self.store.project(project)
+        view = self.view()
+        return run_site_test(view.project(project), view.normalize_site(name), root=root, only=list(only or ()))
+
     def remove_site(self, name: str, *, forget: bool = False) -> dict[str, Any]:
         view = self.view()
         if name in (STUDIO, LOCAL, self.site_id):

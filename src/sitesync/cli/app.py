@@ -232,6 +232,42 @@ def site_show(name: str, project: ProjectOpt = None, json: JsonOpt = False) -> N
         console.print(line((f"{key}: ", "bold"), str(value)))
 
 
+@site_app.command("test")
+def site_test(
+    name: str,
+    project: ProjectOpt = None,
+    root: Annotated[
+        str | None, typer.Option("--root", help="Root whose location holds the scratch folder (default: the first).")
+    ] = None,
+    check: Annotated[list[str] | None, typer.Option("--check", help="Run only this check (repeat).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Run the provider contract suite against a site, in a scratch folder removed afterwards.
+    Exits with 1 if a check fails."""
+    with client() as c:
+        result = c.site_test(name, project=project, root=root, only=check or None)
+    if json:
+        print_json(result)
+    else:
+        console.print(line((f"site {result['site']}", "bold"), f"  {result['provider']}: {result['description']}"))
+        console.print(f"project {result['project']}, root {result['root']} at {result['location']}")
+        console.print("capabilities: " + (", ".join(result["capabilities"]) or "none beyond the required contract"))
+        t = table("check", "result", "seconds", "detail")
+        t.columns[2].justify = "right"
+        t.columns[3].no_wrap = False  # reasons are long: wrap them, keep the other columns whole
+        for chk in result["checks"]:
+            if chk["skipped"]:
+                outcome = styled("skipped", "yellow")
+            else:
+                outcome = styled("ok", "green") if chk["ok"] else styled("FAILED", "bold red")
+            t.add_row(chk["name"], outcome, f"{chk['seconds']:.2f}", chk["detail"])
+        console.print(t)
+        summary = f"{result['passed']} passed, {result['failed']} failed, {result['skipped']} skipped"
+        console.print(styled(summary, "green" if result["ok"] else "bold red"))
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
 @site_app.command("remove")
 def site_remove(
     name: str,

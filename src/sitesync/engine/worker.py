@@ -191,9 +191,10 @@ class Worker:
             for fut in done:
                 job = self._inflight.pop(fut)
                 self._outcomes.append(self._result(fut, job))
-        self._flush()
+        requeued = self._flush()
         self._heartbeat()
-        return claimed
+        # a retry that went back to the queue just now counts as work: look again before idling
+        return claimed + int(requeued)
 
     def _claim_target(self) -> int:
         """How many files to hold leases on: about BUFFER_BYTES of work, at least two per thread."""

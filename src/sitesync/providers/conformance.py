@@ -241,6 +241,43 @@ def check_streamed_hash(p: Provider, base: str) -> None:
     assert reader.hexdigest() == expected.hexdigest(), "provider did not consume the whole stream"
 
 
+class SourceFailed(Exception):
+    """Raised by a test stream; the provider must let it through unchanged."""
+
+
+def check_source_error_passes_through(p: Provider, base: str) -> None:
+    """An error of the source stream (a failing disk, a cancelled transfer) reaches the caller
+    unchanged, and nothing is left behind."""
+    path = _join(base, "source-error.bin")
+
+    class FailingStream(io.RawIOBase):
+        def __init__(self) -> None:
+            self.sent = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buf: bytearray | memoryview) -> int:
+            if self.sent >= 1024 * 1024:
+                raise SourceFailed("the source broke")
+            n = min(len(buf), 64 * 1024)
+            buf[:n] = b"s" * n
+            self.sent += n
+            return n
+
+    try:
+        p.write(path, io.BufferedReader(FailingStream()), 2 * 1024 * 1024, lambda: None)
+    except SourceFailed:
+        pass
+    except Exception as exc:
+        raise AssertionError(f"the source's error came back as {type(exc).__name__}: {exc}") from None
+    else:
+        raise AssertionError("write succeeded although its source failed")
+    assert p.stat(path) is None, "a write whose source failed left a file under the final name"
+    leftovers = [e.path for e in p.list(base) if "source-error" in e.path]
+    assert not leftovers, f"a write whose source failed left files behind: {leftovers}"
+
+
 CHECKS: dict[str, Callable[[Provider, str], None]] = {
     "reachable": check_reachable,
     "stat_missing": check_stat_missing,
@@ -257,6 +294,7 @@ CHECKS: dict[str, Callable[[Provider, str], None]] = {
     "read_missing_raises": check_read_missing_raises,
     "concurrent_writes": check_concurrent_writes,
     "streamed_hash": check_streamed_hash,
+    "source_error_passes_through": check_source_error_passes_through,
 }
 
 
@@ -274,9 +312,13 @@ def run_conformance(p: Provider, root_base: str, only: list[str] | None = None) 
     base = scratch_base(root_base)
     skips: dict[str, str] = getattr(type(p), "conformance_skips", {})
     results = []
+    unreachable = False
     try:
         for name, check in CHECKS.items():
             if only and name not in only:
+                continue
+            if unreachable:  # every other check would fail the same way, slowly
+                results.append(CheckResult(name, False, 0.0, "not run: the site is not reachable"))
                 continue
             if name in skips:
                 results.append(CheckResult(name, True, 0.0, skips[name], skipped=True))
@@ -288,9 +330,11 @@ def run_conformance(p: Provider, root_base: str, only: list[str] | None = None) 
                 results.append(CheckResult(name, False, time.monotonic() - started, str(exc) or "assertion failed"))
             except Exception as exc:
                 results.append(CheckResult(name, False, time.monotonic() - started, f"{type(exc).__name__}: {exc}"))
+                unreachable = name == "reachable"
             else:
                 results.append(CheckResult(name, True, time.monotonic() - started))
     finally:
-        with contextlib.suppress(Exception):  # a failed cleanup never hides the results
-            cleanup(p, base)
+        if not unreachable:  # nothing was written to an unreachable site
+            with contextlib.suppress(Exception):  # a failed cleanup never hides the results
+                cleanup(p, base)
     return results
