@@ -118,7 +118,9 @@ def test_whole_suite_leaves_no_files_and_uses_resumable_and_multipart(drive: Dri
     seen = drive.fake.requests[before:]
     upload_types = {r["query"].get("uploadType") for r in seen if r["path"].startswith("/upload/")}
     assert {"multipart", "resumable"} <= upload_types
-    assert all(r["status"] < 400 for r in seen), [r for r in seen if r["status"] >= 400]
+    # cancelling a resumable session answers 499 on Drive: that is its documented success
+    failed = [r for r in seen if r["status"] >= 400 and not (r["method"] == "DELETE" and r["status"] == 499)]
+    assert not failed, failed
     assert not drive.fake.sessions, "a rejected resumable upload left its session open"
 
 

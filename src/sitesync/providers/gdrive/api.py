@@ -23,6 +23,17 @@ from sitesync.secrets import reveal
 
 T = TypeVar("T")
 
+
+class SourceStreamError(Exception):
+    """Carries an error of the source stream or of ``commit_check`` through the Google client, so
+    ``DriveApi.call`` re-raises the original unchanged (a failing source or a cancelled transfer
+    must never look like a Drive failure)."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
 SCOPES = ["https://www.googleapis.com/auth/drive"]
 THROTTLE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "sharingRateLimitExceeded"})
 STORAGE_FULL_REASONS = frozenset({"storageQuotaExceeded", "teamDriveFileLimitExceeded", "quotaExceeded"})
@@ -187,6 +198,8 @@ class DriveApi:
         """Run one API call with bounded back-off; raise sitesync errors only."""
         try:
             return self.backoff.run(fn, self._classify, lambda retry, exc, waited: self._exhausted(retry, exc, what))
+        except SourceStreamError as exc:
+            raise exc.original from None
         except StorageError:
             raise
         except Exception as exc:

@@ -18,6 +18,7 @@ from googleapiclient.http import MediaUpload
 
 from sitesync.errors import PermanentStorageError, TransientStorageError
 from sitesync.providers.base import CommitCheck, ReadableStream
+from sitesync.providers.gdrive.api import SourceStreamError
 
 MIME = "application/octet-stream"
 
@@ -98,6 +99,14 @@ class StreamUpload(MediaUpload):
         return False
 
     def getbytes(self, begin: int, length: int) -> bytes:
+        try:
+            return self._getbytes(begin, length)
+        except (SourceStreamError, PermanentStorageError):
+            raise
+        except Exception as exc:
+            raise SourceStreamError(exc) from exc
+
+    def _getbytes(self, begin: int, length: int) -> bytes:
         if begin < self._buffer_start:
             raise PermanentStorageError(
                 f"site {self._site}: write {self._path}: Drive asked to resend bytes already released", site=self._site
