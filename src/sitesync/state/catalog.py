@@ -23,6 +23,7 @@ from sitesync.state.records import (
     RepresentationRow,
     version_label,
 )
+from sitesync.state.sitestates import refresh_pairs, refresh_replicas, refresh_representations
 
 DEFAULT_PRIORITY = 50
 _WANTED = (s.QUEUED, s.FAILED)
@@ -295,6 +296,7 @@ class CatalogMixin(StoreBase):
                 for site in queue_sites:
                     prio, paused = self._ensure_rep_site(conn, rep_id, site, actor, now, priority)
                     self._queue_missing(conn, rep_id, project_id, site, prio, paused, now)
+                refresh_representations(conn, [rep_id])
                 self._events(
                     conn,
                     [
@@ -383,6 +385,7 @@ class CatalogMixin(StoreBase):
                     updated_at=now,
                 )
             )
+            refresh_representations(conn, [rep_id])
             message = (
                 f"{key.label}: republished, {len(changed)} changed, {len(added)} added, {len(dropped)} dropped"
                 + (f"; re-queued on {', '.join(sorted(requeued))}" if requeued else "")
@@ -461,6 +464,7 @@ class CatalogMixin(StoreBase):
                     .group_by(r.c.status)
                 )
             }
+            refresh_pairs(conn, [(rep_id, site)])
             self._events(
                 conn,
                 [
@@ -520,6 +524,7 @@ class CatalogMixin(StoreBase):
                 result["kept_only_copy"] = conn.execute(
                     sa.select(sa.func.count()).select_from(r).where(*base, r.c.status == s.PRESENT)
                 ).scalar_one()
+            refresh_pairs(conn, [(rep_id, site) for site in sites])
             self._events(
                 conn,
                 [
@@ -547,6 +552,10 @@ class CatalogMixin(StoreBase):
                 cond_r.append(r.c.site == site)
             n = conn.execute(t.update().where(*cond_t).values(priority=priority)).rowcount or 0
             conn.execute(r.update().where(*cond_r).values(priority=priority))
+            if site is None:
+                refresh_representations(conn, [rep_id])
+            else:
+                refresh_pairs(conn, [(rep_id, site)])
             self._events(
                 conn,
                 [
@@ -575,6 +584,10 @@ class CatalogMixin(StoreBase):
                 cond_r.append(r.c.site == site)
             n = conn.execute(t.update().where(*cond_t).values(paused=paused)).rowcount or 0
             conn.execute(r.update().where(*cond_r).values(paused=paused))
+            if site is None:
+                refresh_representations(conn, [rep_id])
+            else:
+                refresh_pairs(conn, [(rep_id, site)])
             self._events(
                 conn,
                 [
@@ -682,6 +695,7 @@ class CatalogMixin(StoreBase):
             if file_ids is None:
                 t = s.representation_sites
                 conn.execute(t.delete().where(t.c.representation_id == rep_id, t.c.site == site))
+            refresh_pairs(conn, [(rep_id, site)])
             self._events(
                 conn,
                 [
@@ -707,6 +721,7 @@ class CatalogMixin(StoreBase):
             ).first()
             for part in chunked(list(replica_ids)):
                 n += conn.execute(r.delete().where(r.c.id.in_(part), r.c.status == s.REMOVING)).rowcount or 0
+            refresh_pairs(conn, [(rep_id, site)])
             self._events(
                 conn,
                 [
@@ -733,13 +748,19 @@ class CatalogMixin(StoreBase):
                     .where(r.c.id.in_(part), r.c.status == s.REMOVING)
                     .values(status=s.PRESENT, lease_owner=None, lease_expires_at=None, updated_at=now)
                 )
+            refresh_replicas(conn, replica_ids)
 
     def forget_site(self, site: str, actor: str) -> int:
         """Drop every record of ``site`` (the site definition is being removed)."""
         with self._write() as conn:
+            held = conn.execute(
+                sa.select(s.site_states.c.representation_id).where(s.site_states.c.site == site)
+            ).scalars()
+            pairs = [(rep_id, site) for rep_id in held]
             n = conn.execute(s.replicas.delete().where(s.replicas.c.site == site)).rowcount or 0
             conn.execute(s.representation_sites.delete().where(s.representation_sites.c.site == site))
             conn.execute(s.pauses.delete().where(s.pauses.c.site == site))
+            refresh_pairs(conn, pairs)
             self._events(conn, [{"kind": "site_forgotten", "actor": actor, "site": site, "message": f"{n} records"}])
         return n
 

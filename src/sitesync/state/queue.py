@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sitesync.state import schema as s
 from sitesync.state.base import StoreBase, chunked
 from sitesync.state.records import ClaimedReplica, Outcome
+from sitesync.state.sitestates import refresh_pairs
 
 MAX_BACKOFF = 3600.0
 
@@ -80,6 +81,7 @@ class QueueMixin(StoreBase):
         )
         with self._write() as conn:
             leased = conn.execute(stmt).all()
+            refresh_pairs(conn, {(row.representation_id, site) for row in leased})
         if not leased:
             return []
         return self._claimed_details(project_id, site, leased)
@@ -135,12 +137,15 @@ class QueueMixin(StoreBase):
         ids = list(progress)
         with self._write() as conn:
             owned: set[int] = set()
+            pairs: set[tuple[int, str]] = set()
             for part in chunked(ids):
-                owned.update(
-                    conn.execute(
-                        sa.select(r.c.id).where(r.c.id.in_(part), r.c.lease_owner == owner, r.c.status == s.IN_PROGRESS)
-                    ).scalars()
-                )
+                for row in conn.execute(
+                    sa.select(r.c.id, r.c.representation_id, r.c.site).where(
+                        r.c.id.in_(part), r.c.lease_owner == owner, r.c.status == s.IN_PROGRESS
+                    )
+                ):
+                    owned.add(row.id)
+                    pairs.add((row.representation_id, row.site))
             if owned:
                 conn.execute(
                     r.update()
@@ -149,6 +154,7 @@ class QueueMixin(StoreBase):
                     .execution_options(synchronize_session=False),
                     [{"rid": rid, "done": progress[rid]} for rid in owned],
                 )
+                refresh_pairs(conn, pairs)
         return set(ids) - owned
 
     def record_outcomes(self, owner: str, outcomes: Sequence[Outcome], now: float | None = None) -> int:
@@ -268,6 +274,9 @@ class QueueMixin(StoreBase):
                 )
             for o in alt_rows:
                 self._record_alternatives(conn, o, now)
+            touched = {(o.representation_id, o.site) for rid, o in by_id.items() if rid in attempts}
+            touched.update((o.representation_id, alt) for o in alt_rows for alt in o.alternatives)
+            refresh_pairs(conn, touched)
             self._events(conn, events)
         return sum(1 for rid in by_id if rid in attempts)
 
@@ -339,6 +348,7 @@ class QueueMixin(StoreBase):
                         updated_at=now,
                     )
                 )
+            refresh_pairs(conn, {(row.representation_id, row.site) for row in rows})
             self._events(
                 conn,
                 (

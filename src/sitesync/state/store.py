@@ -2,7 +2,8 @@
 
 ``StateStore`` opens the database and offers one method per thing the rest of sitesync needs. The
 methods are grouped by concern in mixins (``catalog.py``: publishes and requests, ``queue.py``:
-the worker's claims, leases and outcomes, ``queries.py``: read models for the faces) over
+the worker's claims, leases and outcomes, ``queries.py``: read models for the faces,
+``listing.py``: the Sync Queue list over the summaries ``sitestates.py`` keeps current) over
 ``base.py`` (connections, transactions). This file holds settings documents, projects, pauses and
 the event history.
 
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sitesync.errors import ConflictError, NotFoundError
 from sitesync.state import schema as s
 from sitesync.state.catalog import CatalogMixin
+from sitesync.state.listing import ListingMixin
 from sitesync.state.queries import QueriesMixin
 from sitesync.state.queue import QueueMixin
 from sitesync.state.records import EventRow, ProjectRow
@@ -31,7 +33,7 @@ from sitesync.state.records import EventRow, ProjectRow
 ALL = "*"  # in pauses: every project / every site
 
 
-class StateStore(CatalogMixin, QueueMixin, QueriesMixin):
+class StateStore(CatalogMixin, QueueMixin, QueriesMixin, ListingMixin):
     # ------------------------------------------------------------------ event history
 
     def events(
