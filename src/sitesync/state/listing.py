@@ -313,6 +313,7 @@ class ListingMixin(StoreBase):
                 *(b.c[c].label(f"b_{c}") for c in _STATE_COLUMNS),
                 b.c.representation_id.label("b_rep"),
                 o.c.status.label("o_status"),
+                o.c.status_site.label("o_site"),
                 o.c.priority.label("o_priority"),
             )
             .select_from(joined({"a", "b", "o"}))
@@ -325,6 +326,7 @@ class ListingMixin(StoreBase):
             item["active"] = {c: m[f"a_{c}"] for c in _STATE_COLUMNS} if m["a_rep"] is not None else None
             item["remote"] = {c: m[f"b_{c}"] for c in _STATE_COLUMNS} if m["b_rep"] is not None else None
             item["overall_status"] = m["o_status"] or "none"
+            item["overall_site"] = m["o_site"]
             item["overall_priority"] = m["o_priority"]
             by_id[item["id"]] = item
         return [by_id[i] for i in ids if i in by_id]
@@ -357,6 +359,13 @@ class ListingMixin(StoreBase):
             for row in conn.execute(q):
                 out.setdefault(row.project_id, {})[row.status] = int(row.n)
         return out
+
+    def pause_rows(self) -> list[dict[str, Any]]:
+        """Every pause above representation level, with who paused it and when."""
+        t = s.pauses
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.paused_at)).all()
+        return [dict(row._mapping) for row in rows]
 
     def optimize(self) -> None:
         """Refresh SQLite's planner statistics (sampled, so it takes milliseconds at any size): the

@@ -253,6 +253,7 @@ representation_states = Table(
     ),
     Column("project_id", Integer, nullable=False),
     Column("status", String(16), nullable=False),
+    Column("status_site", NAME, nullable=False),  # the site that status comes from (first by name)
     Column("priority", Integer),
     Column("updated_at", Float, nullable=False),
 )

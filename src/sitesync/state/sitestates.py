@@ -194,23 +194,24 @@ def compute_overall(conn: Connection, rep_ids: Sequence[int]) -> dict[int, dict[
     t = s.site_states
     out: dict[int, dict[str, Any]] = {}
     for part in chunked(list(rep_ids), _CHUNK):
-        for row in conn.execute(
-            sa.select(t.c.representation_id, t.c.project_id, t.c.status, t.c.priority, t.c.updated_at).where(
+        rows = conn.execute(
+            sa.select(t.c.representation_id, t.c.project_id, t.c.site, t.c.status, t.c.priority, t.c.updated_at).where(
                 t.c.representation_id.in_(part)
             )
-        ):
+        ).all()
+        # the first site in attention order (then by name) gives the status
+        for row in sorted(rows, key=lambda x: (x.representation_id, _ATTENTION_RANK.get(x.status, 99), x.site)):
             entry = out.get(row.representation_id)
             if entry is None:
                 out[row.representation_id] = {
                     "representation_id": row.representation_id,
                     "project_id": row.project_id,
                     "status": row.status,
+                    "status_site": row.site,
                     "priority": row.priority,
                     "updated_at": row.updated_at,
                 }
                 continue
-            if _ATTENTION_RANK.get(row.status, 99) < _ATTENTION_RANK.get(entry["status"], 99):
-                entry["status"] = row.status
             if row.priority is not None and (entry["priority"] is None or row.priority > entry["priority"]):
                 entry["priority"] = row.priority
             entry["updated_at"] = max(entry["updated_at"], row.updated_at)
@@ -221,7 +222,14 @@ def _refresh_overall(conn: Connection, rep_ids: Sequence[int]) -> None:
     t = s.representation_states
     for part in chunked(list(rep_ids), _CHUNK):
         placeholders = [
-            {"representation_id": i, "project_id": 0, "status": "none", "priority": None, "updated_at": 0.0}
+            {
+                "representation_id": i,
+                "project_id": 0,
+                "status": "none",
+                "status_site": "",
+                "priority": None,
+                "updated_at": 0.0,
+            }
             for i in part
         ]
         _lock(conn, t, placeholders, t.c.representation_id.in_(part))

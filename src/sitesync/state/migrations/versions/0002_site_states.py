@@ -65,13 +65,15 @@ _RANKED = """CASE status WHEN 'failed' THEN 0 WHEN 'removing' THEN 1 WHEN 'in_pr
     WHEN 'queued' THEN 3 WHEN 'paused' THEN 4 WHEN 'partial' THEN 5 WHEN 'present' THEN 6 ELSE 7 END"""
 
 _BACKFILL_OVERALL = f"""
-INSERT INTO representation_states (representation_id, project_id, status, priority, updated_at)
-SELECT representation_id, MIN(project_id),
-    CASE MIN({_RANKED}) WHEN 0 THEN 'failed' WHEN 1 THEN 'removing' WHEN 2 THEN 'in_progress'
-        WHEN 3 THEN 'queued' WHEN 4 THEN 'paused' WHEN 5 THEN 'partial' ELSE 'present' END,
-    MAX(priority), MAX(updated_at)
-FROM site_states
-GROUP BY representation_id
+INSERT INTO representation_states (representation_id, project_id, status, status_site, priority, updated_at)
+SELECT representation_id, project_id, status, site, priority, updated_at FROM (
+    SELECT representation_id, project_id, status, site,
+        ROW_NUMBER() OVER (PARTITION BY representation_id ORDER BY {_RANKED}, site) AS position,
+        MAX(priority) OVER (PARTITION BY representation_id) AS priority,
+        MAX(updated_at) OVER (PARTITION BY representation_id) AS updated_at
+    FROM site_states
+) ranked
+WHERE position = 1
 """
 
 _SORTED_COLUMNS = ("product", "version", "name", "total_size", "file_count", "updated_at")
@@ -119,6 +121,7 @@ def upgrade() -> None:
         sa.Column("representation_id", sa.Integer(), nullable=False),
         sa.Column("project_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("status_site", sa.String(length=64), nullable=False),
         sa.Column("priority", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(
