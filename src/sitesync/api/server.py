@@ -46,6 +46,22 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown (exit status -15); a
+        clean stop of `sitesync serve` exits 0, like `sitesync worker`."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
+
+    return Server
+
+
 def serve(
     client: Client,
     *,
@@ -60,6 +76,7 @@ def serve(
 
     from sitesync.api.app import create_app
 
+    server_class = _server_class()
     token = token or None
     if not is_loopback(host) and token is None:
         raise InvalidInputError(
@@ -79,7 +96,7 @@ def serve(
         timeout_graceful_shutdown=5,
         server_header=False,
     )
-    server = uvicorn.Server(config)
+    server = server_class(config)
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     sys.stdout.write(
         f"sitesync serve: dashboard http://{shown}:{actual_port}/  API http://{shown}:{actual_port}/api/v1"

@@ -96,7 +96,7 @@ function paintWorker(progress) {
   if (allPaused) banner.unshift("all syncing is paused");
   else if (workerPaused) banner.unshift("this machine's worker is paused");
   $("#pause-banner").hidden = !banner.length;
-  $("#pause-banner").textContent = banner.length ? `⏸ ${banner.join(" · ")}` : "";
+  $("#pause-banner").textContent = banner.length ? `‖ ${banner.join(" · ")}` : "";
 }
 
 async function poll() {

@@ -5,7 +5,7 @@ import { ago, esc, size, when } from "./format.js";
 import { $, debounce, toast } from "./ui.js";
 import { state } from "./state.js";
 
-const ICON = { syncing: "⟳", idle: "✓", paused: "⏸", disabled: "⊘", failed: "✖", error: "⚠" };
+const ICON = { syncing: "⟳", idle: "✓", paused: "‖", disabled: "⊘", failed: "✖", error: "⚠" };
 const STATE_TITLE = {
   syncing: "syncing",
   idle: "up to date",
