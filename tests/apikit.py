@@ -55,7 +55,9 @@ def build_catalog(studio: Studio) -> Catalog:
     reps: dict[str, int] = {}
     for key, folder, product, version, name, nfiles in specs:
         files = [
-            studio.studio_file(f"show/{folder}/{product}/{version}/{name}/{product}.{1001 + i}.{name}", size=512 + 97 * i)
+            studio.studio_file(
+                f"show/{folder}/{product}/{version}/{name}/{product}.{1001 + i}.{name}", size=512 + 97 * i
+            )
             for i in range(nfiles)
         ]
         reps[key] = studio.publish(files, site="studio", folder=folder, product=product, version=version, name=name)

@@ -138,7 +138,14 @@ def test_pauses_at_worker_project_site_and_everything_level(sqlite_studio: Studi
     rep = cat.reps["studio_only_b"]
     with api_client(studio) as http:
         result = http.post("/api/v1/pause", json={"worker": True}).json()
-        assert result == {"scope": "worker", "paused": True, "site_id": SITE_ID, "changed": True, "project": None, "site": None}
+        assert result == {
+            "scope": "worker",
+            "paused": True,
+            "site_id": SITE_ID,
+            "changed": True,
+            "project": None,
+            "site": None,
+        }
         assert (WORKER_PAUSE, SITE_ID) in studio.client.store.pauses()
         assert http.get("/api/v1/progress").json()["worker_state"]["paused"] is True
         assert [p["scope"] for p in http.get("/api/v1/pauses").json()] == ["worker"]
@@ -214,7 +221,9 @@ def test_settings_read_and_validated_write(sqlite_studio: Studio) -> None:
         assert http.get("/api/v1/projects/show").json()["state"] == "disabled"
         local = http.put("/api/v1/settings", json={"key": "concurrency", "value": 2, "local": True}).json()
         assert local["settings"]["concurrency"] == 2
-        assert http.put("/api/v1/settings", json={"key": "retry_count", "value": 2, "project": "nope"}).status_code == 404
+        assert (
+            http.put("/api/v1/settings", json={"key": "retry_count", "value": 2, "project": "nope"}).status_code == 404
+        )
         assert http.put("/api/v1/settings", json={"key": "a b", "value": 1}).status_code == 422
 
 

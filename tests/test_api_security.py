@@ -73,16 +73,24 @@ def test_no_cors_and_no_cross_origin_or_form_posts(sqlite_studio: Studio) -> Non
         assert "access-control-allow-origin" not in preflight.headers
         simple = http.get(f"{API}/projects", headers={"Origin": "http://evil.example"})
         assert "access-control-allow-origin" not in simple.headers
-        for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}):
+        for headers in (
+            {"Origin": "http://evil.example"},
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},
+        ):
             refused = http.post(f"{API}/representations/{rep}/download", json={}, headers=headers)
             assert refused.status_code == 403, headers
-        form = http.post(f"{API}/representations/{rep}/download", content=b"site=x", headers={"Content-Type": "text/plain"})
+        form = http.post(
+            f"{API}/representations/{rep}/download", content=b"site=x", headers={"Content-Type": "text/plain"}
+        )
         assert form.status_code == 415 and "Content-Type: application/json" in form.json()["detail"]
         bare = http.post(f"{API}/representations/{rep}/download")
         assert bare.status_code == 415
         assert sqlite_studio.client.store.representation_sites(rep).keys() == {"studio"}, "nothing was requested"
         same = http.post(
-            f"{API}/representations/{rep}/download", json={}, headers={"Origin": "http://127.0.0.1", "Sec-Fetch-Site": "same-origin"}
+            f"{API}/representations/{rep}/download",
+            json={},
+            headers={"Origin": "http://127.0.0.1", "Sec-Fetch-Site": "same-origin"},
         )
         assert same.status_code == 200
 
@@ -113,7 +121,7 @@ def secret_studio(sqlite_studio: Studio, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 def test_secrets_never_appear_in_any_response(secret_studio: tuple[Studio, Any]) -> None:
-    studio, (cat, rep) = secret_studio
+    studio, (_cat, rep) = secret_studio
     worker = studio.client.worker()
     with api_client(studio, worker=worker) as http:
         bodies: list[str] = []
@@ -125,12 +133,24 @@ def test_secrets_never_appear_in_any_response(secret_studio: tuple[Studio, Any])
         for site in ("cloud", "vault", "studio", "local"):
             bodies.append(http.get(f"{API}/sites/{site}", params={"project": "show"}).text)
             bodies.append(http.post(f"{API}/sites/{site}/check", json={"project": "show"}).text)
-        bodies.append(http.put(f"{API}/settings", json={"key": "system.sites.cloud.options.token", "value": SECRET + "-new"}).text)
-        bodies.append(http.put(f"{API}/settings", json={"key": "sites.vault.options.token", "value": SECRET + "-p2", "project": "show"}).text)
-        bodies.append(http.put(f"{API}/settings", json={"key": "system.sites.cloud.options.namespace", "value": 5}).text)
-        bodies.append(http.put(f"{API}/settings", json={"key": "system.sites.cloud.options.bogus", "value": SECRET}).text)
+        bodies.append(
+            http.put(f"{API}/settings", json={"key": "system.sites.cloud.options.token", "value": SECRET + "-new"}).text
+        )
+        bodies.append(
+            http.put(
+                f"{API}/settings", json={"key": "sites.vault.options.token", "value": SECRET + "-p2", "project": "show"}
+            ).text
+        )
+        bodies.append(
+            http.put(f"{API}/settings", json={"key": "system.sites.cloud.options.namespace", "value": 5}).text
+        )
+        bodies.append(
+            http.put(f"{API}/settings", json={"key": "system.sites.cloud.options.bogus", "value": SECRET}).text
+        )
         bodies.append(http.post(f"{API}/representations/{rep}/upload", json={"site": "cloud"}).text)
-        bodies.append(http.post(f"{API}/actions", json={"action": "download", "site": "vault", "representation_ids": [rep]}).text)
+        bodies.append(
+            http.post(f"{API}/actions", json={"action": "download", "site": "vault", "representation_ids": [rep]}).text
+        )
         bodies.append(http.get(f"{API}/representations/{rep}").text)
         bodies.append(http.get(f"{API}/events", params={"limit": 500}).text)
         bodies.append(http.get(f"{API}/openapi.json").text)

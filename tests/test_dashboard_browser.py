@@ -89,9 +89,11 @@ def new_page(browser: Browser) -> tuple[Page, list[str]]:
     # check what the page shows for them, so only script errors count as problems here
     page.on(
         "console",
-        lambda msg: problems.append(f"console: {msg.text}")
-        if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-        else None,
+        lambda msg: (
+            problems.append(f"console: {msg.text}")
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            else None
+        ),
     )
     return page, problems
 
@@ -123,7 +125,7 @@ def test_filter_detail_download_pause_resume_and_refusal(browser: Browser, sqlit
         expect(page.locator("[data-testid=machine]")).to_have_text("ws-test")
         expect(page.locator("[data-project=show]")).to_have_class(re.compile("selected"))
         expect(page.locator("#queue-body tr")).to_have_count(len(cat.reps), timeout=WAIT_MS)
-        expect(page.locator("#page-info")).to_have_text(f"1–{len(cat.reps)} of {len(cat.reps)}")
+        expect(page.locator("#page-info")).to_have_text(f"1\u2013{len(cat.reps)} of {len(cat.reps)}")
         page.screenshot(path=str(ARTIFACTS / "dashboard-queue.png"))
 
         # quick filter, then a column filter
@@ -140,9 +142,12 @@ def test_filter_detail_download_pause_resume_and_refusal(browser: Browser, sqlit
         # sorting by size, both ways
         page.click("th[data-sort=size]")
         expect(page.locator("th[data-sort=size]")).to_have_class(re.compile("sorted desc"))
-        sizes = [int(x) for x in page.locator("#queue-body td.num[title$=' bytes']").evaluate_all(
-            "cells => cells.map(c => c.title.split(' ')[0])"
-        )]
+        sizes = [
+            int(x)
+            for x in page.locator("#queue-body td.num[title$=' bytes']").evaluate_all(
+                "cells => cells.map(c => c.title.split(' ')[0])"
+            )
+        ]
         assert sizes == sorted(sizes, reverse=True) and len(sizes) == len(cat.reps)
         page.click("th[data-sort=size]")
         expect(page.locator("th[data-sort=size]")).not_to_have_class(re.compile("desc"))
