@@ -28,6 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
@@ -214,6 +215,20 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "InvalidInputError", _describe_validation(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        if exc.status_code == 400 and "parsing the body" in detail:
+            detail = "the body is not valid JSON: send a JSON object ({} is fine)"
+        elif exc.status_code == 404:
+            detail = "no such API route; see /api/v1/docs"
+        elif exc.status_code == 405:
+            detail = "this route does not take that method; see /api/v1/docs"
+        name = {400: "InvalidInputError", 404: "NotFoundError", 405: "MethodNotAllowed"}.get(
+            exc.status_code, "HTTPError"
+        )
+        return error_response(exc.status_code, name, detail, dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

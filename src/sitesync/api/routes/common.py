@@ -32,5 +32,5 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         502: "The storage of a site failed.",
         503: "The state database cannot be used.",
     }
-    chosen = sorted({401, 403, 422, 503, *codes})
+    chosen = sorted({400, 401, 403, 422, 503, *codes})
     return {code: {"model": ErrorOut, "description": described[code]} for code in chosen}
