@@ -314,14 +314,17 @@ class Client:
         names = [STUDIO, self.site_id, *sorted(n for n in view.system.sites if n != STUDIO)]
         return [self._site_entry(view, n, pv) for n in names]
 
-    def site(self, name: str, project: str | None = None) -> dict[str, Any]:
+    def site(self, name: str, project: str | None = None, *, records: bool = True) -> dict[str, Any]:
+        """One site; with ``records`` also how many copies and requests the catalog has there
+        (a count over the site's replicas)."""
         view = self.view()
         name = view.normalize_site(name)
         if name not in (STUDIO, self.site_id) and name not in view.system.sites:
             raise NotFoundError(f"unknown site {name!r}; see `sitesync site list`")
         pv = self.project_view(project) if project else None
         entry = self._site_entry(view, name, pv)
-        entry["records"] = self.store.site_record_count(name)
+        if records:
+            entry["records"] = self.store.site_record_count(name)
         return entry
 
     def remove_site(self, name: str, *, forget: bool = False) -> dict[str, Any]:

@@ -308,44 +308,54 @@ def queue_detail(client: Client, rep_id: int, snapshot: ProgressSnapshot | None 
 
 def project_states(client: Client, health: Mapping[tuple[str, str], str] | None = None) -> list[dict[str, Any]]:
     """Every project with what the dashboard's project list shows: enabled, paused, syncing, and
-    how many representations are failed, moving or waiting."""
+    how many representations are failed, moving or waiting (from the summaries: no replica scan)."""
     activity = client.store.project_activity()
     pauses = client.store.pauses()
+    view = client.view()
+    machine_paused = (WORKER_PAUSE, client.site_id) in pauses or (ALL, ALL) in pauses
     out = []
-    for entry in client.projects():
-        counts = activity.get(entry["id"], {})
-        paused = bool(entry.get("paused"))
-        enabled = entry.get("sync_enabled", False)
+    for project in client.store.projects():
+        counts = activity.get(project.id, {})
+        paused = (project.name, ALL) in pauses or (ALL, ALL) in pauses
+        entry: dict[str, Any] = {"enabled": False, "sync_enabled": False, "active_site": None, "remote_site": None}
+        error = None
+        try:
+            pv = view.project(project.name)
+            entry.update(
+                enabled=pv.settings.enabled,
+                sync_enabled=pv.sync_enabled,
+                active_site=pv.active_site,
+                remote_site=pv.remote_site,
+            )
+        except SitesyncError as exc:
+            error = str(exc)
         waiting = counts.get("queued", 0) + counts.get("in_progress", 0)
         state = (
             "error"
-            if "error" in entry
+            if error
             else "disabled"
-            if not enabled
+            if not entry["sync_enabled"]
             else "paused"
-            if paused or (WORKER_PAUSE, client.site_id) in pauses
+            if paused or machine_paused
             else "failed"
             if counts.get("failed")
             else "syncing"
             if waiting
             else "idle"
         )
-        unavailable = sorted({site for (project, site) in (health or {}) if project == entry["name"]})
+        unavailable = sorted({site for (pname, site) in (health or {}) if pname == project.name})
         out.append(
             {
-                "name": entry["name"],
-                "enabled": entry.get("enabled", False),
-                "sync_enabled": enabled,
+                "name": project.name,
+                **entry,
                 "paused": paused,
-                "active_site": entry.get("active_site"),
-                "remote_site": entry.get("remote_site"),
                 "state": state,
                 "failed": counts.get("failed", 0),
                 "in_progress": counts.get("in_progress", 0),
                 "queued": counts.get("queued", 0),
                 "counts": counts,
                 "unavailable_sites": unavailable,
-                "error": entry.get("error"),
+                "error": error,
             }
         )
     return out

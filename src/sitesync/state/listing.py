@@ -140,7 +140,15 @@ class ListingMixin(StoreBase):
 
         rep_cond: list[sa.ColumnElement[bool]] = [r.c.project_id == project_id]
         for word in (flt.text or "").split():
-            rep_cond.append(sa.or_(contains(r.c.folder, word), contains(r.c.product, word), contains(r.c.name, word)))
+            if self.is_postgres:
+                # one lower() per row and word instead of three; a word has no spaces, so it cannot
+                # match across the separators
+                text = sa.func.lower(r.c.folder + " " + r.c.product + " " + r.c.name)
+                rep_cond.append(text.like(_like(word.lower()), escape="\\"))
+            else:
+                rep_cond.append(
+                    sa.or_(contains(r.c.folder, word), contains(r.c.product, word), contains(r.c.name, word))
+                )
         for column, value in ((r.c.folder, flt.folder), (r.c.product, flt.product), (r.c.name, flt.name)):
             if value:
                 rep_cond.append(contains(column, value))
@@ -193,6 +201,10 @@ class ListingMixin(StoreBase):
             _with_status(project_id, sides[side], on_site[side], statuses[side]) for side in sorted(filtered_sides)
         ]
         with self._read() as conn:
+            if self.is_postgres:
+                # psycopg prepares a statement after a few runs, and a generic plan cannot see how
+                # selective a search pattern or status is; plan each page for its own values
+                conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
             if sort in state_keys:
                 side, column = state_keys[sort]
                 table = sides[side]
@@ -224,12 +236,16 @@ class ListingMixin(StoreBase):
     def _rep_driven_ids(
         conn: Connection, source: Any, cond: list[Any], order: list[Any], offset: int, limit: int
     ) -> tuple[int, list[int]]:
+        """The page first: a page that is not full tells the total too, which saves the second
+        pass of a selective filter (the usual quick search); otherwise count."""
         r = s.representations
-        total = int(conn.execute(sa.select(sa.func.count()).select_from(r).where(*cond)).scalar_one())
-        if total <= offset:
-            return total, []
         pick = sa.select(r.c.id).select_from(source).where(*cond).order_by(*order).limit(limit).offset(offset)
-        return total, list(conn.execute(pick).scalars())
+        ids = list(conn.execute(pick).scalars())
+        if ids and len(ids) < limit:
+            return offset + len(ids), ids
+        if not ids and offset == 0:
+            return 0, ids
+        return int(conn.execute(sa.select(sa.func.count()).select_from(r).where(*cond)).scalar_one()), ids
 
     @staticmethod
     def _state_driven_ids(
@@ -333,9 +349,10 @@ class ListingMixin(StoreBase):
 
     def _contains(self, column: sa.ColumnElement[Any], value: str) -> sa.ColumnElement[bool]:
         """Case-insensitive substring match. SQLite's LIKE already ignores ASCII case (and
-        ``lower()`` on every row would double the cost of a scan); PostgreSQL needs ILIKE."""
+        ``lower()`` on every row would double the cost of a scan); on PostgreSQL ``lower() LIKE``
+        scans two to three times faster than ILIKE."""
         if self.is_postgres:
-            return column.ilike(_like(value), escape="\\")
+            return sa.func.lower(column).like(_like(value.lower()), escape="\\")
         return column.like(_like(value), escape="\\")
 
     def site_states_of(self, rep_id: int) -> dict[str, dict[str, Any]]:

@@ -9,8 +9,8 @@ representations from their site rows, so a summary is always exactly what its re
 are no deltas that could drift. ``tests/conftest.py`` checks after every studio test that the
 stored summaries equal a fresh aggregate, so a write path that forgets to refresh is caught.
 
-On PostgreSQL concurrent refreshes are serialised on the summary rows: a placeholder row is
-inserted if missing and the rows are locked before anything is aggregated, so the aggregate sees
+On PostgreSQL concurrent refreshes are serialised on the summary rows: one upsert inserts a
+placeholder where a row is missing and locks every row before anything is aggregated, so the aggregate sees
 every transaction that refreshed them before. Locks are taken in one order everywhere (all site
 rows sorted by (representation, site), then all representation rows sorted): no deadlocks. So call
 the refresh once, last in the transaction, after the replicas changed. SQLite runs one writer at a
@@ -58,11 +58,17 @@ class _Acc:
     updated_at: float = 0.0
 
 
-def _aggregate(conn: Connection, rep_ids: Sequence[int], sites: Sequence[str] | None) -> dict[Pair, _Acc]:
-    r, f = s.replicas, s.files
+def _aggregate(
+    conn: Connection, rep_ids: Sequence[int], sites: Sequence[str] | None
+) -> tuple[dict[Pair, _Acc], dict[int, Any]]:
+    """The replicas of the pairs aggregated, and the facts of their representations."""
+    r, f, rep = s.replicas, s.files, s.representations
     q = (
         sa.select(
             r.c.representation_id,
+            sa.func.max(rep.c.project_id).label("project_id"),
+            sa.func.max(rep.c.file_count).label("file_count"),
+            sa.func.max(rep.c.total_size).label("total_size"),
             r.c.site,
             r.c.status,
             sa.func.count().label("n"),
@@ -75,13 +81,16 @@ def _aggregate(conn: Connection, rep_ids: Sequence[int], sites: Sequence[str] | 
             sa.func.max(r.c.updated_at).label("updated"),
         )
         .join(f, f.c.id == r.c.file_id)
+        .join(rep, rep.c.id == r.c.representation_id)
         .where(r.c.representation_id.in_(list(rep_ids)))
         .group_by(r.c.representation_id, r.c.site, r.c.status)
     )
     if sites is not None:
         q = q.where(r.c.site.in_(list(sites)))
     out: dict[Pair, _Acc] = {}
+    facts: dict[int, Any] = {}
     for row in conn.execute(q):
+        facts[row.representation_id] = row
         acc = out.setdefault((row.representation_id, row.site), _Acc())
         acc.counts[row.status] = int(row.n)
         if row.status == s.PRESENT:
@@ -96,7 +105,7 @@ def _aggregate(conn: Connection, rep_ids: Sequence[int], sites: Sequence[str] | 
         if row.error and row.status in (s.FAILED, s.QUEUED):
             acc.last_error = max(acc.last_error or "", row.error)
         acc.updated_at = max(acc.updated_at, float(row.updated or 0.0))
-    return out
+    return out, facts
 
 
 def _row(rep_id: int, site: str, acc: _Acc, rep: Any) -> dict[str, Any]:
@@ -128,21 +137,13 @@ def compute(conn: Connection, pairs: Sequence[Pair]) -> dict[Pair, dict[str, Any
     """What the summary rows of ``pairs`` should be (pairs without replicas are absent)."""
     out: dict[Pair, dict[str, Any]] = {}
     wanted = set(pairs)
-    rep_t = s.representations
     for part in chunked(sorted(wanted), _CHUNK):
         rep_ids = sorted({p[0] for p in part})
         sites = sorted({p[1] for p in part})
-        reps = {
-            row.id: row
-            for row in conn.execute(
-                sa.select(rep_t.c.id, rep_t.c.project_id, rep_t.c.file_count, rep_t.c.total_size).where(
-                    rep_t.c.id.in_(rep_ids)
-                )
-            )
-        }
-        for pair, acc in _aggregate(conn, rep_ids, sites).items():
-            if pair in wanted and pair[0] in reps:
-                out[pair] = _row(pair[0], pair[1], acc, reps[pair[0]])
+        aggregated, facts = _aggregate(conn, rep_ids, sites)
+        for pair, acc in aggregated.items():
+            if pair in wanted:
+                out[pair] = _row(pair[0], pair[1], acc, facts[pair[0]])
     return out
 
 
@@ -157,7 +158,7 @@ def refresh_pairs(conn: Connection, pairs: Iterable[Pair]) -> None:
     ordered = sorted(set(pairs))
     for part in chunked(ordered, _CHUNK):
         key = sa.tuple_(t.c.representation_id, t.c.site)
-        _lock(conn, t, [_placeholder(rep_id, site) for rep_id, site in part], key.in_(list(part)))
+        _lock(conn, t, [_placeholder(rep_id, site) for rep_id, site in part])
         rows = compute(conn, part)
         _upsert(conn, t, list(rows.values()))
         gone = [p for p in part if p not in rows]
@@ -166,14 +167,17 @@ def refresh_pairs(conn: Connection, pairs: Iterable[Pair]) -> None:
     _refresh_overall(conn, sorted({rep_id for rep_id, _site in ordered}))
 
 
-def _lock(conn: Connection, table: sa.Table, placeholders: list[dict[str, Any]], where: Any) -> None:
-    """PostgreSQL: make sure the rows exist and lock them, in primary-key order."""
+def _lock(conn: Connection, table: sa.Table, placeholders: list[dict[str, Any]]) -> None:
+    """PostgreSQL: make sure the rows exist and lock them, in the (sorted) order given, in one
+    statement: a new row is inserted (locked until commit), an existing one gets a no-op update
+    (which locks it, waiting for whoever holds it)."""
     if conn.dialect.name != "postgresql" or not placeholders:
         return
-    conn.execute(_insert(conn, table).values(placeholders).on_conflict_do_nothing())
-    conn.execute(
-        sa.select(*table.primary_key.columns).where(where).order_by(*table.primary_key.columns).with_for_update()
-    )
+    indexed = {c.name for index in table.indexes for c in index.columns} | {c.name for c in table.primary_key}
+    # a column no index covers: the no-op update stays a heap-only tuple update
+    spare = next(c for c in table.columns if c.name not in indexed)
+    stmt = _insert(conn, table).values(placeholders)
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_={spare.name: spare}))
 
 
 def _upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
@@ -232,7 +236,7 @@ def _refresh_overall(conn: Connection, rep_ids: Sequence[int]) -> None:
             }
             for i in part
         ]
-        _lock(conn, t, placeholders, t.c.representation_id.in_(part))
+        _lock(conn, t, placeholders)
         rows = compute_overall(conn, part)
         _upsert(conn, t, list(rows.values()))
         gone = [i for i in part if i not in rows]

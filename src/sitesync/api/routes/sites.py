@@ -37,7 +37,7 @@ def list_sites(project: ProjectQuery = None, ctx: ApiContext = Depends(context))
 
 @router.get("/sites/{name}", response_model=SiteOut, responses=errors(404))
 def get_site(name: SiteName, project: ProjectQuery = None, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
-    return _with_availability(ctx, ctx.client.site(name, project), project)
+    return _with_availability(ctx, ctx.client.site(name, project, records=False), project)
 
 
 @router.post("/sites/{name}/check", response_model=SiteCheckOut, responses=errors(404, 415))
