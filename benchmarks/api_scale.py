@@ -195,6 +195,7 @@ def free_port() -> int:
 
 def start_server(client: Any) -> tuple[Any, threading.Thread, str]:
     import uvicorn
+
     from sitesync.api.app import create_app
 
     port = free_port()

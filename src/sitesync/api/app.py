@@ -28,6 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
@@ -229,6 +230,12 @@ def create_app(
             exc.status_code, "HTTPError"
         )
         return error_response(exc.status_code, name, detail, dict(exc.headers or {}))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database_error(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        log.warning("database error: %s", exc)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return error_response(503, "DatabaseError", f"database error: {reason}; retry, or check the database server")
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 import xxhash
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from sitesync.errors import ConflictError, GuardRefusedError, NotFoundError
@@ -119,8 +121,10 @@ class CatalogMixin(StoreBase):
         row = conn.execute(sa.select(t.c.priority, t.c.paused).where(where)).first()
         if row is None:
             prio = priority if priority is not None else DEFAULT_PRIORITY
-            conn.execute(
-                t.insert().values(
+            insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(t)
+            # two requests for the same site at once: the second finds the first's row
+            inserted = conn.execute(
+                insert.values(
                     representation_id=rep_id,
                     site=site,
                     priority=prio,
@@ -128,8 +132,12 @@ class CatalogMixin(StoreBase):
                     requested_at=now,
                     requested_by=actor,
                 )
-            )
-            return prio, False
+                .on_conflict_do_nothing()
+                .returning(t.c.site)
+            ).first()
+            if inserted is not None:
+                return prio, False
+            row = conn.execute(sa.select(t.c.priority, t.c.paused).where(where)).one()
         if priority is not None and priority != row.priority:
             conn.execute(t.update().where(where).values(priority=priority))
             conn.execute(

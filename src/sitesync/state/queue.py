@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -65,22 +66,30 @@ class QueueMixin(StoreBase):
             .order_by(q.c.priority.desc(), q.c.id)
             .limit(limit)
         )
-        if self.is_postgres:
-            choose = choose.with_for_update(skip_locked=True, of=q)
-        stmt = (
-            r.update()
-            .where(r.c.id.in_(choose.scalar_subquery()), r.c.status == s.QUEUED)
-            .values(
-                status=s.IN_PROGRESS,
-                lease_owner=owner,
-                lease_expires_at=now + lease_seconds,
-                bytes_done=0,
-                updated_at=now,
+
+        def lease(chosen: Any) -> sa.Update:
+            return (
+                r.update()
+                .where(r.c.id.in_(chosen), r.c.status == s.QUEUED)
+                .values(
+                    status=s.IN_PROGRESS,
+                    lease_owner=owner,
+                    lease_expires_at=now + lease_seconds,
+                    bytes_done=0,
+                    updated_at=now,
+                )
+                .returning(r.c.id, r.c.file_id, r.c.representation_id, r.c.attempts, r.c.priority)
             )
-            .returning(r.c.id, r.c.file_id, r.c.representation_id, r.c.attempts, r.c.priority)
-        )
+
         with self._write() as conn:
-            leased = conn.execute(stmt).all()
+            if self.is_postgres:
+                # Choose and lock first, then lease exactly those: inside an UPDATE's IN (...)
+                # PostgreSQL may run a LIMIT ... SKIP LOCKED subquery once per row and lease far
+                # more than ``limit`` (one worker took a whole queue).
+                ids = list(conn.execute(choose.with_for_update(skip_locked=True, of=q)).scalars())
+                leased = conn.execute(lease(ids)).all() if ids else []
+            else:
+                leased = conn.execute(lease(choose.scalar_subquery())).all()
             refresh_pairs(conn, {(row.representation_id, site) for row in leased})
         if not leased:
             return []

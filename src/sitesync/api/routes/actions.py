@@ -3,9 +3,12 @@ at a time or on a selection. Each action wakes the worker at once."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from sqlalchemy.exc import DBAPIError
 
 from sitesync.api.app import ApiContext
 from sitesync.api.models import BatchIn, BatchOut
@@ -27,6 +30,23 @@ def _want_message(verb: str, result: dict[str, Any]) -> str:
     return f"{verb} to {site}: " + (", ".join(parts) or "already queued")
 
 
+TRANSIENT_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
+
+
+def retrying(call: Callable[[], Any], attempts: int = 3) -> Any:
+    """Run an action again when the database aborted it as a deadlock victim: that transaction
+    was rolled back whole, so running it again is safe. (PostgreSQL: a user's action on a
+    representation can cross a worker's outcome writes for the same files.)"""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in TRANSIENT_SQLSTATES or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def perform(
     ctx: ApiContext,
     action: str,
@@ -38,6 +58,19 @@ def perform(
     file_id: int | None = None,
 ) -> dict[str, Any]:
     """Run one action through the client; raises its errors. Returns an ``ActionOut`` dict."""
+    return retrying(lambda: _perform(ctx, action, rep_id, site=site, priority=priority, scope=scope, file_id=file_id))
+
+
+def _perform(
+    ctx: ApiContext,
+    action: str,
+    rep_id: int,
+    *,
+    site: str | None,
+    priority: int | None,
+    scope: str,
+    file_id: int | None,
+) -> dict[str, Any]:
     client = ctx.client
     result: dict[str, Any]
     if action == "download":
