@@ -100,3 +100,17 @@ def test_concurrent_writers_keep_the_summaries_exact(studio: Studio) -> None:
         thread.join()
     assert not errors, errors
     assert_site_states_consistent(studio.client)
+
+
+def test_cli_pauses_and_resumes_this_machines_workers(sqlite_studio: Studio) -> None:
+    paused = sqlite_studio.cli("pause", "--worker", check=True)
+    assert paused.stdout.strip() == f"paused the workers of this machine ({SITE_ID})"
+    assert [p["scope"] for p in sqlite_studio.client.pause_list()] == ["worker"]
+    rep = sqlite_studio.publish([sqlite_studio.write("w.bin", b"waits")])
+    assert sqlite_studio.sync().transferred == 0
+    mixed = sqlite_studio.cli("pause", "--worker", "--project", "show")
+    assert mixed.returncode == 2 and "give it alone" in mixed.stderr
+    sqlite_studio.cli("resume", "--worker", check=True)
+    assert sqlite_studio.client.pause_list() == []
+    assert sqlite_studio.sync().transferred == 1
+    assert sqlite_studio.client.store.site_states_of(rep)["studio"]["status"] == "present"

@@ -186,8 +186,8 @@ def queue_page(
     snapshot: ProgressSnapshot | None = None,
 ) -> dict[str, Any]:
     prow = client.store.project(project)
-    view = client.project_view(project)
     machine = client.view()
+    view = machine.project(project)
     active = view.active_site if not active_site else machine.normalize_site(active_site)
     remote = view.remote_site if not remote_site else machine.normalize_site(remote_site)
     view.site(active)

@@ -67,7 +67,7 @@ class WorkerProgressOut(_Out):
     bytes_done: int
     bytes_claimed: int
     started_at: float
-    bytes_per_second: float
+    bytes_per_second: float = Field(description="Average since the worker started.")
     transfers: list[TransferOut]
 
 

@@ -73,13 +73,27 @@ async function fillSitePickers() {
   }
 }
 
+// the current rate, from the bytes done between two polls (smoothed)
+let lastBytes = null;
+let currentRate = 0;
+function measureRate(live) {
+  const now = performance.now();
+  if (live && lastBytes && live.started_at === lastBytes.started) {
+    const seconds = (now - lastBytes.at) / 1000;
+    if (seconds > 0) currentRate = 0.6 * currentRate + 0.4 * Math.max(0, (live.bytes_done - lastBytes.bytes) / seconds);
+  }
+  lastBytes = live ? { bytes: live.bytes_done, at: now, started: live.started_at } : null;
+  return currentRate;
+}
+
 function paintWorker(progress) {
   const box = $("[data-testid=worker-state]");
   const ws = progress.worker_state;
   const live = progress.worker;
   const transfers = live ? live.transfers.length : 0;
+  const speed = measureRate(live);
   box.className = "worker " + (!ws.running ? "stopped" : ws.paused ? "paused" : transfers ? "busy" : "running");
-  let text = !ws.running ? "no worker in this server" : ws.paused ? "worker paused" : transfers ? `${transfers} transfer${transfers > 1 ? "s" : ""} · ${rate(live.bytes_per_second)}` : "worker idle";
+  let text = !ws.running ? "no worker in this server" : ws.paused ? "worker paused" : transfers ? `${transfers} transfer${transfers > 1 ? "s" : ""} · ${rate(speed)}` : "worker idle";
   const down = Object.keys(ws.unavailable_sites || {});
   if (down.length) text += ` · unreachable: ${down.join(", ")}`;
   $(".worker-text").textContent = text;
