@@ -275,7 +275,7 @@ function summarize(action, response) {
   if (done.length === 1) lines.push(done[0].message);
   else if (done.length) lines.push(`${action}: ${done.length} representations done`);
   if (failed.length) {
-    lines.push(`${failed.length} refused:`);
+    lines.push(`${action}: ${failed.length} not done`);
     for (const f of failed.slice(0, 4)) lines.push(`#${f.representation_id}: ${f.message}`);
     if (failed.length > 4) lines.push(`… and ${failed.length - 4} more`);
   }
