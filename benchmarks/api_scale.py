@@ -268,7 +268,7 @@ def main() -> None:
             engine.dispose()
         else:
             prepare_database(args.db)
-    home = Path(args.home or tempfile.mkdtemp(prefix="sitesync-bench-"))
+    home = Path(args.home or tempfile.mkdtemp(prefix="sitesync-apiscale-"))
     client = setup(args.db, home, args.reps, args.reuse)
     import httpx
 
