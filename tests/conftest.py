@@ -182,10 +182,20 @@ def make_studio(tmp_path: Path, db_url: str, home: Path, **settings: Any) -> Stu
     return Studio(client, db_url, home, tmp_path, studio_root, local_root, workarea)
 
 
+def assert_site_states_consistent(client: Client) -> None:
+    """The Sync Queue summaries equal a fresh aggregate of the replicas: every write path kept them."""
+    from sitesync.state.sitestates import drift
+
+    with client.store.engine.connect() as conn:
+        problems = drift(conn)
+    assert not problems, "site_states drifted from the replicas:\n" + "\n".join(problems[:10])
+
+
 @pytest.fixture
 def studio(tmp_path: Path, db_url: str, home: Path) -> Iterator[Studio]:
     s = make_studio(tmp_path, db_url, home)
     yield s
+    assert_site_states_consistent(s.client)
     s.client.close()
 
 
@@ -193,6 +203,7 @@ def studio(tmp_path: Path, db_url: str, home: Path) -> Iterator[Studio]:
 def sqlite_studio(tmp_path: Path, sqlite_url: str, home: Path) -> Iterator[Studio]:
     s = make_studio(tmp_path, sqlite_url, home)
     yield s
+    assert_site_states_consistent(s.client)
     s.client.close()
 
 

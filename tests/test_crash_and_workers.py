@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sitesync.hashing import hash_file
-from tests.conftest import SITE_ID, Studio, make_studio
+from tests.conftest import SITE_ID, Studio, assert_site_states_consistent, make_studio
 
 
 def start_worker(studio: Studio, *args: str) -> subprocess.Popen[str]:
@@ -131,7 +131,10 @@ def test_two_workers_share_one_postgres_queue_exactly_once(tmp_path: Path, pg_ur
             for w in workers:
                 w.send_signal(signal.SIGTERM)
             codes = [w.wait(timeout=30) for w in workers]
-        assert codes == [0, 0], [w.stderr.read() for w in workers]
+        logs = [w.stderr.read() for w in workers]
+        assert codes == [0, 0], logs
+        assert not any("loop error" in log for log in logs), logs  # no deadlock or other retried failure
+        assert_site_states_consistent(studio.client)
         events = [e for e in studio.client.store.events(representation_id=rep, limit=100_000) if e.kind == "transfer"]
         per_file = collections.Counter((e.file_id, e.site) for e in events)
         assert len(per_file) == 300 and set(per_file.values()) == {1}, "a file was transferred twice"

@@ -3,6 +3,8 @@ the schema version is enforced: missing, older and newer databases get clear err
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -58,3 +60,31 @@ def test_queue_claim_uses_the_partial_index_on_sqlite(sqlite_url: str, home) -> 
         plan = " ".join(str(row[-1]) for row in conn.execute(sa.text(q)))
     store.close()
     assert "ix_replicas_queue" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_upgrading_to_the_sync_queue_summaries_fills_them(db_url: str, home) -> None:
+    """A database made before the summaries existed gets them computed from its replicas."""
+    from alembic import command
+
+    from sitesync.state.database import _alembic_config
+    from sitesync.state.sitestates import drift
+    from tests.apikit import build_catalog
+    from tests.conftest import make_studio
+
+    engine = create_db_engine(db_url)
+    studio = make_studio(Path(str(home) + "-studio"), db_url, home)
+    try:
+        build_catalog(studio)
+        with engine.begin() as conn:
+            before = {row[0] for row in conn.execute(sa.text("SELECT status FROM site_states"))}
+            assert {"present", "failed", "in_progress", "paused", "removing", "queued"} <= before
+            command.downgrade(_alembic_config(conn), "0001")
+        with engine.begin() as conn:
+            assert "site_states" not in sa.inspect(conn).get_table_names()
+        studio.client.init()
+        with engine.connect() as conn:
+            assert drift(conn) == []
+            assert conn.execute(sa.text("SELECT count(*) FROM representation_states")).scalar_one() == 11
+    finally:
+        studio.client.close()
+        engine.dispose()

@@ -17,6 +17,8 @@ from typing import Any
 import tomli_w
 from pydantic import ValidationError
 
+from sitesync import syncqueue
+from sitesync.engine.planner import WORKER_PAUSE
 from sitesync.engine.wake import WakeListener, notify_workers
 from sitesync.engine.worker import Worker, WorkerOptions, new_worker_id
 from sitesync.errors import (
@@ -315,19 +317,22 @@ class Client:
         return entry
 
     def sites(self, project: str | None = None) -> list[dict[str, Any]]:
+        pv = self.project_view(project) if project else None
         view = self.view()
-        pv = view.project(project) if project else None
         names = [STUDIO, self.site_id, *sorted(n for n in view.system.sites if n != STUDIO)]
         return [self._site_entry(view, n, pv) for n in names]
 
-    def site(self, name: str, project: str | None = None) -> dict[str, Any]:
+    def site(self, name: str, project: str | None = None, *, records: bool = True) -> dict[str, Any]:
+        """One site; with ``records`` also how many copies and requests the catalog has there
+        (a count over the site's replicas)."""
         view = self.view()
         name = view.normalize_site(name)
         if name not in (STUDIO, self.site_id) and name not in view.system.sites:
             raise NotFoundError(f"unknown site {name!r}; see `sitesync site list`")
-        pv = view.project(project) if project else None
+        pv = self.project_view(project) if project else None
         entry = self._site_entry(view, name, pv)
-        entry["records"] = self.store.site_record_count(name)
+        if records:
+            entry["records"] = self.store.site_record_count(name)
         return entry
 
     def site_test(
@@ -929,18 +934,37 @@ class Client:
         return {"representation_id": rep.id, "priority": priority, "sites": n}
 
     def pause(
-        self, *, project: str | None = None, site: str | None = None, representation: int | None = None
+        self,
+        *,
+        project: str | None = None,
+        site: str | None = None,
+        representation: int | None = None,
+        worker: bool = False,
     ) -> dict[str, Any]:
-        return self._pause(True, project, site, representation)
+        """Pause a representation (x site), a project, a site, this machine's workers
+        (``worker=True``) or, with nothing given, all syncing everywhere. Persistent."""
+        return self._pause(True, project, site, representation, worker)
 
     def resume(
-        self, *, project: str | None = None, site: str | None = None, representation: int | None = None
+        self,
+        *,
+        project: str | None = None,
+        site: str | None = None,
+        representation: int | None = None,
+        worker: bool = False,
     ) -> dict[str, Any]:
-        result = self._pause(False, project, site, representation)
+        result = self._pause(False, project, site, representation, worker)
         self.wake()
         return result
 
-    def _pause(self, paused: bool, project: str | None, site: str | None, representation: int | None) -> dict[str, Any]:
+    def _pause(
+        self, paused: bool, project: str | None, site: str | None, representation: int | None, worker: bool = False
+    ) -> dict[str, Any]:
+        if worker:
+            if project is not None or site is not None or representation is not None:
+                raise InvalidInputError("--worker pauses this machine's workers as a whole; give it alone")
+            changed = self.store.set_pause(WORKER_PAUSE, self.site_id, paused, self.actor)
+            return {"scope": "worker", "site_id": self.site_id, "paused": paused, "changed": changed}
         view = self.view()
         site_name = view.normalize_site(site) if site else None
         if site_name is not None and site_name not in (STUDIO, self.site_id) and site_name not in view.system.sites:
@@ -1092,6 +1116,47 @@ class Client:
         except StorageError as exc:
             raise InvalidInputError(f"cannot clear site {target!r}: {exc}; nothing was removed") from None
         return clear_flow.clear_site(self.store, prow.id, project, target, self.remove, progress)
+
+    # ------------------------------------------------------------------ the Sync Queue (see syncqueue.py)
+
+    def sync_queue(self, project: str, **options: Any) -> dict[str, Any]:
+        """One page of a project's representations with their state on the active and remote
+        site (or ``active_site``/``remote_site``): filters, sort, paging; see ``syncqueue.queue_page``."""
+        return syncqueue.queue_page(self, project, **options)
+
+    def sync_queue_detail(self, rep_id: int, *, snapshot: Any = None) -> dict[str, Any]:
+        """A representation on every site, and each of its files on every site."""
+        return syncqueue.queue_detail(self, rep_id, snapshot)
+
+    def project_states(self, health: Any = None) -> list[dict[str, Any]]:
+        """Projects with their state for a dashboard: syncing, paused, disabled, failed counts."""
+        return syncqueue.project_states(self, health)
+
+    def history(self, **filters: Any) -> dict[str, Any]:
+        """The event history, newest first, filtered by project, representation, kinds, site, text."""
+        return syncqueue.history(self, **filters)
+
+    def resync(
+        self, rep_id: int, scope: str = "all", *, file_id: int | None = None, site: str | None = None
+    ) -> dict[str, Any]:
+        """Re-sync on the ``active`` site, the ``remote`` site, ``all`` sites it is wanted on, or
+        one ``site``; the whole representation or one file."""
+        return syncqueue.resync(self, rep_id, scope, file_id, site)
+
+    def check_site(self, name: str, project: str | None = None) -> dict[str, Any]:
+        """Ask the site's provider whether this machine reaches it right now."""
+        return syncqueue.check_site(self, name, project)
+
+    def provider_check(self, spec: Any) -> None:
+        self._pool.get(spec).check()
+
+    def pause_list(self) -> list[dict[str, Any]]:
+        """Every pause above representation level, with who paused it and when."""
+        return syncqueue.pause_list(self)
+
+    def live_progress(self, snapshot: Any = None) -> dict[str, Any]:
+        """A running worker's progress snapshot in API form, with a marker that changes on news."""
+        return syncqueue.live_progress(self, snapshot)
 
     # ------------------------------------------------------------------ the engine
 

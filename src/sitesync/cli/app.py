@@ -642,12 +642,14 @@ def priority(
         console.print(f"representation {representation}: priority {value}")
 
 
-def _pause_cmd(paused: bool, project: str | None, site: str | None, representation: int | None, json: bool) -> None:
+def _pause_cmd(
+    paused: bool, project: str | None, site: str | None, representation: int | None, json: bool, worker: bool = False
+) -> None:
     with client() as c:
         result = (
-            c.pause(project=project, site=site, representation=representation)
+            c.pause(project=project, site=site, representation=representation, worker=worker)
             if paused
-            else c.resume(project=project, site=site, representation=representation)
+            else c.resume(project=project, site=site, representation=representation, worker=worker)
         )
     if json:
         print_json(result)
@@ -660,8 +662,12 @@ def _pause_cmd(paused: bool, project: str | None, site: str | None, representati
         "project site": f"site {result.get('site')} in project {result.get('project')}",
         "representation": f"representation {result.get('representation_id')}"
         + (f" on {result['site']}" if result.get("site") else ""),
+        "worker": f"the workers of this machine ({result.get('site_id')})",
     }[scope]
     console.print(("paused " if paused else "resumed ") + what)
+
+
+WorkerOpt = Annotated[bool, typer.Option("--worker", help="This machine's workers as a whole.")]
 
 
 @app.command()
@@ -669,10 +675,12 @@ def pause(
     project: ProjectOpt = None,
     site: SiteOpt = None,
     representation: Annotated[int | None, typer.Option("--representation", "-r")] = None,
+    worker: WorkerOpt = False,
     json: JsonOpt = False,
 ) -> None:
-    """Pause a representation (x site), a project, a site, or everything (no options). Persistent."""
-    _pause_cmd(True, project, site, representation, json)
+    """Pause a representation (x site), a project, a site, this machine's workers (--worker), or
+    everything (no options). Persistent."""
+    _pause_cmd(True, project, site, representation, json, worker)
 
 
 @app.command()
@@ -680,10 +688,11 @@ def resume(
     project: ProjectOpt = None,
     site: SiteOpt = None,
     representation: Annotated[int | None, typer.Option("--representation", "-r")] = None,
+    worker: WorkerOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Resume what `pause` paused (same options)."""
-    _pause_cmd(False, project, site, representation, json)
+    _pause_cmd(False, project, site, representation, json, worker)
 
 
 # ---------------------------------------------------------------------- engine
@@ -805,6 +814,34 @@ def worker(
             report.failed_attempts,
             report.seconds,
         )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback needs no token).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0 picks a free one).")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="SITESYNC_TOKEN",
+            help="Every API request must send Authorization: Bearer TOKEN (required off loopback).",
+        ),
+    ] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API and dashboard only.")] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the worker, the REST API (/api/v1) and the web dashboard (/) in one process."""
+    from sitesync.api.server import serve as run_server
+
+    level = log_level.lower()
+    if level not in ("debug", "info", "warning", "error"):
+        from sitesync.errors import InvalidInputError
+
+        raise InvalidInputError(f"invalid --log-level {log_level!r}: use debug, info, warning or error")
+    _setup_logging(getattr(logging, level.upper()))
+    with client() as c:
+        run_server(c, host=host, port=port, token=token, run_worker=not no_worker, log_level=level)
 
 
 def _setup_logging(level: int) -> None:

@@ -15,6 +15,9 @@ from sitesync.settings.models import STUDIO
 from sitesync.sites import ProjectView
 
 ALL = "*"
+# In pauses, (WORKER_PAUSE, site id) pauses every worker on the machine with that site id.
+# Project names cannot start with '@', so it never matches a project.
+WORKER_PAUSE = "@worker"
 
 
 def publish_targets(view: ProjectView, present_site: str) -> list[str]:
@@ -37,6 +40,11 @@ def _alts(view: ProjectView, site: str) -> Set[str]:
 
 def is_paused(pauses: Set[tuple[str, str]], project: str, site: str) -> bool:
     return bool({(ALL, ALL), (project, ALL), (ALL, site), (project, site)} & pauses)
+
+
+def worker_paused(pauses: Set[tuple[str, str]], site_id: str) -> bool:
+    """Whether the workers of the machine with ``site_id`` are paused."""
+    return (WORKER_PAUSE, site_id) in pauses
 
 
 @dataclass(frozen=True)

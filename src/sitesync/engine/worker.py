@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sitesync.engine.planner import QueuePlan, choose_source, source_preference, work_plan
+from sitesync.engine.planner import QueuePlan, choose_source, source_preference, work_plan, worker_paused
 from sitesync.engine.progress import Progress
 from sitesync.engine.transfer import Expected, copy_verified
 from sitesync.engine.wake import WakeListener
@@ -133,6 +133,11 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def site_health(self) -> dict[tuple[str, str], str]:
+        """(project, site) -> why this worker could not reach the site at its last try (it is
+        tried again after a growing pause and leaves this map once it answers)."""
+        return {key: h.reason for key, h in list(self._unavailable.items())}
 
     # ------------------------------------------------------------------ main loop
 
@@ -272,7 +277,9 @@ class Worker:
                 log.debug("could not record site_unavailable event", exc_info=True)
 
     def plans(self) -> list[tuple[ProjectView, QueuePlan]]:
-        out = []
+        out: list[tuple[ProjectView, QueuePlan]] = []
+        if worker_paused(self._pauses, self.view.site_id):
+            return out
         for view in self._views.values():
             unavailable = {site for site in view.reachable_sites if not self._site_usable(view, site)}
             for plan in work_plan(view, self._pauses, unavailable, self.options.targets):

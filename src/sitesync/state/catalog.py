@@ -9,6 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 import xxhash
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from sitesync.errors import ConflictError, GuardRefusedError, NotFoundError
@@ -23,6 +25,7 @@ from sitesync.state.records import (
     RepresentationRow,
     version_label,
 )
+from sitesync.state.sitestates import refresh_pairs, refresh_replicas, refresh_representations
 
 DEFAULT_PRIORITY = 50
 _WANTED = (s.QUEUED, s.FAILED)
@@ -118,8 +121,10 @@ class CatalogMixin(StoreBase):
         row = conn.execute(sa.select(t.c.priority, t.c.paused).where(where)).first()
         if row is None:
             prio = priority if priority is not None else DEFAULT_PRIORITY
-            conn.execute(
-                t.insert().values(
+            insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(t)
+            # two requests for the same site at once: the second finds the first's row
+            inserted = conn.execute(
+                insert.values(
                     representation_id=rep_id,
                     site=site,
                     priority=prio,
@@ -127,8 +132,12 @@ class CatalogMixin(StoreBase):
                     requested_at=now,
                     requested_by=actor,
                 )
-            )
-            return prio, False
+                .on_conflict_do_nothing()
+                .returning(t.c.site)
+            ).first()
+            if inserted is not None:
+                return prio, False
+            row = conn.execute(sa.select(t.c.priority, t.c.paused).where(where)).one()
         if priority is not None and priority != row.priority:
             conn.execute(t.update().where(where).values(priority=priority))
             conn.execute(
@@ -327,6 +336,7 @@ class CatalogMixin(StoreBase):
                 for site in queue_sites:
                     prio, paused = self._ensure_rep_site(conn, rep_id, site, actor, now, priority)
                     self._queue_missing(conn, rep_id, project_id, site, prio, paused, now)
+                refresh_representations(conn, [rep_id])
                 self._events(
                     conn,
                     [
@@ -416,6 +426,7 @@ class CatalogMixin(StoreBase):
                     updated_at=now,
                 )
             )
+            refresh_representations(conn, [rep_id])
             message = (
                 f"{key.label}: republished, {len(changed)} changed, {len(added)} added, {len(dropped)} dropped"
                 + (f"; re-queued on {', '.join(sorted(requeued))}" if requeued else "")
@@ -497,6 +508,7 @@ class CatalogMixin(StoreBase):
                     .group_by(r.c.status)
                 )
             }
+            refresh_pairs(conn, [(rep_id, site)])
             self._events(
                 conn,
                 [
@@ -556,6 +568,7 @@ class CatalogMixin(StoreBase):
                 result["kept_only_copy"] = conn.execute(
                     sa.select(sa.func.count()).select_from(r).where(*base, r.c.status == s.PRESENT)
                 ).scalar_one()
+            refresh_pairs(conn, [(rep_id, site) for site in sites])
             self._events(
                 conn,
                 [
@@ -583,6 +596,10 @@ class CatalogMixin(StoreBase):
                 cond_r.append(r.c.site == site)
             n = conn.execute(t.update().where(*cond_t).values(priority=priority)).rowcount or 0
             conn.execute(r.update().where(*cond_r).values(priority=priority))
+            if site is None:
+                refresh_representations(conn, [rep_id])
+            else:
+                refresh_pairs(conn, [(rep_id, site)])
             self._events(
                 conn,
                 [
@@ -611,6 +628,10 @@ class CatalogMixin(StoreBase):
                 cond_r.append(r.c.site == site)
             n = conn.execute(t.update().where(*cond_t).values(paused=paused)).rowcount or 0
             conn.execute(r.update().where(*cond_r).values(paused=paused))
+            if site is None:
+                refresh_representations(conn, [rep_id])
+            else:
+                refresh_pairs(conn, [(rep_id, site)])
             self._events(
                 conn,
                 [
@@ -725,6 +746,7 @@ class CatalogMixin(StoreBase):
             if file_ids is None:
                 t = s.representation_sites
                 conn.execute(t.delete().where(t.c.representation_id == rep_id, t.c.site == site))
+            refresh_pairs(conn, [(rep_id, site)])
             self._events(
                 conn,
                 [
@@ -762,6 +784,7 @@ class CatalogMixin(StoreBase):
                         )
                     )
                 n += conn.execute(r.delete().where(r.c.id.in_(part), r.c.status == s.REMOVING)).rowcount or 0
+            refresh_pairs(conn, [(rep_id, site)])
             self._events(
                 conn,
                 [
@@ -788,13 +811,19 @@ class CatalogMixin(StoreBase):
                     .where(r.c.id.in_(part), r.c.status == s.REMOVING)
                     .values(status=s.PRESENT, lease_owner=None, lease_expires_at=None, updated_at=now)
                 )
+            refresh_replicas(conn, replica_ids)
 
     def forget_site(self, site: str, actor: str) -> int:
         """Drop every record of ``site`` (the site definition is being removed)."""
         with self._write() as conn:
+            held = conn.execute(
+                sa.select(s.site_states.c.representation_id).where(s.site_states.c.site == site)
+            ).scalars()
+            pairs = [(rep_id, site) for rep_id in held]
             n = conn.execute(s.replicas.delete().where(s.replicas.c.site == site)).rowcount or 0
             conn.execute(s.representation_sites.delete().where(s.representation_sites.c.site == site))
             conn.execute(s.pauses.delete().where(s.pauses.c.site == site))
+            refresh_pairs(conn, pairs)
             self._events(conn, [{"kind": "site_forgotten", "actor": actor, "site": site, "message": f"{n} records"}])
         return n
 

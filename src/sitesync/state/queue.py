@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
 from sitesync.state import schema as s
 from sitesync.state.base import StoreBase, chunked
 from sitesync.state.records import ClaimedReplica, Outcome
+from sitesync.state.sitestates import refresh_pairs
 
 MAX_BACKOFF = 3600.0
 
@@ -64,22 +66,31 @@ class QueueMixin(StoreBase):
             .order_by(q.c.priority.desc(), q.c.id)
             .limit(limit)
         )
-        if self.is_postgres:
-            choose = choose.with_for_update(skip_locked=True, of=q)
-        stmt = (
-            r.update()
-            .where(r.c.id.in_(choose.scalar_subquery()), r.c.status == s.QUEUED)
-            .values(
-                status=s.IN_PROGRESS,
-                lease_owner=owner,
-                lease_expires_at=now + lease_seconds,
-                bytes_done=0,
-                updated_at=now,
+
+        def lease(chosen: Any) -> sa.Update:
+            return (
+                r.update()
+                .where(r.c.id.in_(chosen), r.c.status == s.QUEUED)
+                .values(
+                    status=s.IN_PROGRESS,
+                    lease_owner=owner,
+                    lease_expires_at=now + lease_seconds,
+                    bytes_done=0,
+                    updated_at=now,
+                )
+                .returning(r.c.id, r.c.file_id, r.c.representation_id, r.c.attempts, r.c.priority)
             )
-            .returning(r.c.id, r.c.file_id, r.c.representation_id, r.c.attempts, r.c.priority)
-        )
+
         with self._write() as conn:
-            leased = conn.execute(stmt).all()
+            if self.is_postgres:
+                # Choose and lock first, then lease exactly those: inside an UPDATE's IN (...)
+                # PostgreSQL may run a LIMIT ... SKIP LOCKED subquery once per row and lease far
+                # more than ``limit`` (one worker took a whole queue).
+                ids = list(conn.execute(choose.with_for_update(skip_locked=True, of=q)).scalars())
+                leased = conn.execute(lease(ids)).all() if ids else []
+            else:
+                leased = conn.execute(lease(choose.scalar_subquery())).all()
+            refresh_pairs(conn, {(row.representation_id, site) for row in leased})
         if not leased:
             return []
         return self._claimed_details(project_id, site, leased)
@@ -135,12 +146,15 @@ class QueueMixin(StoreBase):
         ids = list(progress)
         with self._write() as conn:
             owned: set[int] = set()
+            pairs: set[tuple[int, str]] = set()
             for part in chunked(ids):
-                owned.update(
-                    conn.execute(
-                        sa.select(r.c.id).where(r.c.id.in_(part), r.c.lease_owner == owner, r.c.status == s.IN_PROGRESS)
-                    ).scalars()
-                )
+                for row in conn.execute(
+                    sa.select(r.c.id, r.c.representation_id, r.c.site).where(
+                        r.c.id.in_(part), r.c.lease_owner == owner, r.c.status == s.IN_PROGRESS
+                    )
+                ):
+                    owned.add(row.id)
+                    pairs.add((row.representation_id, row.site))
             if owned:
                 conn.execute(
                     r.update()
@@ -149,6 +163,7 @@ class QueueMixin(StoreBase):
                     .execution_options(synchronize_session=False),
                     [{"rid": rid, "done": progress[rid]} for rid in owned],
                 )
+                refresh_pairs(conn, pairs)
         return set(ids) - owned
 
     def record_outcomes(self, owner: str, outcomes: Sequence[Outcome], now: float | None = None) -> int:
@@ -268,6 +283,9 @@ class QueueMixin(StoreBase):
                 )
             for o in alt_rows:
                 self._record_alternatives(conn, o, now)
+            touched = {(o.representation_id, o.site) for rid, o in by_id.items() if rid in attempts}
+            touched.update((o.representation_id, alt) for o in alt_rows for alt in o.alternatives)
+            refresh_pairs(conn, touched)
             self._events(conn, events)
         return sum(1 for rid in by_id if rid in attempts)
 
@@ -339,6 +357,7 @@ class QueueMixin(StoreBase):
                         updated_at=now,
                     )
                 )
+            refresh_pairs(conn, {(row.representation_id, row.site) for row in rows})
             self._events(
                 conn,
                 (

@@ -208,3 +208,87 @@ events = Table(
 Index("ix_events_at", events.c.at)
 Index("ix_events_representation_id", events.c.representation_id, events.c.id)
 Index("ix_events_kind", events.c.kind, events.c.id)
+Index("ix_events_project_id", events.c.project_id, events.c.id)
+
+# One row per (representation, site) that has replicas: the replicas aggregated, kept current by
+# every state-store transaction that changes replicas (``state/sitestates.py``). The Sync Queue
+# lists, filters and sorts on it without aggregating millions of replicas per request.
+site_states = Table(
+    "site_states",
+    metadata,
+    Column(
+        "representation_id",
+        Integer,
+        ForeignKey("representations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("site", NAME, primary_key=True),
+    Column("project_id", Integer, nullable=False),
+    # the representation on this site in one word (see sitesync.status): removing, failed,
+    # in_progress, paused, queued, present, partial
+    Column("status", String(16), nullable=False),
+    Column("files_present", Integer, nullable=False),
+    Column("files_queued", Integer, nullable=False),
+    Column("files_in_progress", Integer, nullable=False),
+    Column("files_failed", Integer, nullable=False),
+    Column("files_removing", Integer, nullable=False),
+    Column("bytes_present", BigInteger, nullable=False),
+    Column("bytes_in_flight", BigInteger, nullable=False),
+    Column("progress", Float, nullable=False),  # 0..1: verified plus in-flight bytes of the total
+    Column("priority", Integer),
+    Column("attempts", Integer, nullable=False),  # the most attempts of any file
+    Column("last_error", Text),
+    Column("updated_at", Float, nullable=False),  # the latest change of any replica
+    sqlite_with_rowid=False,  # the list joins by primary key: one b-tree probe instead of two
+)
+# the Sync Queue reads one site's rows of a project by status, progress or change time in index order
+Index(
+    "ix_site_states_project_site_status",
+    site_states.c.project_id,
+    site_states.c.site,
+    site_states.c.status,
+    site_states.c.representation_id,
+)
+for _column in ("progress", "updated_at"):
+    Index(
+        f"ix_site_states_project_site_{_column}",
+        site_states.c.project_id,
+        site_states.c.site,
+        site_states.c[_column],
+        site_states.c.representation_id,
+    )
+
+# One row per representation that has replicas anywhere: its site rows combined. ``status`` is the
+# one needing the most attention (failed, removing, in_progress, queued, paused, partial, present),
+# ``priority`` the highest. The Sync Queue's overall status and priority columns sort on it.
+representation_states = Table(
+    "representation_states",
+    metadata,
+    Column(
+        "representation_id",
+        Integer,
+        ForeignKey("representations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("project_id", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_site", NAME, nullable=False),  # the site that status comes from (first by name)
+    Column("priority", Integer),
+    Column("updated_at", Float, nullable=False),
+)
+for _column in ("status", "priority"):
+    Index(
+        f"ix_representation_states_project_id_{_column}",
+        representation_states.c.project_id,
+        representation_states.c[_column],
+        representation_states.c.representation_id,
+    )
+
+# Sorting the Sync Queue by a representation column reads a project's rows in index order.
+for _column in ("product", "version", "name", "total_size", "file_count", "updated_at"):
+    Index(
+        f"ix_representations_project_id_{_column}_id",
+        representations.c.project_id,
+        representations.c[_column],
+        representations.c.id,
+    )

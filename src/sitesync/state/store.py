@@ -4,8 +4,9 @@
 methods are grouped by concern in mixins (``catalog.py``: publishes and requests, ``queue.py``:
 the worker's claims, leases and outcomes, ``queries.py``: read models for the faces, ``links.py``:
 links between representations, ``workflows.py``: validate/fsck records and preferred-content
-requests) over ``base.py`` (connections, transactions). This file holds settings documents,
-projects, pauses and the event history.
+requests, ``listing.py``: the Sync Queue list over the summaries ``sitestates.py`` keeps current)
+over ``base.py`` (connections, transactions). This file holds settings documents, projects, pauses
+and the event history.
 
 Transactions are short. Writes on SQLite start with ``BEGIN IMMEDIATE`` (one writer at a time,
 no lock-upgrade deadlocks); on PostgreSQL rows that must not change under a decision are locked
@@ -26,6 +27,7 @@ from sitesync.errors import ConflictError, NotFoundError
 from sitesync.state import schema as s
 from sitesync.state.catalog import CatalogMixin
 from sitesync.state.links import LinksMixin
+from sitesync.state.listing import ListingMixin
 from sitesync.state.queries import QueriesMixin
 from sitesync.state.queue import QueueMixin
 from sitesync.state.records import EventRow, ProjectRow
@@ -34,7 +36,7 @@ from sitesync.state.workflows import WorkflowsMixin
 ALL = "*"  # in pauses: every project / every site
 
 
-class StateStore(WorkflowsMixin, LinksMixin, CatalogMixin, QueueMixin, QueriesMixin):
+class StateStore(WorkflowsMixin, LinksMixin, CatalogMixin, QueueMixin, QueriesMixin, ListingMixin):
     # ------------------------------------------------------------------ event history
 
     def events(

@@ -1,8 +1,8 @@
 """Studio workflows: links between representations (a workfile and what it loads), and an index
 serving preferred-content rules (a project's representations in publish order).
 
-Revision ID: 0002_workflows
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-28
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_workflows"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""API routes by concern. Each handler calls ``sitesync.Client`` and nothing else."""

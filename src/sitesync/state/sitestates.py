@@ -1,0 +1,328 @@
+"""Per-representation, per-site summaries (``site_states``) and per-representation summaries
+(``representation_states``), kept current inside the transactions that change replicas.
+
+Every state-store write that inserts, updates or deletes replicas ends with one call of
+``refresh_pairs`` (the (representation, site) pairs it touched), ``refresh_representations``
+(every site of some representations) or ``refresh_replicas``. The refresh re-aggregates those
+pairs from ``replicas`` through ``ix_replicas_representation_site`` and then the touched
+representations from their site rows, so a summary is always exactly what its replicas say; there
+are no deltas that could drift. ``tests/conftest.py`` checks after every studio test that the
+stored summaries equal a fresh aggregate, so a write path that forgets to refresh is caught.
+
+On PostgreSQL concurrent refreshes are serialised on the summary rows: one upsert inserts a
+placeholder where a row is missing and locks every row before anything is aggregated, so the aggregate sees
+every transaction that refreshed them before. Locks are taken in one order everywhere (all site
+rows sorted by (representation, site), then all representation rows sorted): no deadlocks. So call
+the refresh once, last in the transaction, after the replicas changed. SQLite runs one writer at a
+time and needs none of that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from sitesync.state import schema as s
+from sitesync.state.base import chunked
+from sitesync.status import summarize_site_state
+
+Pair = tuple[int, str]
+_CHUNK = 400  # pairs per statement: well inside SQLite's bound-parameter limit
+
+_COUNT_COLUMNS = {
+    s.PRESENT: "files_present",
+    s.QUEUED: "files_queued",
+    s.IN_PROGRESS: "files_in_progress",
+    s.FAILED: "files_failed",
+    s.REMOVING: "files_removing",
+}
+
+
+@dataclass(slots=True)
+class _Acc:
+    """The replicas of one (representation, site), aggregated."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    paused: bool = False  # a queued file is paused
+    bytes_present: int = 0
+    bytes_in_flight: int = 0
+    priority: int | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    updated_at: float = 0.0
+
+
+def _aggregate(
+    conn: Connection, rep_ids: Sequence[int], sites: Sequence[str] | None
+) -> tuple[dict[Pair, _Acc], dict[int, Any]]:
+    """The replicas of the pairs aggregated, and the facts of their representations."""
+    r, f, rep = s.replicas, s.files, s.representations
+    q = (
+        sa.select(
+            r.c.representation_id,
+            sa.func.max(rep.c.project_id).label("project_id"),
+            sa.func.max(rep.c.file_count).label("file_count"),
+            sa.func.max(rep.c.total_size).label("total_size"),
+            r.c.site,
+            r.c.status,
+            sa.func.count().label("n"),
+            sa.func.sum(sa.case((r.c.paused, 1), else_=0)).label("n_paused"),
+            sa.func.sum(f.c.size).label("size"),
+            sa.func.sum(r.c.bytes_done).label("done"),
+            sa.func.max(r.c.priority).label("priority"),
+            sa.func.max(r.c.attempts).label("attempts"),
+            sa.func.max(r.c.last_error).label("error"),
+            sa.func.max(r.c.updated_at).label("updated"),
+        )
+        .join(f, f.c.id == r.c.file_id)
+        .join(rep, rep.c.id == r.c.representation_id)
+        .where(r.c.representation_id.in_(list(rep_ids)))
+        .group_by(r.c.representation_id, r.c.site, r.c.status)
+    )
+    if sites is not None:
+        q = q.where(r.c.site.in_(list(sites)))
+    out: dict[Pair, _Acc] = {}
+    facts: dict[int, Any] = {}
+    for row in conn.execute(q):
+        facts[row.representation_id] = row
+        acc = out.setdefault((row.representation_id, row.site), _Acc())
+        acc.counts[row.status] = int(row.n)
+        if row.status == s.PRESENT:
+            acc.bytes_present += int(row.size or 0)
+        elif row.status == s.IN_PROGRESS:
+            acc.bytes_in_flight += int(row.done or 0)
+        elif row.status == s.QUEUED and row.n_paused:
+            acc.paused = True
+        if row.priority is not None:
+            acc.priority = max(acc.priority or 0, int(row.priority))
+        acc.attempts = max(acc.attempts, int(row.attempts or 0))
+        if row.error and row.status in (s.FAILED, s.QUEUED):
+            acc.last_error = max(acc.last_error or "", row.error)
+        acc.updated_at = max(acc.updated_at, float(row.updated or 0.0))
+    return out, facts
+
+
+def _row(rep_id: int, site: str, acc: _Acc, rep: Any) -> dict[str, Any]:
+    total = int(rep.total_size or 0)
+    present = acc.counts.get(s.PRESENT, 0)
+    if total > 0:
+        progress = (acc.bytes_present + acc.bytes_in_flight) / total
+    else:
+        progress = present / rep.file_count if rep.file_count else 0.0
+    row: dict[str, Any] = {
+        "representation_id": rep_id,
+        "site": site,
+        "project_id": rep.project_id,
+        "status": summarize_site_state(acc, rep.file_count),
+        "bytes_present": acc.bytes_present,
+        "bytes_in_flight": acc.bytes_in_flight,
+        "progress": max(0.0, min(1.0, progress)),
+        "priority": acc.priority,
+        "attempts": acc.attempts,
+        "last_error": acc.last_error[:4000] if acc.last_error else None,
+        "updated_at": acc.updated_at,
+    }
+    for status, column in _COUNT_COLUMNS.items():
+        row[column] = acc.counts.get(status, 0)
+    return row
+
+
+def compute(conn: Connection, pairs: Sequence[Pair]) -> dict[Pair, dict[str, Any]]:
+    """What the summary rows of ``pairs`` should be (pairs without replicas are absent)."""
+    out: dict[Pair, dict[str, Any]] = {}
+    wanted = set(pairs)
+    for part in chunked(sorted(wanted), _CHUNK):
+        rep_ids = sorted({p[0] for p in part})
+        sites = sorted({p[1] for p in part})
+        aggregated, facts = _aggregate(conn, rep_ids, sites)
+        for pair, acc in aggregated.items():
+            if pair in wanted:
+                out[pair] = _row(pair[0], pair[1], acc, facts[pair[0]])
+    return out
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def refresh_pairs(conn: Connection, pairs: Iterable[Pair]) -> None:
+    """Re-aggregate the summaries of ``pairs`` from their replicas (drop those without replicas),
+    then the summaries of their representations."""
+    t = s.site_states
+    ordered = sorted(set(pairs))
+    for part in chunked(ordered, _CHUNK):
+        key = sa.tuple_(t.c.representation_id, t.c.site)
+        _lock(conn, t, [_placeholder(rep_id, site) for rep_id, site in part])
+        rows = compute(conn, part)
+        _upsert(conn, t, list(rows.values()))
+        gone = [p for p in part if p not in rows]
+        if gone:
+            conn.execute(t.delete().where(key.in_(gone)))
+    _refresh_overall(conn, sorted({rep_id for rep_id, _site in ordered}))
+
+
+def _lock(conn: Connection, table: sa.Table, placeholders: list[dict[str, Any]]) -> None:
+    """PostgreSQL: make sure the rows exist and lock them, in the (sorted) order given, in one
+    statement: a new row is inserted (locked until commit), an existing one gets a no-op update
+    (which locks it, waiting for whoever holds it)."""
+    if conn.dialect.name != "postgresql" or not placeholders:
+        return
+    indexed = {c.name for index in table.indexes for c in index.columns} | {c.name for c in table.primary_key}
+    # a column no index covers: the no-op update stays a heap-only tuple update
+    spare = next(c for c in table.columns if c.name not in indexed)
+    stmt = _insert(conn, table).values(placeholders)
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_={spare.name: spare}))
+
+
+def _upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    stmt = _insert(conn, table).values(rows)
+    update = {c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=update))
+
+
+# the order in which a representation's site statuses need attention: the first one found wins
+ATTENTION = ("failed", "removing", "in_progress", "queued", "paused", "partial", "present")
+_ATTENTION_RANK = {status: i for i, status in enumerate(ATTENTION)}
+
+
+def compute_overall(conn: Connection, rep_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """What the ``representation_states`` rows of ``rep_ids`` should be, from their site rows."""
+    t = s.site_states
+    out: dict[int, dict[str, Any]] = {}
+    for part in chunked(list(rep_ids), _CHUNK):
+        rows = conn.execute(
+            sa.select(t.c.representation_id, t.c.project_id, t.c.site, t.c.status, t.c.priority, t.c.updated_at).where(
+                t.c.representation_id.in_(part)
+            )
+        ).all()
+        # the first site in attention order (then by name) gives the status
+        for row in sorted(rows, key=lambda x: (x.representation_id, _ATTENTION_RANK.get(x.status, 99), x.site)):
+            entry = out.get(row.representation_id)
+            if entry is None:
+                out[row.representation_id] = {
+                    "representation_id": row.representation_id,
+                    "project_id": row.project_id,
+                    "status": row.status,
+                    "status_site": row.site,
+                    "priority": row.priority,
+                    "updated_at": row.updated_at,
+                }
+                continue
+            if row.priority is not None and (entry["priority"] is None or row.priority > entry["priority"]):
+                entry["priority"] = row.priority
+            entry["updated_at"] = max(entry["updated_at"], row.updated_at)
+    return out
+
+
+def _refresh_overall(conn: Connection, rep_ids: Sequence[int]) -> None:
+    t = s.representation_states
+    for part in chunked(list(rep_ids), _CHUNK):
+        placeholders = [
+            {
+                "representation_id": i,
+                "project_id": 0,
+                "status": "none",
+                "status_site": "",
+                "priority": None,
+                "updated_at": 0.0,
+            }
+            for i in part
+        ]
+        _lock(conn, t, placeholders)
+        rows = compute_overall(conn, part)
+        _upsert(conn, t, list(rows.values()))
+        gone = [i for i in part if i not in rows]
+        if gone:
+            conn.execute(t.delete().where(t.c.representation_id.in_(gone)))
+
+
+def _placeholder(rep_id: int, site: str) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "representation_id": rep_id,
+        "site": site,
+        "project_id": 0,
+        "status": "none",
+        "bytes_present": 0,
+        "bytes_in_flight": 0,
+        "progress": 0.0,
+        "priority": None,
+        "attempts": 0,
+        "last_error": None,
+        "updated_at": 0.0,
+    }
+    row.update(dict.fromkeys(_COUNT_COLUMNS.values(), 0))
+    return row
+
+
+def representation_pairs(conn: Connection, rep_ids: Iterable[int]) -> set[Pair]:
+    """Every (representation, site) with replicas or a summary row."""
+    r, t = s.replicas, s.site_states
+    pairs: set[Pair] = set()
+    for part in chunked(sorted(set(rep_ids)), _CHUNK):
+        pairs.update(
+            (row.representation_id, row.site)
+            for row in conn.execute(
+                sa.select(r.c.representation_id, r.c.site).where(r.c.representation_id.in_(part)).distinct()
+            )
+        )
+        pairs.update(
+            (row.representation_id, row.site)
+            for row in conn.execute(sa.select(t.c.representation_id, t.c.site).where(t.c.representation_id.in_(part)))
+        )
+    return pairs
+
+
+def refresh_representations(conn: Connection, rep_ids: Iterable[int]) -> None:
+    """Re-aggregate every site of these representations."""
+    refresh_pairs(conn, representation_pairs(conn, rep_ids))
+
+
+def refresh_replicas(conn: Connection, replica_ids: Iterable[int]) -> None:
+    """Re-aggregate the pairs these replicas belong to."""
+    r = s.replicas
+    pairs: set[Pair] = set()
+    for part in chunked(sorted(set(replica_ids)), _CHUNK):
+        pairs.update(
+            (row.representation_id, row.site)
+            for row in conn.execute(sa.select(r.c.representation_id, r.c.site).where(r.c.id.in_(part)))
+        )
+    refresh_pairs(conn, pairs)
+
+
+def drift(conn: Connection, rep_ids: Sequence[int] | None = None) -> list[str]:
+    """Differences between the stored summaries and a fresh aggregate (empty when consistent)."""
+    t = s.site_states
+    if rep_ids is None:
+        rep_ids = list(conn.execute(sa.select(s.representations.c.id)).scalars())
+    problems = []
+    for part in chunked(sorted(rep_ids), _CHUNK):
+        pairs = sorted(representation_pairs(conn, part))
+        expected = compute(conn, pairs)
+        stored = {
+            (row.representation_id, row.site): dict(row._mapping)
+            for row in conn.execute(sa.select(t).where(t.c.representation_id.in_(part)))
+        }
+        for pair in sorted(set(expected) | set(stored)):
+            want, have = expected.get(pair), stored.get(pair)
+            if want != have:
+                problems.append(f"{pair}: stored {have} != aggregate {want}")
+        o = s.representation_states
+        overall = compute_overall(conn, part)
+        stored_overall = {
+            row.representation_id: dict(row._mapping)
+            for row in conn.execute(sa.select(o).where(o.c.representation_id.in_(part)))
+        }
+        for rep_id in sorted(set(overall) | set(stored_overall)):
+            if overall.get(rep_id) != stored_overall.get(rep_id):
+                problems.append(
+                    f"representation {rep_id}: stored {stored_overall.get(rep_id)} != {overall.get(rep_id)}"
+                )
+    return problems

@@ -1,0 +1,490 @@
+"""The Sync Queue read model and its actions, behind ``sitesync.Client``: the filtered, sorted,
+paged list of a project's representations with their state on the active and remote site,
+a representation's files on every site, projects with their activity, the event history, re-sync
+by scope, site checks, and live progress from a running worker.
+
+Everything here goes through the state store's read methods and the client's own actions; the
+REST API and the dashboard show what these functions return.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sitesync.engine.planner import WORKER_PAUSE
+from sitesync.errors import InvalidInputError, SitesyncError
+from sitesync.settings.models import STUDIO
+from sitesync.state.listing import SITE_STATUSES, SORT_KEYS, QueueFilter
+from sitesync.state.records import version_label
+from sitesync.state.schema import HERO_VERSION
+from sitesync.state.store import ALL
+
+if TYPE_CHECKING:
+    from sitesync.client import Client
+    from sitesync.engine.progress import ProgressSnapshot
+
+MAX_PAGE = 500
+SITE_CHECK_SECONDS = 10.0
+RESYNC_SCOPES = ("active", "remote", "all")
+
+
+# ---------------------------------------------------------------------- input
+
+
+def parse_version(value: str | int | None) -> int | None:
+    """``3``, ``v003`` or ``hero`` -> the stored version number."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    if text == "hero":
+        return HERO_VERSION
+    digits = text[1:] if text.startswith("v") else text
+    if not digits.isdigit():
+        raise InvalidInputError(f"invalid version {value!r}: use a number such as 3 or v003, or hero")
+    return int(digits)
+
+
+def parse_statuses(value: str | Sequence[str] | None, what: str) -> tuple[str, ...]:
+    """A comma-separated or listed set of site statuses."""
+    if not value:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = []
+    for item in items:
+        status = item.strip().lower()
+        if not status:
+            continue
+        if status not in SITE_STATUSES:
+            raise InvalidInputError(f"invalid {what} {item!r}: use one or more of {', '.join(SITE_STATUSES)}")
+        out.append(status)
+    return tuple(dict.fromkeys(out))
+
+
+# ---------------------------------------------------------------------- live progress
+
+
+def in_flight_by_pair(client: Client, snapshot: ProgressSnapshot | None) -> dict[tuple[int, str], dict[int, int]]:
+    """(representation id, site) -> {file id: bytes done} of the transfers running right now."""
+    if snapshot is None or not snapshot.in_flight:
+        return {}
+    done = {item.replica_id: item.done for item in snapshot.in_flight}
+    out: dict[tuple[int, str], dict[int, int]] = {}
+    for replica_id, (rep_id, site, file_id) in client.store.replica_owners(list(done)).items():
+        out.setdefault((rep_id, site), {})[file_id] = done[replica_id]
+    return out
+
+
+def live_progress(client: Client, snapshot: ProgressSnapshot | None) -> dict[str, Any]:
+    """What a worker in this process is doing, plus a marker that changes whenever anything was
+    recorded (so a dashboard refreshes only when there is news)."""
+    event_id, settings_version = client.store.change_marker()
+    out: dict[str, Any] = {"marker": f"{event_id}.{settings_version}", "last_event_id": event_id, "worker": None}
+    if snapshot is None:
+        return out
+    owners = client.store.replica_owners([x.replica_id for x in snapshot.in_flight]) if snapshot.in_flight else {}
+    elapsed = max(time.time() - snapshot.started, 1e-6)
+    out["marker"] += f".{snapshot.files_claimed}.{snapshot.files_done}.{snapshot.files_failed}"
+    out["worker"] = {
+        "files_done": snapshot.files_done,
+        "files_failed": snapshot.files_failed,
+        "files_claimed": snapshot.files_claimed,
+        "bytes_done": snapshot.bytes_done,
+        "bytes_claimed": snapshot.bytes_claimed,
+        "started_at": snapshot.started,
+        "bytes_per_second": snapshot.bytes_done / elapsed,
+        "transfers": [
+            {
+                "representation_id": owners.get(item.replica_id, (None, None, None))[0],
+                "file_id": owners.get(item.replica_id, (None, None, None))[2],
+                "path": item.path,
+                "site": item.site,
+                "source_site": item.source,
+                "size": item.size,
+                "done": item.done,
+                "progress": round(item.done / item.size, 4) if item.size else 1.0,
+                "started_at": item.started,
+            }
+            for item in sorted(snapshot.in_flight, key=lambda x: x.started)
+        ],
+    }
+    return out
+
+
+# ---------------------------------------------------------------------- the list
+
+
+def _side(site: str, state: dict[str, Any] | None, rep: dict[str, Any], live: dict[int, int] | None) -> dict[str, Any]:
+    if state is None:
+        return {
+            "site": site,
+            "status": "none",
+            "progress": 0.0,
+            "updated_at": None,
+            "files_present": 0,
+            "files_failed": 0,
+            "priority": None,
+            "attempts": 0,
+            "last_error": None,
+        }
+    progress = float(state["progress"])
+    if live and rep["total_size"]:
+        in_flight = max(int(state["bytes_in_flight"]), sum(live.values()))
+        progress = min(1.0, (int(state["bytes_present"]) + in_flight) / rep["total_size"])
+    return {
+        "site": site,
+        "status": state["status"],
+        "progress": round(progress, 4),
+        "updated_at": state["updated_at"],
+        "files_present": state["files_present"],
+        "files_failed": state["files_failed"],
+        "priority": state["priority"],
+        "attempts": state["attempts"],
+        "last_error": state["last_error"],
+    }
+
+
+def _rep_fields(rep: dict[str, Any], project: str) -> dict[str, Any]:
+    return {
+        "id": rep["id"],
+        "project": project,
+        "folder": rep["folder"],
+        "product": rep["product"],
+        "version": version_label(rep["version"]),
+        "version_number": rep["version"],
+        "name": rep["name"],
+        "files": rep["file_count"],
+        "size": rep["total_size"],
+        "created_at": rep["created_at"],
+        "updated_at": rep["updated_at"],
+        "published_by": rep["published_by"],
+    }
+
+
+def queue_page(
+    client: Client,
+    project: str,
+    *,
+    text: str | None = None,
+    folder: str | None = None,
+    product: str | None = None,
+    name: str | None = None,
+    version: str | int | None = None,
+    active_status: str | Sequence[str] | None = None,
+    remote_status: str | Sequence[str] | None = None,
+    status: str | Sequence[str] | None = None,
+    active_site: str | None = None,
+    remote_site: str | None = None,
+    sort: str = "folder",
+    order: str = "asc",
+    offset: int = 0,
+    limit: int = 50,
+    snapshot: ProgressSnapshot | None = None,
+) -> dict[str, Any]:
+    prow = client.store.project(project)
+    machine = client.view()
+    view = machine.project(project)
+    active = view.active_site if not active_site else machine.normalize_site(active_site)
+    remote = view.remote_site if not remote_site else machine.normalize_site(remote_site)
+    view.site(active)
+    view.site(remote)
+    if sort not in SORT_KEYS:
+        raise InvalidInputError(f"invalid sort {sort!r}: use one of {', '.join(SORT_KEYS)}")
+    if order not in ("asc", "desc"):
+        raise InvalidInputError(f"invalid order {order!r}: use asc or desc")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInputError(f"invalid limit {limit}: use 1 to {MAX_PAGE}")
+    if offset < 0:
+        raise InvalidInputError(f"invalid offset {offset}: use 0 or more")
+    flt = QueueFilter(
+        text=(text or "").strip() or None,
+        folder=folder or None,
+        product=product or None,
+        name=name or None,
+        version=parse_version(version),
+        active_status=parse_statuses(active_status, "active status"),
+        remote_status=parse_statuses(remote_status, "remote status"),
+        status=parse_statuses(status, "status"),
+    )
+    page = client.store.queue_page(
+        prow.id, active, remote, flt, sort=sort, descending=order == "desc", offset=offset, limit=limit
+    )
+    live = in_flight_by_pair(client, snapshot)
+    items = []
+    for rep in page.rows:
+        item = _rep_fields(rep, project)
+        item["active"] = _side(active, rep["active"], rep, live.get((rep["id"], active)))
+        item["remote"] = _side(remote, rep["remote"], rep, live.get((rep["id"], remote)))
+        item["status"] = rep["overall_status"]
+        item["status_site"] = rep["overall_site"]
+        item["priority"] = rep["overall_priority"]
+        items.append(item)
+    pauses = client.store.pauses()
+    return {
+        "project": project,
+        "active_site": active,
+        "remote_site": remote,
+        "sort": sort,
+        "order": order,
+        "offset": offset,
+        "limit": limit,
+        "total": page.total,
+        "paused": {
+            "project": (project, ALL) in pauses or (ALL, ALL) in pauses,
+            "active_site": bool({(ALL, active), (project, active)} & pauses),
+            "remote_site": bool({(ALL, remote), (project, remote)} & pauses),
+        },
+        "items": items,
+    }
+
+
+# ---------------------------------------------------------------------- one representation
+
+
+def queue_detail(client: Client, rep_id: int, snapshot: ProgressSnapshot | None = None) -> dict[str, Any]:
+    detail = client.representation_detail(rep_id)
+    rep = client.representation(rep_id)
+    try:
+        view = client.project_view(rep.project)
+        active, remote = view.active_site, view.remote_site
+    except SitesyncError:
+        active = remote = STUDIO
+    live = in_flight_by_pair(client, snapshot)
+    states = client.store.site_states_of(rep.id)
+    requests = detail["sites"]
+    rep_dict = {
+        "id": rep.id,
+        "project_id": rep.project_id,
+        "folder": rep.folder,
+        "product": rep.product,
+        "version": rep.version,
+        "name": rep.name,
+        "file_count": rep.file_count,
+        "total_size": rep.total_size,
+        "created_at": rep.created_at,
+        "updated_at": rep.updated_at,
+        "published_by": rep.published_by,
+    }
+    sites = []
+    for site in sorted(set(states) | set(requests) | {active, remote}):
+        side = _side(site, states.get(site), rep_dict, live.get((rep.id, site)))
+        request = requests.get(site)
+        side.update(
+            role="active" if site == active else "remote" if site == remote else None,
+            wanted=request is not None,
+            paused=bool(request and request["paused"]),
+            requested_by=request["requested_by"] if request else None,
+        )
+        if request is not None:
+            side["priority"] = request["priority"]
+        sites.append(side)
+    files = []
+    for f in detail["files"]:
+        replicas = []
+        for r in f["replicas"]:
+            progress = r["progress"]
+            done = live.get((rep.id, r["site"]), {}).get(f["id"])
+            if r["status"] == "in_progress" and done is not None and f["size"]:
+                progress = done / f["size"]
+            replicas.append({**r, "progress": round(min(1.0, progress), 4)})
+        files.append({**f, "replicas": replicas})
+    events = client.store.events_page(representation_id=rep.id, limit=20)
+    return {
+        "representation": _rep_fields(rep_dict, rep.project),
+        "active_site": active,
+        "remote_site": remote,
+        "sites": sites,
+        "files": files,
+        "events": [event_dict(e, {rep.project_id: rep.project}) for e in events],
+    }
+
+
+# ---------------------------------------------------------------------- projects, events, sites
+
+
+def project_states(client: Client, health: Mapping[tuple[str, str], str] | None = None) -> list[dict[str, Any]]:
+    """Every project with what the dashboard's project list shows: enabled, paused, syncing, and
+    how many representations are failed, moving or waiting (from the summaries: no replica scan)."""
+    activity = client.store.project_activity()
+    pauses = client.store.pauses()
+    view = client.view()
+    machine_paused = (WORKER_PAUSE, client.site_id) in pauses or (ALL, ALL) in pauses
+    out = []
+    for project in client.store.projects():
+        counts = activity.get(project.id, {})
+        paused = (project.name, ALL) in pauses or (ALL, ALL) in pauses
+        entry: dict[str, Any] = {"enabled": False, "sync_enabled": False, "active_site": None, "remote_site": None}
+        error = None
+        try:
+            pv = view.project(project.name)
+            entry.update(
+                enabled=pv.settings.enabled,
+                sync_enabled=pv.sync_enabled,
+                active_site=pv.active_site,
+                remote_site=pv.remote_site,
+            )
+        except SitesyncError as exc:
+            error = str(exc)
+        waiting = counts.get("queued", 0) + counts.get("in_progress", 0)
+        state = (
+            "error"
+            if error
+            else "disabled"
+            if not entry["sync_enabled"]
+            else "paused"
+            if paused or machine_paused
+            else "failed"
+            if counts.get("failed")
+            else "syncing"
+            if waiting
+            else "idle"
+        )
+        unavailable = sorted({site for (pname, site) in (health or {}) if pname == project.name})
+        out.append(
+            {
+                "name": project.name,
+                **entry,
+                "paused": paused,
+                "state": state,
+                "failed": counts.get("failed", 0),
+                "in_progress": counts.get("in_progress", 0),
+                "queued": counts.get("queued", 0),
+                "counts": counts,
+                "unavailable_sites": unavailable,
+                "error": error,
+            }
+        )
+    return out
+
+
+def event_dict(event: Any, project_names: Mapping[int, str]) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": event.at,
+        "kind": event.kind,
+        "project": project_names.get(event.project_id) if event.project_id is not None else None,
+        "representation_id": event.representation_id,
+        "file_id": event.file_id,
+        "site": event.site,
+        "source_site": event.source_site,
+        "bytes": event.bytes,
+        "duration": event.duration,
+        "actor": event.actor,
+        "message": event.message,
+    }
+
+
+def history(
+    client: Client,
+    *,
+    project: str | None = None,
+    representation: int | None = None,
+    kinds: Sequence[str] | str | None = None,
+    site: str | None = None,
+    text: str | None = None,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInputError(f"invalid limit {limit}: use 1 to {MAX_PAGE}")
+    project_id = client.store.project(project).id if project else None
+    if representation is not None:
+        representation = client.representation(representation).id
+    kind_list = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds or ()) if k.strip()]
+    rows = client.store.events_page(
+        project_id=project_id,
+        representation_id=representation,
+        kinds=kind_list,
+        site=client.view().normalize_site(site) if site else None,
+        text=text or None,
+        before_id=before_id,
+        after_id=after_id,
+        limit=limit,
+    )
+    names = {p.id: p.name for p in client.store.projects()}
+    return {"events": [event_dict(e, names) for e in rows], "last_id": rows[0].id if rows else after_id}
+
+
+def check_site(client: Client, name: str, project: str | None = None) -> dict[str, Any]:
+    """Whether this machine reaches the site right now (the provider's own check, bounded)."""
+    info = client.site(name, project)
+    site = info["name"]
+    view = client.view()
+    projects = [project] if project else [p.name for p in client.store.projects()]
+    spec = None
+    for pname in projects:
+        try:
+            spec = view.project(pname).sites.get(site)
+        except SitesyncError:
+            continue
+        if spec is not None:
+            break
+    if spec is None:
+        return {"site": site, "available": None, "reason": "no project uses this site on this machine"}
+    if not spec.reachable:
+        return {"site": site, "available": None, "reason": spec.reason or "not reachable from this machine"}
+    pool = cf.ThreadPoolExecutor(1, thread_name_prefix="sitesync-check")
+    try:
+        future = pool.submit(client.provider_check, spec)
+        future.result(timeout=SITE_CHECK_SECONDS)
+    except cf.TimeoutError:
+        return {"site": site, "available": False, "reason": f"no answer within {SITE_CHECK_SECONDS:.0f} s"}
+    except SitesyncError as exc:
+        return {"site": site, "available": False, "reason": str(exc)}
+    except Exception as exc:  # a provider bug is a failed check, not a server error
+        return {"site": site, "available": False, "reason": f"{type(exc).__name__}: {exc}"}
+    finally:
+        pool.shutdown(wait=False)
+    return {"site": site, "available": True, "reason": None}
+
+
+# ---------------------------------------------------------------------- actions
+
+
+def resync(
+    client: Client, rep_id: int, scope: str = "all", file_id: int | None = None, site: str | None = None
+) -> dict[str, Any]:
+    """Re-sync on the active site, the remote site, every site the representation is wanted on,
+    or one given site."""
+    if scope not in RESYNC_SCOPES:
+        raise InvalidInputError(f"invalid scope {scope!r}: use active, remote or all")
+    rep = client.representation(rep_id)
+    if file_id is not None and file_id not in {f.id for f in client.store.files_of(rep.id)}:
+        raise InvalidInputError(f"file {file_id} is not a file of representation {rep.id}")
+    if site is not None:
+        return client.reset(rep.id, site, file_id=file_id)
+    if scope == "all":
+        return client.reset(rep.id, file_id=file_id)
+    view = client.project_view(rep.project)
+    return client.reset(rep.id, view.active_site if scope == "active" else view.remote_site, file_id=file_id)
+
+
+def pause_list(client: Client) -> list[dict[str, Any]]:
+    out = []
+    for row in client.store.pause_rows():
+        project, site = row["project"], row["site"]
+        if project == WORKER_PAUSE:
+            scope = "worker"
+        elif project == ALL and site == ALL:
+            scope = "everything"
+        elif site == ALL:
+            scope = "project"
+        elif project == ALL:
+            scope = "site"
+        else:
+            scope = "project site"
+        out.append(
+            {
+                "scope": scope,
+                "project": None if project in (ALL, WORKER_PAUSE) else project,
+                "site": None if site == ALL else site,
+                "paused_at": row["paused_at"],
+                "paused_by": row["paused_by"],
+            }
+        )
+    return out
