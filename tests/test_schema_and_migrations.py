@@ -71,7 +71,7 @@ def test_upgrading_to_the_sync_queue_summaries_fills_them(db_url: str, home) -> 
     from tests.apikit import build_catalog
     from tests.conftest import make_studio
 
-    engine = create_db_engine(db_url)
+    engine = create_db_engine(db_url, create=True)
     studio = make_studio(Path(str(home) + "-studio"), db_url, home)
     try:
         build_catalog(studio)

@@ -508,7 +508,7 @@ class CatalogMixin(StoreBase):
                     .group_by(r.c.status)
                 )
             }
-            refresh_pairs(conn, [(rep_id, site)])
+            refresh_pairs(conn, [(rep_id, x) for x in (site, *alternatives)])
             self._events(
                 conn,
                 [
@@ -746,7 +746,7 @@ class CatalogMixin(StoreBase):
             if file_ids is None:
                 t = s.representation_sites
                 conn.execute(t.delete().where(t.c.representation_id == rep_id, t.c.site == site))
-            refresh_pairs(conn, [(rep_id, site)])
+            refresh_representations(conn, [rep_id])
             self._events(
                 conn,
                 [
@@ -784,7 +784,7 @@ class CatalogMixin(StoreBase):
                         )
                     )
                 n += conn.execute(r.delete().where(r.c.id.in_(part), r.c.status == s.REMOVING)).rowcount or 0
-            refresh_pairs(conn, [(rep_id, site)])
+            refresh_representations(conn, [rep_id])
             self._events(
                 conn,
                 [

@@ -21,6 +21,7 @@ from sitesync.errors import NotFoundError
 from sitesync.state import schema as s
 from sitesync.state.base import chunked
 from sitesync.state.catalog import DEFAULT_PRIORITY, CatalogMixin, path_key
+from sitesync.state.sitestates import refresh_representations
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,7 @@ class WorkflowsMixin(CatalogMixin):
         now = time.time()
         registered = 0
         by_rep: dict[tuple[int, int], int] = {}
+        touched_reps = {x.representation_id for x in files}
         with self._write() as conn:
             for part in chunked(list(files)):
                 ids = [x.file_id for x in part]
@@ -230,6 +232,7 @@ class WorkflowsMixin(CatalogMixin):
                     for (pid, rid), n in sorted(by_rep.items())
                 ),
             )
+            refresh_representations(conn, touched_reps)
         return registered
 
     def mark_unverified(
@@ -251,6 +254,7 @@ class WorkflowsMixin(CatalogMixin):
         reasons = {fid: reason for fid, _, reason in checked}
         requeued: list[int] = []
         failed: list[int] = []
+        touched_reps: set[int] = set()
         with self._write() as conn:
             for part in chunked(list(checked_at)):
                 q = sa.select(r.c.id, r.c.file_id, r.c.representation_id, r.c.project_id, r.c.present_since).where(
@@ -261,6 +265,7 @@ class WorkflowsMixin(CatalogMixin):
                 rows = [row for row in conn.execute(q) if row.present_since == checked_at[row.file_id]]
                 if not rows:
                     continue
+                touched_reps.update(row.representation_id for row in rows)
                 fids = [row.file_id for row in rows]
                 elsewhere = set(
                     conn.execute(
@@ -308,6 +313,7 @@ class WorkflowsMixin(CatalogMixin):
                         for row in rows
                     ),
                 )
+            refresh_representations(conn, touched_reps)
         return Unverified(tuple(requeued), tuple(failed))
 
     # ------------------------------------------------------------------ preferred content
@@ -457,6 +463,7 @@ class WorkflowsMixin(CatalogMixin):
                         if rid in added
                     ),
                 )
+            refresh_representations(conn, added)
         return added
 
     # ------------------------------------------------------------------ wait and clear
