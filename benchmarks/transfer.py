@@ -1,0 +1,191 @@
+"""Transfer benchmark: sitesync against ``cp -r``, ``rsync -a`` and ``rclone copy`` on the same data
+in the same run.
+
+Every contender copies a data set's source folder into an empty target folder on the same file
+system. Rounds alternate the contenders (A B C ... A B C ..., the starting contender rotating each
+round) so a burst of load from elsewhere hits all of them alike; the first round is a warm-up that
+also brings the source into the page cache, and is not counted. Targets are deleted and dirty pages
+written out (``sync``) between runs, untimed.
+
+sitesync's time is the wall time of one process (``sitesync_job.py``) that registers every folder
+in place on the site ``studio`` (hashing every file, one representation per folder) and then runs
+the engine until the local site holds a verified copy of everything, with the database updated:
+read, hash, write to a temporary name, fsync, compare size and xxh3-128 with the catalog, rename.
+The peers neither hash (except rclone, which compares checksums after each copy by default) nor
+fsync.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.common import Stats, clear_dir, find_rclone, find_rsync, flush_dirty_pages, timed_run, tool_version
+from benchmarks.datasets import DataSet, ensure
+from benchmarks.sitesync_job import prepare
+
+JOB = Path(__file__).with_name("sitesync_job.py")
+SITESYNC = "sitesync"
+
+
+@dataclass
+class Contender:
+    name: str
+    command: str  # shown in the report
+    run: Callable[[Path, Path], float]  # (source, target) -> seconds
+    details: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class DataSetResult:
+    dataset: DataSet
+    times: dict[str, list[float]]
+    warmup: dict[str, float]
+    sitesync_phases: list[dict[str, float]]
+
+    def stats(self, name: str) -> Stats:
+        return Stats.of(self.times[name])
+
+    def paired_ratios(self, peer: str) -> list[float]:
+        """Per counted round: peer time / sitesync time (> 1: sitesync was faster)."""
+        return [p / s for p, s in zip(self.times[peer], self.times[SITESYNC], strict=True) if s > 0]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "dataset": self.dataset.__dict__,
+            "times": self.times,
+            "warmup": self.warmup,
+            "sitesync_phases": self.sitesync_phases,
+        }
+
+
+def _sitesync(workdir: Path, concurrency: int | None) -> Contender:
+    contender = Contender(SITESYNC, "", lambda s, t: 0.0)
+    extra = ["--concurrency", str(concurrency)] if concurrency else []
+    contender.command = (
+        "python benchmarks/sitesync_job.py --source SRC"
+        + (f" --concurrency {concurrency}" if concurrency else "")
+        + "  (publish in place on `studio`, then the engine syncs to the local site)"
+    )
+
+    def run(source: Path, target: Path) -> float:
+        home = target.parent / f"{target.name}-home"
+        clear_dir(home)
+        env = prepare(home, f"sqlite:///{home / 'state.db'}", source, target)
+        flush_dirty_pages()
+        seconds, out = timed_run([sys.executable, str(JOB), "--source", str(source), *extra], env={**os.environ, **env})
+        phases = json.loads(out.strip().splitlines()[-1])
+        expected = sum(1 for _ in source.rglob("*") if _.is_file())
+        if phases.get("transferred") != expected:
+            raise RuntimeError(f"sitesync transferred {phases.get('transferred')} of {expected} files: {phases}")
+        phases["wall_seconds"] = seconds
+        contender.details.append(phases)
+        clear_dir(home)
+        return seconds
+
+    contender.run = run
+    return contender
+
+
+def _command(name: str, shown: str, argv: Callable[[Path, Path], list[str]]) -> Contender:
+    def run(source: Path, target: Path) -> float:
+        flush_dirty_pages()
+        seconds, _ = timed_run(argv(source, target))
+        return seconds
+
+    return Contender(name, shown, run)
+
+
+def contenders(workdir: Path, concurrency: int | None = None) -> tuple[list[Contender], dict[str, str]]:
+    rsync = find_rsync()
+    rclone = find_rclone()
+    rclone_flags = ["--config", os.devnull, "-q"]
+    peers = [
+        _sitesync(workdir, concurrency),
+        _command("cp", "cp -r SRC DST", lambda s, t: ["cp", "-r", str(s), str(t)]),
+        _command("rsync", "rsync -a SRC/ DST/", lambda s, t: [rsync, "-a", f"{s}/", f"{t}/"]),
+        _command("rclone", "rclone copy SRC DST", lambda s, t: [rclone, "copy", *rclone_flags, str(s), str(t)]),
+        _command(
+            "rclone-nocheck",
+            "rclone copy --ignore-checksum SRC DST",
+            lambda s, t: [rclone, "copy", "--ignore-checksum", *rclone_flags, str(s), str(t)],
+        ),
+    ]
+    versions = {
+        "cp": tool_version(["cp", "--version"]),
+        "rsync": tool_version([rsync, "--version"]),
+        "rclone": tool_version([rclone, "version"]),
+    }
+    return peers, versions
+
+
+def _check_copy(source: Path, target: Path, dataset: DataSet, name: str) -> None:
+    """A contender that 'won' by copying nothing must not count: check the number of files and bytes."""
+    files = [p for p in target.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    if len(files) != dataset.count or size != dataset.total_bytes:
+        raise RuntimeError(
+            f"{name} left {len(files)} files ({size} bytes) in {target}; expected {dataset.count} ({dataset.total_bytes})"
+        )
+
+
+def run_dataset(
+    dataset: DataSet,
+    workdir: Path,
+    runs: int,
+    peers: list[Contender],
+    log: Callable[[str], None] = print,
+) -> DataSetResult:
+    source = ensure(dataset, workdir)
+    out = workdir / "out" / dataset.name
+    out.mkdir(parents=True, exist_ok=True)
+    times: dict[str, list[float]] = {p.name: [] for p in peers}
+    warmup: dict[str, float] = {}
+    for p in peers:
+        p.details.clear()
+    for round_no in range(runs + 1):
+        order = peers[round_no % len(peers) :] + peers[: round_no % len(peers)]
+        for p in order:
+            target = out / p.name
+            clear_dir(target)
+            seconds = p.run(source, target)
+            root = target / "work" if p.name == SITESYNC else target
+            _check_copy(source, root, dataset, p.name)
+            clear_dir(target)
+            if round_no == 0:
+                warmup[p.name] = seconds
+            else:
+                times[p.name].append(seconds)
+        label = "warm-up" if round_no == 0 else f"round {round_no}/{runs}"
+        last = {p.name: (warmup if round_no == 0 else {k: v[-1] for k, v in times.items()})[p.name] for p in peers}
+        log(f"  {dataset.name} {label}: " + ", ".join(f"{k} {v:.2f}s" for k, v in last.items()))
+    phases = [d for d in next(p for p in peers if p.name == SITESYNC).details[1:]]
+    shutil.rmtree(out, ignore_errors=True)
+    return DataSetResult(dataset, times, warmup, phases)
+
+
+def run(
+    datasets: list[DataSet],
+    workdir: Path,
+    runs: int,
+    concurrency: int | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, object]:
+    peers, versions = contenders(workdir, concurrency)
+    results = []
+    started = time.time()
+    for ds in datasets:
+        log(f"transfer: {ds.name} ({ds.describe()}), {runs} counted rounds after a warm-up")
+        results.append(run_dataset(ds, workdir, runs, peers, log))
+    return {
+        "versions": versions,
+        "commands": {p.name: p.command for p in peers},
+        "results": results,
+        "seconds": time.time() - started,
+    }
