@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import os
+import queue
 import secrets
 import socket
 import threading
@@ -24,6 +25,7 @@ from sitesync.engine.progress import Progress
 from sitesync.engine.transfer import Expected, copy_verified
 from sitesync.engine.wake import WakeListener
 from sitesync.errors import Disposition, SitesyncError, SiteUnavailableError, StorageError, disposition
+from sitesync.providers.base import Provider
 from sitesync.sites import MachineView, ProjectView, ProviderPool
 from sitesync.state.records import ClaimedReplica, Outcome
 from sitesync.state.store import StateStore
@@ -68,6 +70,8 @@ class _Job:
     claim: ClaimedReplica
     project: ProjectView
     source: str
+    source_provider: Provider
+    target_provider: Provider
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -105,7 +109,8 @@ class Worker:
         self._unavailable: dict[tuple[str, str], _SiteHealth] = {}
         self._checked: set[tuple[str, str]] = set()
         self._idle: set[tuple[str, str]] = set()
-        self._inflight: dict[cf.Future[Outcome], _Job] = {}
+        self._inflight: dict[int, _Job] = {}  # replica id -> claimed job, queued or running in the pool
+        self._done: queue.SimpleQueue[tuple[_Job, Outcome]] = queue.SimpleQueue()  # filled by pool threads
         self._outcomes: list[Outcome] = []
         self._views: dict[str, ProjectView] = {}
         self._project_ids: dict[str, int] = {}
@@ -179,14 +184,14 @@ class Worker:
         if not self._idle:
             self._idle_since = now
         claimed = 0
-        capacity = self._claim_target() - len(self._inflight)
-        if capacity > 0 and not self._stop.is_set():
+        target = self._claim_target()
+        capacity = target - len(self._inflight)
+        # refill in batches (below half the target), not a few files at a time: a claim is a write
+        # transaction, and for small files a claim per finished file cost more than the copy
+        if capacity > 0 and (len(self._inflight) <= target // 2) and not self._stop.is_set():
             claimed = self._claim(pool, capacity)
         if self._inflight:
-            done, _ = cf.wait(list(self._inflight), timeout=0.05, return_when=cf.FIRST_COMPLETED)
-            for fut in done:
-                job = self._inflight.pop(fut)
-                self._outcomes.append(self._result(fut, job))
+            self._collect(0.05)
         self._flush()
         self._heartbeat()
         return claimed
@@ -304,20 +309,54 @@ class Worker:
             self.progress.claimed(len(claims), batch_bytes)
             preference = source_preference(view, plan.target)
             usable = set(plan.sources)
+            target = self.pool.get(view.sites[plan.target])
+            sources: dict[str, Provider] = {}
             for claim in claims:
                 source = choose_source(claim.sources, usable, preference)
                 if source is None:  # the holder became unusable meanwhile
                     self._outcomes.append(self._outcome(claim, view, "release", error=None))
                     self.progress.released(claim.replica_id, claim.size)
                     continue
-                job = _Job(claim, view, source)
+                if source not in sources:
+                    sources[source] = self.pool.get(view.sites[source])
+                job = _Job(claim, view, source, sources[source], target)
                 self.progress.start(claim.replica_id, claim.path, claim.site, source, claim.size)
-                self._inflight[pool.submit(self._transfer, job)] = job
+                self._inflight[claim.replica_id] = job
+                pool.submit(self._run, job)
         return total
+
+    def _run(self, job: _Job) -> None:
+        """Runs in a pool thread: one transfer, its outcome handed to the main thread's queue."""
+        try:
+            outcome = self._transfer(job)
+        except BaseException as exc:  # _transfer never raises; this keeps the main thread waiting for nothing
+            outcome = self._outcome(
+                job.claim, job.project, "error", source=job.source, error=f"{type(exc).__name__}: {exc}"
+            )
+        self._done.put((job, outcome))
+
+    def _collect(self, timeout: float) -> int:
+        """Take finished transfers (waiting up to ``timeout`` for the first) and keep their outcomes."""
+        try:
+            item = self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()
+        except queue.Empty:
+            return 0
+        n = 0
+        while True:
+            job, outcome = item
+            self._inflight.pop(job.claim.replica_id, None)
+            self._outcomes.append(self._result(outcome, job))
+            n += 1
+            try:
+                item = self._done.get_nowait()
+            except queue.Empty:
+                return n
 
     def _transfer(self, job: _Job) -> Outcome:
         """Runs in a pool thread: one verified copy. Never raises."""
         claim, view = job.claim, job.project
+        if job.cancel.is_set():  # stopped (or the lease was lost) before this transfer started
+            return self._outcome(claim, view, "release", source=job.source)
         counter = self.progress.counter(claim.replica_id)
 
         def on_bytes(n: int) -> None:
@@ -328,12 +367,10 @@ class Worker:
         started = time.monotonic()
         try:
             src_spec, dst_spec = view.sites[job.source], view.sites[claim.site]
-            source = self.pool.get(src_spec)
-            target = self.pool.get(dst_spec)
             result = copy_verified(
-                source,
+                job.source_provider,
                 src_spec.resolve(claim.path),
-                target,
+                job.target_provider,
                 dst_spec.resolve(claim.path),
                 Expected(claim.size, claim.hash_algo, claim.hash),
                 on_bytes,
@@ -385,8 +422,7 @@ class Worker:
         )
         return outcome
 
-    def _result(self, fut: cf.Future[Outcome], job: _Job) -> Outcome:
-        outcome = fut.result()
+    def _result(self, outcome: Outcome, job: _Job) -> Outcome:
         claim = job.claim
         if outcome.kind == "present":
             self.progress.finish(claim.replica_id, True, outcome.bytes)
@@ -430,7 +466,7 @@ class Worker:
         if time.monotonic() - self._last_heartbeat < self.options.lease_seconds / 3:
             return
         self._last_heartbeat = time.monotonic()
-        running = {job.claim.replica_id: job for job in self._inflight.values()}
+        running = dict(self._inflight)
         if not running:
             return
         done = self.progress.in_flight_bytes()
@@ -461,11 +497,14 @@ class Worker:
         for job in self._inflight.values():
             job.cancel.set()
         deadline = time.monotonic() + self.options.stop_grace_seconds
-        for fut, job in list(self._inflight.items()):
-            try:
-                self._outcomes.append(self._result(fut, job) if fut.done() else self._wait_result(fut, job, deadline))
-            except Exception:
-                log.exception("transfer did not stop cleanly")
+        while self._inflight and time.monotonic() < deadline:
+            self._collect(min(0.5, max(0.01, deadline - time.monotonic())))
+        if self._inflight:
+            log.error(
+                "%d transfers did not stop within %.0fs; their leases will expire",
+                len(self._inflight),
+                self.options.stop_grace_seconds,
+            )
         self._inflight.clear()
         for attempt in range(5):
             try:
@@ -475,10 +514,6 @@ class Worker:
                 log.warning("could not write final outcomes (%s); retrying", exc)
                 time.sleep(min(5.0, 0.5 * 2**attempt))
         self.pool.close()
-
-    def _wait_result(self, fut: cf.Future[Outcome], job: _Job, deadline: float) -> Outcome:
-        fut.result(timeout=max(0.1, deadline - time.monotonic()))
-        return self._result(fut, job)
 
 
 def run_until_signalled(worker: Worker, signals: Iterable[int]) -> RunReport:
