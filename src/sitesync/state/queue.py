@@ -263,7 +263,10 @@ class QueueMixin(StoreBase):
             if present:
                 conn.execute(
                     stmts["present"],
-                    [{"b_src": src, "b_now": now, "b_ids": ids_param(ids, self.dialect)} for src, ids in present.items()],
+                    [
+                        {"b_src": src, "b_now": now, "b_ids": ids_param(ids, self.dialect)}
+                        for src, ids in present.items()
+                    ],
                 )
             if failed:
                 conn.execute(
