@@ -9,6 +9,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,14 +60,27 @@ def parse_size(text: str) -> int:
     return int(raw)
 
 
-def timed_run(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[float, str]:
-    """Run ``cmd``, return (wall seconds, stdout). Raises with stderr if it fails."""
-    started = time.perf_counter()
-    proc = subprocess.run(list(cmd), env=env, cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
+@dataclass(frozen=True)
+class RunResult:
+    seconds: float  # wall time
+    cpu_seconds: float  # user + system CPU time of the process and its children
+    stdout: str
+
+
+def timed_run(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | None = None) -> RunResult:
+    """Run ``cmd``; return its wall time, CPU time and output. Raises with its stderr if it fails."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    return elapsed, proc.stdout
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stdout[-2000:]}\n{stderr[-4000:]}")
+    return RunResult(elapsed, usage.ru_utime + usage.ru_stime, stdout)
 
 
 def clear_dir(path: Path) -> None:

@@ -42,7 +42,9 @@ class DataSet:
             count, _, size = body.lower().partition("x")
             ds = cls(name, int(count), parse_size(size), int(folders or 1))
         except ValueError:
-            raise ValueError(f"invalid data set {name}={spec!r}: use COUNTxSIZE[/FOLDERS], e.g. 10000x4KiB/100") from None
+            raise ValueError(
+                f"invalid data set {name}={spec!r}: use COUNTxSIZE[/FOLDERS], e.g. 10000x4KiB/100"
+            ) from None
         if ds.count < 1 or ds.size < 0 or not 1 <= ds.folders <= ds.count:
             raise ValueError(f"invalid data set {name}={spec!r}: need COUNT >= 1 and 1 <= FOLDERS <= COUNT")
         return ds
@@ -52,7 +54,9 @@ class DataSet:
         return self.count * self.size
 
     def describe(self) -> str:
-        return f"{self.count:,} x {human_bytes(self.size)} in {self.folders} folder(s) = {human_bytes(self.total_bytes)}"
+        return (
+            f"{self.count:,} x {human_bytes(self.size)} in {self.folders} folder(s) = {human_bytes(self.total_bytes)}"
+        )
 
     def folder_files(self) -> list[tuple[str, list[str]]]:
         """(folder name, file names) in a stable order; files spread evenly over folders."""

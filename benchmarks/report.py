@@ -37,16 +37,18 @@ def transfer_tables(data: dict[str, Any]) -> list[str]:
         lines += [
             f"#### {ds.name}: {ds.describe()}",
             "",
-            "| tool | median s | min s | max s | files/s | MB/s | sitesync speed ÷ this tool's |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| tool | median s | min s | max s | files/s | MB/s | CPU s | sitesync speed ÷ this tool's |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name in result.times:
             st = result.stats(name)
             files_s = ds.count / st.median if st.median else 0.0
             mb_s = ds.total_bytes / st.median / 1e6 if st.median else 0.0
             ratio = "-" if name == SITESYNC else _ratio_cell(result, name)
+            cpu = statistics.median(result.cpu[name]) if result.cpu.get(name) else float("nan")
             lines.append(
-                f"| {name} | {st.median:.3f} | {st.minimum:.3f} | {st.maximum:.3f} | {files_s:,.0f} | {mb_s:,.1f} | {ratio} |"
+                f"| {name} | {st.median:.3f} | {st.minimum:.3f} | {st.maximum:.3f} | {files_s:,.0f} | {mb_s:,.1f} "
+                f"| {cpu:.2f} | {ratio} |"
             )
         if result.sitesync_phases:
             pub = statistics.median(p["publish_seconds"] for p in result.sitesync_phases)
@@ -80,7 +82,9 @@ def scale_tables(data: dict[str, Any]) -> list[str]:
         ]
         for op in db["operations"]:
             st = Stats.of(op["ms"])
-            lines.append(f"| {op['name']} | {st.n} | {_fmt_ms(st.median)} | {_fmt_ms(st.p95)} | {_fmt_ms(st.maximum)} |")
+            lines.append(
+                f"| {op['name']} | {st.n} | {_fmt_ms(st.median)} | {_fmt_ms(st.p95)} | {_fmt_ms(st.maximum)} |"
+            )
         pub = db.get("publish")
         if pub:
             lines += [

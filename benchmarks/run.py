@@ -42,7 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=None, help="counted rounds per data set (default 5; quick: 1)")
     p.add_argument("--concurrency", type=int, default=None, help="sitesync's parallel transfers (default: its own)")
     p.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "data", help="where data sets and copies go")
-    p.add_argument("--out", type=Path, default=None, help="where results.json and report.md go (default WORKDIR/results)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="where results.json and report.md go (default WORKDIR/results)"
+    )
     p.add_argument("--results-file", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     p.add_argument("--no-results-file", action="store_true", help="do not touch RESULTS.md")
     p.add_argument("--pg-url", default=os.environ.get("SITESYNC_BENCH_PG", DEFAULT_PG), help="PostgreSQL admin URL")

@@ -50,7 +50,20 @@ def _rows(project_id: int, reps: int, files_per_rep: int, now: float) -> dict[st
     def representations() -> Iterator[tuple[Any, ...]]:
         for i in range(reps):
             folder = f"ep{i // 10000:02d}/sq{(i // 100) % 100:03d}/sh{i % 100:03d}0"
-            yield (i + 1, project_id, folder, "renderMain", 1, "exr", files_per_rep, files_per_rep * 8_000_000, 1, now, now, ACTOR)
+            yield (
+                i + 1,
+                project_id,
+                folder,
+                "renderMain",
+                1,
+                "exr",
+                files_per_rep,
+                files_per_rep * 8_000_000,
+                1,
+                now,
+                now,
+                ACTOR,
+            )
 
     def files() -> Iterator[tuple[Any, ...]]:
         for i in range(reps):
@@ -58,7 +71,16 @@ def _rows(project_id: int, reps: int, files_per_rep: int, now: float) -> dict[st
             for k in range(files_per_rep):
                 fid = i * files_per_rep + k + 1
                 path = f"{{root[work]}}/{PROJECT}/{folder}/publish/renderMain/v001/exr/f.{1001 + k}.exr"
-                yield (fid, i + 1, path, xxhash.xxh3_128_hexdigest(path.encode()), 8_000_000, "xxh3_128", f"{fid:032x}", now)
+                yield (
+                    fid,
+                    i + 1,
+                    path,
+                    xxhash.xxh3_128_hexdigest(path.encode()),
+                    8_000_000,
+                    "xxh3_128",
+                    f"{fid:032x}",
+                    now,
+                )
 
     def replicas() -> Iterator[tuple[Any, ...]]:
         rid = 0
@@ -68,7 +90,27 @@ def _rows(project_id: int, reps: int, files_per_rep: int, now: float) -> dict[st
             for k in range(files_per_rep):
                 fid = i * files_per_rep + k + 1
                 rid += 1
-                yield (rid, fid, i + 1, project_id, STUDIO, "present", priority, False, 0, now, None, None, now, 0, None, None, None, None, now)
+                yield (
+                    rid,
+                    fid,
+                    i + 1,
+                    project_id,
+                    STUDIO,
+                    "present",
+                    priority,
+                    False,
+                    0,
+                    now,
+                    None,
+                    None,
+                    now,
+                    0,
+                    None,
+                    None,
+                    None,
+                    None,
+                    now,
+                )
                 rid += 1
                 err = "site bench: read f.exr: permission denied" if status == "failed" else None
                 lease = (OWNER + "-old", now + 3600) if status == "in_progress" else (None, None)
@@ -139,7 +181,9 @@ def generate(engine: sa.Engine, project_id: int, reps: int, files_per_rep: int) 
                 driver.commit()
             with driver.cursor() as pcur:
                 for table in ("representations", "files", "replicas"):
-                    pcur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+                    pcur.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                    )
             driver.commit()
             driver.autocommit = True
             with driver.cursor() as pcur:

@@ -26,7 +26,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import Stats, clear_dir, find_rclone, find_rsync, flush_dirty_pages, timed_run, tool_version
+from benchmarks.common import (
+    RunResult,
+    Stats,
+    clear_dir,
+    find_rclone,
+    find_rsync,
+    flush_dirty_pages,
+    timed_run,
+    tool_version,
+)
 from benchmarks.datasets import DataSet, ensure
 from benchmarks.sitesync_job import prepare
 
@@ -38,14 +47,15 @@ SITESYNC = "sitesync"
 class Contender:
     name: str
     command: str  # shown in the report
-    run: Callable[[Path, Path], float]  # (source, target) -> seconds
+    run: Callable[[Path, Path], RunResult]  # (source, target) -> timings
     details: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
 class DataSetResult:
     dataset: DataSet
-    times: dict[str, list[float]]
+    times: dict[str, list[float]]  # wall seconds per counted round
+    cpu: dict[str, list[float]]  # CPU seconds (user + system) per counted round
     warmup: dict[str, float]
     sitesync_phases: list[dict[str, float]]
 
@@ -60,13 +70,14 @@ class DataSetResult:
         return {
             "dataset": self.dataset.__dict__,
             "times": self.times,
+            "cpu": self.cpu,
             "warmup": self.warmup,
             "sitesync_phases": self.sitesync_phases,
         }
 
 
 def _sitesync(workdir: Path, concurrency: int | None) -> Contender:
-    contender = Contender(SITESYNC, "", lambda s, t: 0.0)
+    contender = Contender(SITESYNC, "", lambda s, t: RunResult(0.0, 0.0, ""))
     extra = ["--concurrency", str(concurrency)] if concurrency else []
     contender.command = (
         "python benchmarks/sitesync_job.py --source SRC"
@@ -74,30 +85,29 @@ def _sitesync(workdir: Path, concurrency: int | None) -> Contender:
         + "  (publish in place on `studio`, then the engine syncs to the local site)"
     )
 
-    def run(source: Path, target: Path) -> float:
+    def run(source: Path, target: Path) -> RunResult:
         home = target.parent / f"{target.name}-home"
         clear_dir(home)
         env = prepare(home, f"sqlite:///{home / 'state.db'}", source, target)
         flush_dirty_pages()
-        seconds, out = timed_run([sys.executable, str(JOB), "--source", str(source), *extra], env={**os.environ, **env})
-        phases = json.loads(out.strip().splitlines()[-1])
+        result = timed_run([sys.executable, str(JOB), "--source", str(source), *extra], env={**os.environ, **env})
+        phases = json.loads(result.stdout.strip().splitlines()[-1])
         expected = sum(1 for _ in source.rglob("*") if _.is_file())
         if phases.get("transferred") != expected:
             raise RuntimeError(f"sitesync transferred {phases.get('transferred')} of {expected} files: {phases}")
-        phases["wall_seconds"] = seconds
+        phases["wall_seconds"] = result.seconds
         contender.details.append(phases)
         clear_dir(home)
-        return seconds
+        return result
 
     contender.run = run
     return contender
 
 
 def _command(name: str, shown: str, argv: Callable[[Path, Path], list[str]]) -> Contender:
-    def run(source: Path, target: Path) -> float:
+    def run(source: Path, target: Path) -> RunResult:
         flush_dirty_pages()
-        seconds, _ = timed_run(argv(source, target))
-        return seconds
+        return timed_run(argv(source, target))
 
     return Contender(name, shown, run)
 
@@ -146,6 +156,7 @@ def run_dataset(
     out = workdir / "out" / dataset.name
     out.mkdir(parents=True, exist_ok=True)
     times: dict[str, list[float]] = {p.name: [] for p in peers}
+    cpu: dict[str, list[float]] = {p.name: [] for p in peers}
     warmup: dict[str, float] = {}
     for p in peers:
         p.details.clear()
@@ -154,20 +165,21 @@ def run_dataset(
         for p in order:
             target = out / p.name
             clear_dir(target)
-            seconds = p.run(source, target)
+            result = p.run(source, target)
             root = target / "work" if p.name == SITESYNC else target
             _check_copy(source, root, dataset, p.name)
             clear_dir(target)
             if round_no == 0:
-                warmup[p.name] = seconds
+                warmup[p.name] = result.seconds
             else:
-                times[p.name].append(seconds)
+                times[p.name].append(result.seconds)
+                cpu[p.name].append(result.cpu_seconds)
         label = "warm-up" if round_no == 0 else f"round {round_no}/{runs}"
         last = {p.name: (warmup if round_no == 0 else {k: v[-1] for k, v in times.items()})[p.name] for p in peers}
         log(f"  {dataset.name} {label}: " + ", ".join(f"{k} {v:.2f}s" for k, v in last.items()))
     phases = [d for d in next(p for p in peers if p.name == SITESYNC).details[1:]]
     shutil.rmtree(out, ignore_errors=True)
-    return DataSetResult(dataset, times, warmup, phases)
+    return DataSetResult(dataset, times, cpu, warmup, phases)
 
 
 def run(
