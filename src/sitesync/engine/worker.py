@@ -448,6 +448,8 @@ class Worker:
         if not (force or due or len(self._outcomes) >= self.options.flush_count):
             return False
         batch = self._outcomes
+        if any(o.kind == "present" for o in batch):
+            self.pool.flush()  # new copies durable (folder entries fsynced per batch) before they count
         self.store.record_outcomes(self.worker_id, batch)  # raises on DB outage: kept for the next try
         self._outcomes = []
         self._last_flush = time.monotonic()

@@ -125,5 +125,11 @@ class Provider(abc.ABC):
         raise to cancel."""
         raise NotImplementedError(f"provider {self.name} cannot copy from a local path")
 
+    def flush(self) -> None:
+        """Make every write that has returned durable, where the provider defers part of that to
+        batch it (``local_drive`` fsyncs the folders of new names here, once per folder, instead of
+        once per file). The engine calls it before it records transfers as done, publish before it
+        records files it copied in. Raises a storage error if that cannot be done."""
+
     def close(self) -> None:
         """Release connections. The provider may be used again afterwards (it reconnects)."""

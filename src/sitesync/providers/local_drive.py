@@ -2,7 +2,9 @@
 
 Writes go to a hidden temporary file next to the target, are fsynced, checked by the caller's
 ``commit_check`` and only then renamed over the final name (``os.replace`` is atomic on one file
-system); the folder is fsynced so the new name survives a crash. Temporary files of a crashed
+system): whatever appears under a final name, even after a crash, is complete and verified. The
+folders holding new names are fsynced by ``flush()``, once per folder for a whole batch of files
+(the engine flushes before it records transfers as done), so that a new name survives a crash. Temporary files of a crashed
 writer for the same target are removed by the next write of that target (a folder is looked at once
 per provider instance, not at every write: listing a folder of 10,000 frames at each of its 10,000
 writes made a sequence quadratic).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import secrets
 import threading
@@ -35,6 +38,8 @@ from sitesync.providers.base import (
     ProviderConfig,
     ReadableStream,
 )
+
+log = logging.getLogger("sitesync.local_drive")
 
 TEMP_PREFIX = ".sitesync-"
 TEMP_SUFFIX = ".part"
@@ -81,6 +86,7 @@ class LocalDriveProvider(Provider):
         self._lock = threading.Lock()
         # folder -> {target file name: stale temporary names seen when the folder was first used}
         self._folders: OrderedDict[str, dict[str, list[str]]] = OrderedDict()
+        self._unsynced: set[str] = set()  # folders with new names (or new subfolders) not yet fsynced
 
     def check(self) -> None:
         for base in self.roots.values():
@@ -169,10 +175,14 @@ class LocalDriveProvider(Provider):
                 raise SiteUnavailableError(
                     f"site {self.site}: root folder {root} is not there (not mounted?)", site=self.site
                 )
+            created = _missing_folders(parent)
             try:
                 os.makedirs(parent, exist_ok=True)
             except OSError as exc:
                 raise self._error(exc, "create folder", parent) from None
+            if created and self.config.fsync:
+                with self._lock:
+                    self._unsynced.update(os.path.dirname(folder) for folder in created)
             stale = self._stale_temps(parent)
             with self._lock:
                 self._folders[parent] = stale
@@ -222,12 +232,19 @@ class LocalDriveProvider(Provider):
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
         if self.config.fsync:
-            _fsync_dir(parent)
+            with self._lock:
+                self._unsynced.add(parent)
         try:
             mtime = os.stat(path).st_mtime
         except OSError as exc:
             raise self._error(exc, "stat", path) from None
         return Entry(path=path, size=size, mtime=mtime)
+
+    def flush(self) -> None:
+        with self._lock:
+            folders, self._unsynced = self._unsynced, set()
+        for folder in sorted(folders, key=len, reverse=True):  # deepest first: children before parents
+            _fsync_dir(folder)
 
     def _root_of(self, path: str) -> str | None:
         for base in self.roots.values():
@@ -357,6 +374,18 @@ def _copy_fd(src: int, dst: int, size: int, on_bytes: Callable[[int], None] | No
             on_bytes(n)
 
 
+def _missing_folders(folder: str) -> list[str]:
+    """``folder`` and those of its parents that do not exist yet (what makedirs will create)."""
+    missing = []
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return missing
+
+
 def _fsync_dir(path: str) -> None:
     if os.name != "posix":
         return
@@ -366,8 +395,8 @@ def _fsync_dir(path: str) -> None:
         return
     try:
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as exc:  # some file systems cannot fsync a folder; a failing disk shows elsewhere too
+        log.debug("fsync of folder %s failed: %s", path, exc)
     finally:
         os.close(fd)
 
