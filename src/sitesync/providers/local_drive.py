@@ -78,7 +78,9 @@ class LocalDriveProvider(Provider):
         # a subclass that changes how files are written (a fault injector, a variant) gets its
         # write() used for every transfer, not the kernel copy path it did not adapt
         super().__init_subclass__(**kwargs)
-        if "write" in cls.__dict__ and "write_local" not in cls.__dict__:
+        if "write_local" in cls.__dict__:
+            cls.capabilities = cls.capabilities | {CAP_LOCAL_COPY}
+        elif "write" in cls.__dict__:
             cls.capabilities = cls.capabilities - {CAP_LOCAL_COPY}
 
     def __init__(self, site: str, config: LocalDriveConfig, roots: dict[str, str] | None = None) -> None:
