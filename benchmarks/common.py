@@ -94,6 +94,32 @@ def flush_dirty_pages() -> None:
         os.sync()
 
 
+def baseline_source(ref: str, workdir: Path) -> Path:
+    """The ``src`` folder of git revision ``ref`` of this repository, extracted under ``workdir``
+    (to time the code before a change in the same run: ``PYTHONPATH=<it>``)."""
+    sha = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if sha.returncode != 0:
+        raise SystemExit(f"--baseline {ref!r}: not a git revision of {REPO}")
+    target = workdir / "baseline" / sha.stdout.strip()[:12]
+    if not (target / "src" / "sitesync").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", sha.stdout.strip(), "src"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target / "src"
+
+
+def with_pythonpath(env: dict[str, str], src: Path | None) -> dict[str, str]:
+    if src is None:
+        return env
+    return {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", "")) if p)}
+
+
 # ---------------------------------------------------------------------- peer tools
 
 

@@ -50,13 +50,15 @@ def transfer_tables(data: dict[str, Any]) -> list[str]:
                 f"| {name} | {st.median:.3f} | {st.minimum:.3f} | {st.maximum:.3f} | {files_s:,.0f} | {mb_s:,.1f} "
                 f"| {cpu:.2f} | {ratio} |"
             )
-        if result.sitesync_phases:
-            pub = statistics.median(p["publish_seconds"] for p in result.sitesync_phases)
-            syn = statistics.median(p["sync_seconds"] for p in result.sitesync_phases)
-            wall = statistics.median(p["wall_seconds"] for p in result.sitesync_phases)
+        for name, phases in result.phases.items():
+            if not phases:
+                continue
+            pub = statistics.median(p["publish_seconds"] for p in phases)
+            syn = statistics.median(p["sync_seconds"] for p in phases)
+            wall = statistics.median(p["wall_seconds"] for p in phases)
             lines += [
                 "",
-                f"sitesync's time, medians: publish in place {pub:.3f} s + sync {syn:.3f} s + process start, "
+                f"{name}'s time, medians: publish in place {pub:.3f} s + sync {syn:.3f} s + process start, "
                 f"imports and shutdown {max(0.0, wall - pub - syn):.3f} s.",
             ]
         lines.append("")
@@ -77,14 +79,22 @@ def scale_tables(data: dict[str, Any]) -> list[str]:
             f"#### {db['name']}: {db['replicas']:,} replicas, {db['files']:,} files, {db['representations']:,} "
             f"representations (generated in {db['generate_seconds']:.0f} s)",
             "",
-            "| operation | runs | p50 ms | p95 ms | max ms |",
-            "|---|---:|---:|---:|---:|",
         ]
+        before = {o["name"]: Stats.of(o["ms"]) for o in db.get("operations_before", [])}
+        if before:
+            lines += [
+                "| operation | runs | p50 ms | p95 ms | max ms | before: p50 ms | before: p95 ms |",
+                "|---|---:|---:|---:|---:|---:|---:|",
+            ]
+        else:
+            lines += ["| operation | runs | p50 ms | p95 ms | max ms |", "|---|---:|---:|---:|---:|"]
         for op in db["operations"]:
             st = Stats.of(op["ms"])
-            lines.append(
-                f"| {op['name']} | {st.n} | {_fmt_ms(st.median)} | {_fmt_ms(st.p95)} | {_fmt_ms(st.maximum)} |"
-            )
+            row = f"| {op['name']} | {st.n} | {_fmt_ms(st.median)} | {_fmt_ms(st.p95)} | {_fmt_ms(st.maximum)} |"
+            if before:
+                old = before.get(op["name"])
+                row += f" {_fmt_ms(old.median)} | {_fmt_ms(old.p95)} |" if old else " - | - |"
+            lines.append(row)
         pub = db.get("publish")
         if pub:
             lines += [
@@ -92,7 +102,12 @@ def scale_tables(data: dict[str, Any]) -> list[str]:
                 f"Publish throughput into this database (files registered in place, hashing included, "
                 f"{pub['representations']} x `Client.publish` of {pub['files_per_representation']} files of "
                 f"{pub['file_size']:,} bytes): **{pub['files_per_second']:,.0f} files/s** "
-                f"({pub['seconds']:.2f} s for {pub['files']:,} files).",
+                f"({pub['seconds']:.2f} s for {pub['files']:,} files)"
+                + (
+                    f"; before: {db['publish_before']['files_per_second']:,.0f} files/s."
+                    if db.get("publish_before")
+                    else "."
+                ),
             ]
         lines.append("")
     return lines
@@ -159,7 +174,9 @@ def render(data: dict[str, Any], command: str) -> str:
     ]
     transfer = data.get("transfer")
     if transfer:
-        lines += ["| tool | version |", "|---|---|", f"| sitesync | {data['sitesync_version']} |"]
+        lines += ["| tool | version |", "|---|---|", f"| sitesync | {data['sitesync_version']} ({data['revision']}) |"]
+        if data.get("baseline"):
+            lines.append(f"| sitesync-before | the code of {data['baseline']} |")
         lines += [f"| {k} | {v} |" for k, v in transfer["versions"].items()]
         lines += ["", "Commands timed (SRC: the data set, DST: an empty folder on the same file system):", ""]
         lines += [f"- {k}: `{v}`" for k, v in transfer["commands"].items()]

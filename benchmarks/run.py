@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import shlex
+import subprocess
 import sys
 import time
 from dataclasses import asdict, is_dataclass
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import memory, report, scale, transfer
-from benchmarks.common import REPO, machine_info, parse_size
+from benchmarks.common import REPO, baseline_source, machine_info, parse_size
 from benchmarks.datasets import DEFAULT_SPECS, QUICK_SPECS, DataSet
 
 PARTS = ("transfer", "state", "memory")
@@ -41,6 +42,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--runs", type=int, default=None, help="counted rounds per data set (default 5; quick: 1)")
     p.add_argument("--concurrency", type=int, default=None, help="sitesync's parallel transfers (default: its own)")
+    p.add_argument(
+        "--baseline",
+        metavar="GIT_REF",
+        default=None,
+        help="also time the code of this git revision (row sitesync-before): before/after in one run",
+    )
     p.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "data", help="where data sets and copies go")
     p.add_argument(
         "--out", type=Path, default=None, help="where results.json and report.md go (default WORKDIR/results)"
@@ -94,6 +101,22 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _revision() -> str:
+    """This checkout's commit (and whether it has uncommitted changes)."""
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"], capture_output=True, text=True
+        )
+    except OSError:
+        return "?"
+    if sha.returncode != 0:
+        return "?"
+    return sha.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python -m benchmarks.run" + ("" if argv is None and len(sys.argv) <= 1 else " ")
@@ -110,20 +133,23 @@ def main(argv: list[str] | None = None) -> int:
     from sitesync import __version__ as sitesync_version
 
     started = time.time()
+    baseline = (args.baseline, baseline_source(args.baseline, workdir)) if args.baseline else None
     data: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "machine": machine_info(workdir),
         "sitesync_version": sitesync_version,
+        "revision": _revision(),
+        "baseline": args.baseline,
         "quick": args.quick,
     }
     if "transfer" in args.only:
         runs = args.runs or (1 if args.quick else 5)
-        data["transfer"] = transfer.run(datasets(args), workdir, runs, args.concurrency, log)
+        data["transfer"] = transfer.run(datasets(args), workdir, runs, args.concurrency, log, baseline)
     if "state" in args.only:
         reps = args.scale_representations or (2000 if args.quick else 100_000)
         repeat = args.scale_repeat or (3 if args.quick else 20)
         publish = (2, 20, 4096) if args.quick else (20, 100, 4096)
-        data["scale"] = scale.run(workdir, args.pg_url, reps, args.scale_files, repeat, publish, log)
+        data["scale"] = scale.run(workdir, args.pg_url, reps, args.scale_files, repeat, publish, log, baseline)
     if "memory" in args.only:
         files = args.memory_files or (500 if args.quick else 100_000)
         data["memory"] = memory.run(workdir, files, parse_size(args.memory_size), max(1, files // 100), log)

@@ -13,8 +13,10 @@ soon after a bulk load); SQLite is not (sitesync never runs ANALYZE there).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 import xxhash
 
-from benchmarks.common import Stats
+from benchmarks.common import REPO, Stats, timed_run, with_pythonpath
 
 PROJECT = "scale"
 SITE_ID = "scale-ws"
@@ -232,6 +234,15 @@ def pg_reachable(admin_url: str) -> str | None:
 # ---------------------------------------------------------------------- measurements
 
 
+def _requeue(engine: sa.Engine, ids: list[int]) -> None:
+    sql = sa.text(
+        "UPDATE replicas SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, "
+        "present_since = NULL, source_site = NULL WHERE id IN :ids"
+    ).bindparams(sa.bindparam("ids", expanding=True))
+    with engine.begin() as conn:
+        conn.execute(sql, {"ids": ids})
+
+
 def _time_ms(fn: Callable[[], Any]) -> float:
     started = time.perf_counter()
     fn()
@@ -278,6 +289,7 @@ def _measure(client: Any, project_id: int, reps: int, repeat: int) -> list[dict[
         if i:  # the first is the warm-up
             claim_ms.append(elapsed)
             record_ms.append(rec)
+        _requeue(store.engine, [c.replica_id for c in claims])  # untimed: the queue stays as generated
     ops.append({"name": "claim next 1,000 queued replicas (`StateStore.claim`)", "ms": claim_ms})
     ops.append({"name": "record 1,000 outcomes, all present (`StateStore.record_outcomes`)", "ms": record_ms})
     op("expire leases (every worker, every lease/2 s)", store.expire_leases)
@@ -293,17 +305,19 @@ def _measure(client: Any, project_id: int, reps: int, repeat: int) -> list[dict[
     return ops
 
 
-def _publish_throughput(client: Any, studio_root: Path, reps: int, files: int, size: int) -> dict[str, Any]:
+def _publish_throughput(
+    client: Any, studio_root: Path, reps: int, files: int, size: int, label: str = "publish_bench"
+) -> dict[str, Any]:
     batches = []
     for r in range(reps):
-        folder = studio_root / PROJECT / "publish_bench" / f"sh{r:04d}"
+        folder = studio_root / PROJECT / label / f"sh{r:04d}"
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for k in range(files):
             p = folder / f"f.{1001 + k}.exr"
             p.write_bytes(os.urandom(size))
             paths.append(str(p))
-        batches.append((f"publish_bench/sh{r:04d}", paths))
+        batches.append((f"{label}/sh{r:04d}", paths))
     started = time.perf_counter()
     for folder, paths in batches:
         client.publish(PROJECT, folder=folder, product="plate", version=1, name="exr", files=paths, site=STUDIO)
@@ -319,6 +333,17 @@ def _publish_throughput(client: Any, studio_root: Path, reps: int, files: int, s
     }
 
 
+def _measure_baseline(
+    code: Path, url: str, home: Path, reps: int, repeat: int, publish: tuple[int, int, int]
+) -> dict[str, Any]:
+    """The same measurements with another version's code (``--baseline``), in a subprocess."""
+    env = with_pythonpath({**os.environ, "SITESYNC_SITE_ID": SITE_ID}, code)
+    cmd = [sys.executable, "-m", "benchmarks.scale", "--url", url, "--home", str(home)]
+    cmd += ["--representations", str(reps), "--repeat", str(repeat), "--publish", ",".join(map(str, publish))]
+    result = timed_run(cmd, env=env, cwd=str(REPO))
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def run_database(
     name: str,
     url: str,
@@ -328,6 +353,7 @@ def run_database(
     repeat: int,
     publish: tuple[int, int, int],
     log: Callable[[str], None],
+    baseline: tuple[str, Path] | None = None,
 ) -> dict[str, Any]:
     from sitesync import Client
 
@@ -354,6 +380,13 @@ def run_database(
                 log(f"    {o['name']}: p50 {st.median:.1f} ms, p95 {st.p95:.1f} ms")
             pub = _publish_throughput(client, studio_root, *publish)
             log(f"    publish: {pub['files_per_second']:,.0f} files/s")
+        before: dict[str, Any] = {}
+        if baseline is not None:
+            log(f"  {name}: the same with the code of {baseline[0]}")
+            before = _measure_baseline(baseline[1], url, home, reps, repeat, publish)
+            for o in before["operations"]:
+                st = Stats.of(o["ms"])
+                log(f"    before: {o['name']}: p50 {st.median:.1f} ms, p95 {st.p95:.1f} ms")
         return {
             "name": name,
             "representations": reps,
@@ -362,6 +395,8 @@ def run_database(
             "generate_seconds": gen_seconds,
             "operations": ops,
             "publish": pub,
+            "operations_before": before.get("operations", []),
+            "publish_before": before.get("publish"),
         }
     finally:
         if saved is None:
@@ -379,6 +414,7 @@ def run(
     repeat: int,
     publish: tuple[int, int, int],
     log: Callable[[str], None] = print,
+    baseline: tuple[str, Path] | None = None,
 ) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -388,7 +424,15 @@ def run(
     try:
         out.append(
             run_database(
-                "SQLite", f"sqlite:///{db_dir / 'state.db'}", workdir, reps, files_per_rep, repeat, publish, log
+                "SQLite",
+                f"sqlite:///{db_dir / 'state.db'}",
+                workdir,
+                reps,
+                files_per_rep,
+                repeat,
+                publish,
+                log,
+                baseline,
             )
         )
     finally:
@@ -399,5 +443,30 @@ def run(
         out.append({"name": "PostgreSQL", "skipped": problem})
     else:
         with _postgres(pg_admin_url) as url:
-            out.append(run_database("PostgreSQL", url, workdir, reps, files_per_rep, repeat, publish, log))
+            out.append(run_database("PostgreSQL", url, workdir, reps, files_per_rep, repeat, publish, log, baseline))
     return {"databases": out, "seconds": time.time() - started}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure an existing generated catalog (``--baseline`` runs this with another version's code)."""
+    import argparse
+
+    from sitesync import Client
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--url", required=True)
+    p.add_argument("--home", required=True, type=Path)
+    p.add_argument("--representations", type=int, required=True)
+    p.add_argument("--repeat", type=int, required=True)
+    p.add_argument("--publish", required=True, help="REPRESENTATIONS,FILES,SIZE")
+    args = p.parse_args(argv)
+    reps, files, size = (int(x) for x in args.publish.split(","))
+    with Client(db=args.url, home=args.home) as client:
+        ops = _measure(client, client.store.project(PROJECT).id, args.representations, args.repeat)
+        pub = _publish_throughput(client, args.home / "studio", reps, files, size, label="publish_bench_before")
+    print(json.dumps({"operations": ops, "publish": pub}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,10 +3,13 @@ of a data set in place on the site ``studio`` (one representation per folder, ha
 then run the engine until the local site holds a verified copy of everything (what
 ``sitesync sync --once`` does: the real worker, leases, verified transfers, outcome batches).
 
-The installation (database, project, sites) is prepared beforehand by ``prepare()``; the process
-gets it through ``SITESYNC_HOME``, ``SITESYNC_DB`` and ``SITESYNC_SITE_ID``. Prints one JSON line.
+The installation (database, project, sites) is prepared beforehand by ``prepare()`` (``--prepare``
+runs it in this process, with whatever sitesync is importable: the benchmark times an older version
+that way); the job gets it through ``SITESYNC_HOME``, ``SITESYNC_DB`` and ``SITESYNC_SITE_ID``.
+Prints one JSON line. Only the public ``Client`` API is used, so older versions run it too.
 
     python benchmarks/sitesync_job.py --source DIR [--publish-only | --sync-only] [--concurrency N]
+    python benchmarks/sitesync_job.py --prepare --source DIR --home DIR --db URL --local-root DIR
 """
 
 from __future__ import annotations
@@ -66,7 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publish-only", action="store_true")
     parser.add_argument("--sync-only", action="store_true")
     parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument("--prepare", action="store_true", help="create the installation, then exit")
+    parser.add_argument("--home", type=Path)
+    parser.add_argument("--db")
+    parser.add_argument("--local-root", type=Path)
     args = parser.parse_args(argv)
+    if args.prepare:
+        print(json.dumps(prepare(args.home, args.db, args.source, args.local_root)))
+        return 0
 
     from sitesync import Client
 

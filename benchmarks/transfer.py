@@ -35,12 +35,13 @@ from benchmarks.common import (
     flush_dirty_pages,
     timed_run,
     tool_version,
+    with_pythonpath,
 )
 from benchmarks.datasets import DataSet, ensure
-from benchmarks.sitesync_job import prepare
 
 JOB = Path(__file__).with_name("sitesync_job.py")
 SITESYNC = "sitesync"
+BEFORE = "sitesync-before"  # --baseline: the same job with the code of another revision
 
 
 @dataclass
@@ -57,7 +58,7 @@ class DataSetResult:
     times: dict[str, list[float]]  # wall seconds per counted round
     cpu: dict[str, list[float]]  # CPU seconds (user + system) per counted round
     warmup: dict[str, float]
-    sitesync_phases: list[dict[str, float]]
+    phases: dict[str, list[dict[str, float]]]  # sitesync's (and sitesync-before's) time per phase
 
     def stats(self, name: str) -> Stats:
         return Stats.of(self.times[name])
@@ -72,29 +73,48 @@ class DataSetResult:
             "times": self.times,
             "cpu": self.cpu,
             "warmup": self.warmup,
-            "sitesync_phases": self.sitesync_phases,
+            "phases": self.phases,
         }
 
 
-def _sitesync(workdir: Path, concurrency: int | None) -> Contender:
-    contender = Contender(SITESYNC, "", lambda s, t: RunResult(0.0, 0.0, ""))
+def _sitesync(name: str, concurrency: int | None, code: Path | None = None, label: str = "") -> Contender:
+    """sitesync as a contender; ``code``: the ``src`` folder of another version to run instead."""
+    contender = Contender(name, "", lambda s, t: RunResult(0.0, 0.0, ""))
     extra = ["--concurrency", str(concurrency)] if concurrency else []
     contender.command = (
         "python benchmarks/sitesync_job.py --source SRC"
         + (f" --concurrency {concurrency}" if concurrency else "")
         + "  (publish in place on `studio`, then the engine syncs to the local site)"
+        + (f"; {label}" if label else "")
     )
+    base_env = with_pythonpath(dict(os.environ), code)
 
     def run(source: Path, target: Path) -> RunResult:
         home = target.parent / f"{target.name}-home"
         clear_dir(home)
-        env = prepare(home, f"sqlite:///{home / 'state.db'}", source, target)
+        prepared = timed_run(
+            [
+                sys.executable,
+                str(JOB),
+                "--prepare",
+                "--source",
+                str(source),
+                "--home",
+                str(home),
+                "--db",
+                f"sqlite:///{home / 'state.db'}",
+                "--local-root",
+                str(target),
+            ],
+            env=base_env,
+        )
+        env = {**base_env, **json.loads(prepared.stdout.strip().splitlines()[-1])}
         flush_dirty_pages()
-        result = timed_run([sys.executable, str(JOB), "--source", str(source), *extra], env={**os.environ, **env})
+        result = timed_run([sys.executable, str(JOB), "--source", str(source), *extra], env=env)
         phases = json.loads(result.stdout.strip().splitlines()[-1])
         expected = sum(1 for _ in source.rglob("*") if _.is_file())
         if phases.get("transferred") != expected:
-            raise RuntimeError(f"sitesync transferred {phases.get('transferred')} of {expected} files: {phases}")
+            raise RuntimeError(f"{name} transferred {phases.get('transferred')} of {expected} files: {phases}")
         phases["wall_seconds"] = result.seconds
         contender.details.append(phases)
         clear_dir(home)
@@ -112,12 +132,19 @@ def _command(name: str, shown: str, argv: Callable[[Path, Path], list[str]]) -> 
     return Contender(name, shown, run)
 
 
-def contenders(workdir: Path, concurrency: int | None = None) -> tuple[list[Contender], dict[str, str]]:
+def contenders(
+    concurrency: int | None = None, baseline: tuple[str, Path] | None = None
+) -> tuple[list[Contender], dict[str, str]]:
     rsync = find_rsync()
     rclone = find_rclone()
     rclone_flags = ["--config", os.devnull, "-q"]
+    before = []
+    if baseline is not None:
+        ref, code = baseline
+        before = [_sitesync(BEFORE, concurrency, code, f"the code of {ref}")]
     peers = [
-        _sitesync(workdir, concurrency),
+        _sitesync(SITESYNC, concurrency),
+        *before,
         _command("cp", "cp -r SRC DST", lambda s, t: ["cp", "-r", str(s), str(t)]),
         _command("rsync", "rsync -a SRC/ DST/", lambda s, t: [rsync, "-a", f"{s}/", f"{t}/"]),
         _command("rclone", "rclone copy SRC DST", lambda s, t: [rclone, "copy", *rclone_flags, str(s), str(t)]),
@@ -166,7 +193,7 @@ def run_dataset(
             target = out / p.name
             clear_dir(target)
             result = p.run(source, target)
-            root = target / "work" if p.name == SITESYNC else target
+            root = target / "work" if p.name in (SITESYNC, BEFORE) else target
             _check_copy(source, root, dataset, p.name)
             clear_dir(target)
             if round_no == 0:
@@ -177,7 +204,7 @@ def run_dataset(
         label = "warm-up" if round_no == 0 else f"round {round_no}/{runs}"
         last = {p.name: (warmup if round_no == 0 else {k: v[-1] for k, v in times.items()})[p.name] for p in peers}
         log(f"  {dataset.name} {label}: " + ", ".join(f"{k} {v:.2f}s" for k, v in last.items()))
-    phases = [d for d in next(p for p in peers if p.name == SITESYNC).details[1:]]
+    phases = {p.name: p.details[1:] for p in peers if p.name in (SITESYNC, BEFORE)}
     shutil.rmtree(out, ignore_errors=True)
     return DataSetResult(dataset, times, cpu, warmup, phases)
 
@@ -188,8 +215,9 @@ def run(
     runs: int,
     concurrency: int | None = None,
     log: Callable[[str], None] = print,
+    baseline: tuple[str, Path] | None = None,
 ) -> dict[str, object]:
-    peers, versions = contenders(workdir, concurrency)
+    peers, versions = contenders(concurrency, baseline)
     results = []
     started = time.time()
     for ds in datasets:
