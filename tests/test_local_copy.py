@@ -206,3 +206,16 @@ def test_folders_are_fsynced_by_flush_before_outcomes_are_recorded(
     assert folder in fsynced, "the folder holding the new names was not fsynced"
     assert fsynced.count(folder) == 1, "the folder is fsynced once for the batch, not once per file"
     assert sum(1 for p in fsynced if p.startswith(folder + "/.sitesync-")) == 4, "each file is fsynced"
+
+
+def test_sync_once_finishes_the_queue_when_transfers_outrun_the_claims(sqlite_studio: Studio) -> None:
+    """Regression: a worker that did not look for work in a step (enough in flight) and then saw
+    every transfer finish at once took the empty pool for an empty queue and stopped early."""
+    studio = sqlite_studio
+    studio.client.settings_set("sites.local.options.fsync", False, project="show")  # fast transfers
+    frames = [studio.studio_file(f"show/sh050/f.{i:04d}.exr", data=b"%d" % i) for i in range(1500)]
+    rep = studio.publish(frames, site="studio", product="plate", name="exr")
+    studio.client.download(rep)
+    report = studio.sync(batch_size=64)
+    assert report.transferred == 1500, f"sync --once stopped with {1500 - report.transferred} files still queued"
+    assert _states(studio, rep, SITE_ID) == [("present", None)] * 1500

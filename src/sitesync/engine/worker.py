@@ -150,7 +150,8 @@ class Worker:
                         break
                     claimed = self._step(pool)
                     failures = 0
-                    if not self._inflight and not claimed:
+                    # idle only when a look for work found none (None: this step did not look)
+                    if not self._inflight and claimed == 0:
                         if self._flush(force=True):
                             continue  # retries just went back to the queue: look again before idling
                         if self.options.once:
@@ -167,7 +168,8 @@ class Worker:
         self.report.seconds = time.monotonic() - started
         return self.report
 
-    def _step(self, pool: cf.ThreadPoolExecutor) -> int:
+    def _step(self, pool: cf.ThreadPoolExecutor) -> int | None:
+        """One turn of the loop. Returns how many files were claimed, or None if it did not look."""
         now = time.monotonic()
         self._refresh()
         if now - self._last_expiry >= self.options.lease_seconds / 2:
@@ -183,7 +185,7 @@ class Worker:
             self._idle.clear()
         if not self._idle:
             self._idle_since = now
-        claimed = 0
+        claimed: int | None = None
         target = self._claim_target()
         capacity = target - len(self._inflight)
         # refill in batches (below half the target), not a few files at a time: a claim is a write
