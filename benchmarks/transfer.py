@@ -12,7 +12,7 @@ in place on the site ``studio`` (hashing every file, one representation per fold
 the engine until the local site holds a verified copy of everything, with the database updated:
 read, hash, write to a temporary name, fsync, compare size and xxh3-128 with the catalog, rename.
 The peers neither hash (except rclone, which compares checksums after each copy by default) nor
-fsync.
+fsync; ``cp+fsync`` is cp followed by an fsync of every file it wrote, the durability sitesync gives.
 """
 
 from __future__ import annotations
@@ -146,6 +146,12 @@ def contenders(
         _sitesync(SITESYNC, concurrency),
         *before,
         _command("cp", "cp -r SRC DST", lambda s, t: ["cp", "-r", str(s), str(t)]),
+        # cp made durable like sitesync's copies: every file fsynced (coreutils `sync FILE...`)
+        _command(
+            "cp+fsync",
+            "cp -r SRC DST && find DST -type f -exec sync -- {} +",
+            lambda s, t: ["sh", "-c", 'cp -r "$0" "$1" && find "$1" -type f -exec sync -- {} +', str(s), str(t)],
+        ),
         _command("rsync", "rsync -a SRC/ DST/", lambda s, t: [rsync, "-a", f"{s}/", f"{t}/"]),
         _command("rclone", "rclone copy SRC DST", lambda s, t: [rclone, "copy", *rclone_flags, str(s), str(t)]),
         _command(
