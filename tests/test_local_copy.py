@@ -219,3 +219,31 @@ def test_sync_once_finishes_the_queue_when_transfers_outrun_the_claims(sqlite_st
     report = studio.sync(batch_size=64)
     assert report.transferred == 1500, f"sync --once stopped with {1500 - report.transferred} files still queued"
     assert _states(studio, rep, SITE_ID) == [("present", None)] * 1500
+
+
+def test_a_target_that_cannot_flush_fails_only_its_own_copies(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+
+    class BrokenFlush(LocalDriveProvider):
+        name = "broken_flush"
+
+        def flush(self) -> None:
+            raise RuntimeError("fsync of folders not possible here")
+
+    registry.register("broken_flush", BrokenFlush)
+    try:
+        studio.client.add_site("vault", "broken_flush", [f"work={studio.root / 'vault'}"], {"create_roots": True})
+        frames = [studio.studio_file(f"show/sh060/f.{i}.exr", size=500 + i) for i in range(3)]
+        rep = studio.publish(frames, site="studio", product="plate", name="exr")
+        studio.client.download(rep)
+        studio.client.download(rep, site="vault")
+        report = studio.sync()
+    finally:
+        registry.unregister("broken_flush")
+    assert _states(studio, rep, SITE_ID) == [("present", None)] * 3, "the healthy target's copies were held back"
+    vault = _states(studio, rep, "vault")
+    assert [s for s, _ in vault] == ["failed"] * 3
+    assert all(
+        "could not be made durable: RuntimeError: fsync of folders not possible here" in (e or "") for _, e in vault
+    )
+    assert report.transferred == 3 and report.failed_attempts == 9  # 3 files x retry_count 3

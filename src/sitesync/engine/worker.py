@@ -10,6 +10,7 @@ A site that cannot be reached is left alone for a growing while, without burning
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import logging
 import os
 import queue
@@ -112,6 +113,7 @@ class Worker:
         self._inflight: dict[int, _Job] = {}  # replica id -> claimed job, queued or running in the pool
         self._done: queue.SimpleQueue[tuple[_Job, Outcome]] = queue.SimpleQueue()  # filled by pool threads
         self._outcomes: list[Outcome] = []
+        self._written: dict[int, Provider] = {}  # replica id -> target provider of a copy not yet recorded
         self._views: dict[str, ProjectView] = {}
         self._project_ids: dict[str, int] = {}
         self._pauses: set[tuple[str, str]] = set()
@@ -427,6 +429,7 @@ class Worker:
     def _result(self, outcome: Outcome, job: _Job) -> Outcome:
         claim = job.claim
         if outcome.kind == "present":
+            self._written[claim.replica_id] = job.target_provider
             self.progress.finish(claim.replica_id, True, outcome.bytes)
             self.report.transferred += 1
             self.report.bytes += outcome.bytes
@@ -449,16 +452,43 @@ class Worker:
         due = time.monotonic() - self._last_flush >= self.options.flush_seconds
         if not (force or due or len(self._outcomes) >= self.options.flush_count):
             return False
-        batch = self._outcomes
-        if any(o.kind == "present" for o in batch):
-            self.pool.flush()  # new copies durable (folder entries fsynced per batch) before they count
+        batch = self._outcomes = self._make_durable(self._outcomes)
         self.store.record_outcomes(self.worker_id, batch)  # raises on DB outage: kept for the next try
+        for o in batch:
+            self._written.pop(o.replica_id, None)
         self._outcomes = []
         self._last_flush = time.monotonic()
         requeued = [o for o in batch if o.kind != "present"]
         for o in requeued:
             self._idle.discard((self._project_name(o.project_id), o.site))
         return bool(requeued)
+
+    def _make_durable(self, batch: list[Outcome]) -> list[Outcome]:
+        """``flush()`` the targets of the batch's new copies (local_drive fsyncs their folders here,
+        once per folder) before they are recorded. A target whose flush fails fails its own copies;
+        the others are recorded."""
+        targets = {id(p): p for o in batch if o.kind == "present" and (p := self._written.get(o.replica_id))}
+        failed: dict[int, str] = {}
+        for key, provider in targets.items():
+            try:
+                provider.flush()
+            except Exception as exc:  # a provider bug must not hold back the other sites' outcomes
+                failed[key] = str(exc) if isinstance(exc, SitesyncError) else f"{type(exc).__name__}: {exc}"
+                log.warning("site %s: could not make new copies durable: %s", provider.site, failed[key])
+        if not failed:
+            return batch
+        out = []
+        for o in batch:
+            provider = self._written.get(o.replica_id) if o.kind == "present" else None
+            if provider is not None and id(provider) in failed:
+                self.report.transferred -= 1
+                self.report.bytes -= o.bytes
+                self.report.failed_attempts += 1
+                o = dataclasses.replace(
+                    o, kind="error", error=f"the copy could not be made durable: {failed[id(provider)]}"
+                )
+            out.append(o)
+        return out
 
     def _project_name(self, project_id: int) -> str:
         for name, pid in self._project_ids.items():
