@@ -274,13 +274,6 @@ class ProviderPool:
                 self._instances[key] = inst
             return inst
 
-    def flush(self) -> None:
-        """``flush()`` every provider: make every write that returned durable."""
-        with self._lock:
-            instances = list(self._instances.values())
-        for inst in instances:
-            inst.flush()
-
     def close(self) -> None:
         with self._lock:
             instances, self._instances = list(self._instances.values()), {}
