@@ -622,6 +622,10 @@ class Client:
                     facts[p.template] = copy_into_site(p, spec, provider)
                 except StorageError as exc:
                     raise InvalidInputError(f"could not copy {p.source} into site {site_name!r}: {exc}") from None
+            try:
+                provider.flush()
+            except StorageError as exc:
+                raise InvalidInputError(f"could not store the copies on site {site_name!r}: {exc}") from None
         ordered = [facts[p.template] for p in placed]
         from sitesync.engine.planner import publish_targets
 

@@ -6,6 +6,7 @@ progress, and lets the transfer layer prove that what arrived matches the catalo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
@@ -13,6 +14,7 @@ import xxhash
 
 DEFAULT_ALGORITHM = "xxh3_128"
 CHUNK_SIZE = 1024 * 1024
+DRAIN_CHUNK = 64 * 1024
 
 
 class Hasher(Protocol):
@@ -45,11 +47,11 @@ def new_hasher(algorithm: str = DEFAULT_ALGORITHM) -> Hasher:
     return factory()
 
 
-def hash_stream(stream: BinaryIO, algorithm: str = DEFAULT_ALGORITHM) -> tuple[int, str]:
+def hash_stream(stream: BinaryIO, algorithm: str = DEFAULT_ALGORITHM, buffer_size: int = CHUNK_SIZE) -> tuple[int, str]:
     """Hash a readable binary stream to its end; return (size, hexdigest)."""
     hasher = new_hasher(algorithm)
     size = 0
-    buf = bytearray(CHUNK_SIZE)
+    buf = bytearray(buffer_size)
     view = memoryview(buf)
     readinto = getattr(stream, "readinto", None)
     while True:
@@ -59,7 +61,7 @@ def hash_stream(stream: BinaryIO, algorithm: str = DEFAULT_ALGORITHM) -> tuple[i
                 break
             hasher.update(view[:n])
         else:
-            chunk = stream.read(CHUNK_SIZE)
+            chunk = stream.read(buffer_size)
             if not chunk:
                 break
             n = len(chunk)
@@ -68,9 +70,15 @@ def hash_stream(stream: BinaryIO, algorithm: str = DEFAULT_ALGORITHM) -> tuple[i
     return size, hasher.hexdigest()
 
 
+def buffer_size_for(size: int) -> int:
+    """A read buffer for a file of ``size`` bytes: one read gets it all (and the next sees its end);
+    never more than CHUNK_SIZE. A 1 MiB buffer per small file costs more than reading it."""
+    return max(1, min(CHUNK_SIZE, size + 1))
+
+
 def hash_file(path: str, algorithm: str = DEFAULT_ALGORITHM) -> tuple[int, str]:
     with open(path, "rb", buffering=0) as fh:
-        return hash_stream(fh, algorithm)
+        return hash_stream(fh, algorithm, buffer_size_for(os.fstat(fh.fileno()).st_size))
 
 
 class HashingReader:
@@ -116,7 +124,7 @@ class HashingReader:
 
     def drain(self) -> None:
         """Read (and hash) whatever the consumer left unread, so the digest covers the whole source."""
-        buf = bytearray(CHUNK_SIZE)
+        buf = bytearray(DRAIN_CHUNK)  # usually the consumer read to the end: one empty read
         while self.readinto(buf):
             pass
 

@@ -19,6 +19,7 @@ from sitesync.errors import PathTemplateError
 ROOT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 _TEMPLATE_RE = re.compile(r"^\{root\[(?P<root>[^\]]*)\]\}(?P<rest>.*)$", re.DOTALL)
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
+_CONTROL_RE = re.compile(r"[\x00-\x1f]")
 MAX_COMPONENT_BYTES = 255
 MAX_PATH_BYTES = 4096
 
@@ -35,7 +36,7 @@ def check_relative(rel: str, *, context: str) -> str:
     """Validate a root-relative POSIX path and return it unchanged."""
     if not rel:
         raise PathTemplateError(f"{context}: the path below the root is empty")
-    if "\x00" in rel or any(ord(ch) < 32 for ch in rel):
+    if _CONTROL_RE.search(rel):
         raise PathTemplateError(f"{context}: the path contains a NUL or control character")
     if "\\" in rel:
         raise PathTemplateError(f"{context}: use '/' as separator, not '\\'")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sitesync.errors import InvalidInputError, PathTemplateError
 from sitesync.hashing import DEFAULT_ALGORITHM, HashingReader, hash_file
-from sitesync.paths import RootedPath, relative_to_base
+from sitesync.paths import RootedPath
 from sitesync.providers.base import Provider
 from sitesync.sites import SiteSpec
 from sitesync.state.records import FileFacts, RepresentationKey
@@ -22,6 +23,7 @@ from sitesync.state.schema import HERO_VERSION
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 HASH_THREADS = 4
+PARALLEL_HASH_BYTES = 4 * 1024 * 1024  # files at least this big are hashed in parallel threads
 
 
 def parse_version(text: str | int) -> int:
@@ -62,6 +64,7 @@ class PlacedFile:
     source: str  # OS path given by the user
     template: str  # catalog path
     in_place: bool  # already under a root of the publishing site
+    size: int = -1  # when it was checked
 
 
 def _fill_template(template: str, project: str, key: RepresentationKey, filename: str) -> str:
@@ -96,17 +99,15 @@ def place_files(
     placed: list[PlacedFile] = []
     seen: dict[str, str] = {}
     local_roots = site.roots if site.provider == "local_drive" else {}
+    # resolved once per publish, not once per file: a sequence of 10,000 frames is one folder
+    real_roots = [(root, os.path.realpath(base)) for root, base in local_roots.items()]
+    real_folders: dict[str, str] = {}
     for raw in files:
         path = os.path.abspath(os.path.expanduser(raw))
-        if not os.path.exists(path):
-            raise InvalidInputError(f"file not found: {raw}; nothing was published")
-        if not os.path.isfile(path):
-            raise InvalidInputError(f"not a regular file: {raw}; publish files, not folders")
-        if not os.access(path, os.R_OK):
-            raise InvalidInputError(f"cannot read {raw} (permission denied); nothing was published")
+        real, size = _check_input(raw, path, real_folders)
         template = None
-        for root, base in local_roots.items():
-            rel = relative_to_base(path, base)
+        for root, real_base in real_roots:
+            rel = _below(real, real_base)
             if rel is not None:
                 template = RootedPath.parse(f"{{root[{root}]}}/{rel}").template
                 break
@@ -118,22 +119,57 @@ def place_files(
                 f"{raw} and {seen[template]} would both be published as {template}; give distinct file names"
             )
         seen[template] = raw
-        placed.append(PlacedFile(path, template, in_place))
+        placed.append(PlacedFile(path, template, in_place, size))
     return placed
 
 
+def _check_input(raw: str, path: str, real_folders: dict[str, str]) -> tuple[str, int]:
+    """Refuse what cannot be published; return the file's real path (symbolic links resolved) and size."""
+    try:
+        st = os.lstat(path)
+        link = stat.S_ISLNK(st.st_mode)
+        if link:
+            st = os.stat(path)
+    except FileNotFoundError:
+        raise InvalidInputError(f"file not found: {raw}; nothing was published") from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {raw} ({exc.strerror}); nothing was published") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInputError(f"not a regular file: {raw}; publish files, not folders")
+    if not os.access(path, os.R_OK):
+        raise InvalidInputError(f"cannot read {raw} (permission denied); nothing was published")
+    if link:
+        return os.path.realpath(path), st.st_size
+    folder, name = os.path.split(path)
+    real_folder = real_folders.get(folder)
+    if real_folder is None:
+        real_folder = real_folders[folder] = os.path.realpath(folder)
+    return os.path.join(real_folder, name), st.st_size
+
+
+def _below(real_path: str, real_base: str) -> str | None:
+    """The POSIX path of ``real_path`` relative to ``real_base``, if it lies strictly inside it."""
+    prefix = real_base.rstrip(os.sep) + os.sep
+    if not real_path.startswith(prefix) or len(real_path) == len(prefix):
+        return None
+    return real_path[len(prefix) :].replace(os.sep, "/")
+
+
 def hash_in_place(placed: Sequence[PlacedFile], algorithm: str = DEFAULT_ALGORITHM) -> dict[str, FileFacts]:
-    """Hash files registered in place (in parallel threads; xxhash releases the GIL on big buffers)."""
+    """Hash files registered in place. Big files in parallel threads (reads and xxhash release the
+    GIL); small ones in this thread, where starting a thread per file would cost more than hashing."""
     todo = [p for p in placed if p.in_place]
 
     def one(p: PlacedFile) -> FileFacts:
         size, digest = hash_file(p.source, algorithm)
         return FileFacts(p.template, size, algorithm, digest)
 
-    if len(todo) <= 1:
-        return {p.template: one(p) for p in todo}
-    with cf.ThreadPoolExecutor(min(HASH_THREADS, len(todo))) as pool:
-        return {f.path: f for f in pool.map(one, todo)}
+    big = [p for p in todo if p.size >= PARALLEL_HASH_BYTES] if len(todo) > 1 else []
+    out = {p.template: one(p) for p in todo if p.size < PARALLEL_HASH_BYTES or len(big) == 0}
+    if big:
+        with cf.ThreadPoolExecutor(min(HASH_THREADS, len(big))) as pool:
+            out.update((f.path, f) for f in pool.map(one, big))
+    return out
 
 
 def copy_into_site(p: PlacedFile, site: SiteSpec, provider: Provider, algorithm: str = DEFAULT_ALGORITHM) -> FileFacts:

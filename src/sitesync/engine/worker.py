@@ -10,8 +10,10 @@ A site that cannot be reached is left alone for a growing while, without burning
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import logging
 import os
+import queue
 import secrets
 import socket
 import threading
@@ -24,6 +26,7 @@ from sitesync.engine.progress import Progress
 from sitesync.engine.transfer import Expected, copy_verified
 from sitesync.engine.wake import WakeListener
 from sitesync.errors import Disposition, SitesyncError, SiteUnavailableError, StorageError, disposition
+from sitesync.providers.base import Provider
 from sitesync.sites import MachineView, ProjectView, ProviderPool
 from sitesync.state.records import ClaimedReplica, Outcome
 from sitesync.state.store import StateStore
@@ -69,6 +72,8 @@ class _Job:
     claim: ClaimedReplica
     project: ProjectView
     source: str
+    source_provider: Provider
+    target_provider: Provider
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -106,8 +111,10 @@ class Worker:
         self._unavailable: dict[tuple[str, str], _SiteHealth] = {}
         self._checked: set[tuple[str, str]] = set()
         self._idle: set[tuple[str, str]] = set()
-        self._inflight: dict[cf.Future[Outcome], _Job] = {}
+        self._inflight: dict[int, _Job] = {}  # replica id -> claimed job, queued or running in the pool
+        self._done: queue.SimpleQueue[tuple[_Job, Outcome]] = queue.SimpleQueue()  # filled by pool threads
         self._outcomes: list[Outcome] = []
+        self._written: dict[int, Provider] = {}  # replica id -> target provider of a copy not yet recorded
         self._views: dict[str, ProjectView] = {}
         self._project_ids: dict[str, int] = {}
         self._pauses: set[tuple[str, str]] = set()
@@ -152,7 +159,8 @@ class Worker:
                         break
                     claimed = self._step(pool)
                     failures = 0
-                    if not self._inflight and not claimed:
+                    # idle only when a look for work found none (None: this step did not look)
+                    if not self._inflight and claimed == 0:
                         if self._flush(force=True):
                             continue  # retries just went back to the queue: look again before idling
                         if self.options.once:
@@ -169,7 +177,8 @@ class Worker:
         self.report.seconds = time.monotonic() - started
         return self.report
 
-    def _step(self, pool: cf.ThreadPoolExecutor) -> int:
+    def _step(self, pool: cf.ThreadPoolExecutor) -> int | None:
+        """One turn of the loop. Returns how many files were claimed, or None if it did not look."""
         now = time.monotonic()
         self._refresh()
         if self.preferred.step(self.view, self._views, self._project_ids, self.options.targets):
@@ -187,19 +196,19 @@ class Worker:
             self._idle.clear()
         if not self._idle:
             self._idle_since = now
-        claimed = 0
-        capacity = self._claim_target() - len(self._inflight)
-        if capacity > 0 and not self._stop.is_set():
+        claimed: int | None = None
+        target = self._claim_target()
+        capacity = target - len(self._inflight)
+        # refill in batches (below half the target), not a few files at a time: a claim is a write
+        # transaction, and for small files a claim per finished file cost more than the copy
+        if capacity > 0 and (len(self._inflight) <= target // 2) and not self._stop.is_set():
             claimed = self._claim(pool, capacity)
         if self._inflight:
-            done, _ = cf.wait(list(self._inflight), timeout=0.05, return_when=cf.FIRST_COMPLETED)
-            for fut in done:
-                job = self._inflight.pop(fut)
-                self._outcomes.append(self._result(fut, job))
+            self._collect(0.05)
         requeued = self._flush()
         self._heartbeat()
         # a retry that went back to the queue just now counts as work: look again before idling
-        return claimed + int(requeued)
+        return (claimed or 0) + 1 if requeued else claimed
 
     def _claim_target(self) -> int:
         """How many files to hold leases on: about BUFFER_BYTES of work, at least two per thread."""
@@ -316,20 +325,54 @@ class Worker:
             self.progress.claimed(len(claims), batch_bytes)
             preference = source_preference(view, plan.target)
             usable = set(plan.sources)
+            target = self.pool.get(view.sites[plan.target])
+            sources: dict[str, Provider] = {}
             for claim in claims:
                 source = choose_source(claim.sources, usable, preference)
                 if source is None:  # the holder became unusable meanwhile
                     self._outcomes.append(self._outcome(claim, view, "release", error=None))
                     self.progress.released(claim.replica_id, claim.size)
                     continue
-                job = _Job(claim, view, source)
+                if source not in sources:
+                    sources[source] = self.pool.get(view.sites[source])
+                job = _Job(claim, view, source, sources[source], target)
                 self.progress.start(claim.replica_id, claim.path, claim.site, source, claim.size)
-                self._inflight[pool.submit(self._transfer, job)] = job
+                self._inflight[claim.replica_id] = job
+                pool.submit(self._run, job)
         return total
+
+    def _run(self, job: _Job) -> None:
+        """Runs in a pool thread: one transfer, its outcome handed to the main thread's queue."""
+        try:
+            outcome = self._transfer(job)
+        except BaseException as exc:  # _transfer never raises; this keeps the main thread waiting for nothing
+            outcome = self._outcome(
+                job.claim, job.project, "error", source=job.source, error=f"{type(exc).__name__}: {exc}"
+            )
+        self._done.put((job, outcome))
+
+    def _collect(self, timeout: float) -> int:
+        """Take finished transfers (waiting up to ``timeout`` for the first) and keep their outcomes."""
+        try:
+            item = self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()
+        except queue.Empty:
+            return 0
+        n = 0
+        while True:
+            job, outcome = item
+            self._inflight.pop(job.claim.replica_id, None)
+            self._outcomes.append(self._result(outcome, job))
+            n += 1
+            try:
+                item = self._done.get_nowait()
+            except queue.Empty:
+                return n
 
     def _transfer(self, job: _Job) -> Outcome:
         """Runs in a pool thread: one verified copy. Never raises."""
         claim, view = job.claim, job.project
+        if job.cancel.is_set():  # stopped (or the lease was lost) before this transfer started
+            return self._outcome(claim, view, "release", source=job.source)
         counter = self.progress.counter(claim.replica_id)
 
         def on_bytes(n: int) -> None:
@@ -340,12 +383,10 @@ class Worker:
         started = time.monotonic()
         try:
             src_spec, dst_spec = view.sites[job.source], view.sites[claim.site]
-            source = self.pool.get(src_spec)
-            target = self.pool.get(dst_spec)
             result = copy_verified(
-                source,
+                job.source_provider,
                 src_spec.resolve(claim.path),
-                target,
+                job.target_provider,
                 dst_spec.resolve(claim.path),
                 Expected(claim.size, claim.hash_algo, claim.hash),
                 on_bytes,
@@ -397,10 +438,10 @@ class Worker:
         )
         return outcome
 
-    def _result(self, fut: cf.Future[Outcome], job: _Job) -> Outcome:
-        outcome = fut.result()
+    def _result(self, outcome: Outcome, job: _Job) -> Outcome:
         claim = job.claim
         if outcome.kind == "present":
+            self._written[claim.replica_id] = job.target_provider
             self.progress.finish(claim.replica_id, True, outcome.bytes)
             self.report.transferred += 1
             self.report.bytes += outcome.bytes
@@ -423,14 +464,43 @@ class Worker:
         due = time.monotonic() - self._last_flush >= self.options.flush_seconds
         if not (force or due or len(self._outcomes) >= self.options.flush_count):
             return False
-        batch = self._outcomes
+        batch = self._outcomes = self._make_durable(self._outcomes)
         self.store.record_outcomes(self.worker_id, batch)  # raises on DB outage: kept for the next try
+        for o in batch:
+            self._written.pop(o.replica_id, None)
         self._outcomes = []
         self._last_flush = time.monotonic()
         requeued = [o for o in batch if o.kind != "present"]
         for o in requeued:
             self._idle.discard((self._project_name(o.project_id), o.site))
         return bool(requeued)
+
+    def _make_durable(self, batch: list[Outcome]) -> list[Outcome]:
+        """``flush()`` the targets of the batch's new copies (local_drive fsyncs their folders here,
+        once per folder) before they are recorded. A target whose flush fails fails its own copies;
+        the others are recorded."""
+        targets = {id(p): p for o in batch if o.kind == "present" and (p := self._written.get(o.replica_id))}
+        failed: dict[int, str] = {}
+        for key, provider in targets.items():
+            try:
+                provider.flush()
+            except Exception as exc:  # a provider bug must not hold back the other sites' outcomes
+                failed[key] = str(exc) if isinstance(exc, SitesyncError) else f"{type(exc).__name__}: {exc}"
+                log.warning("site %s: could not make new copies durable: %s", provider.site, failed[key])
+        if not failed:
+            return batch
+        out = []
+        for o in batch:
+            provider = self._written.get(o.replica_id) if o.kind == "present" else None
+            if provider is not None and id(provider) in failed:
+                self.report.transferred -= 1
+                self.report.bytes -= o.bytes
+                self.report.failed_attempts += 1
+                o = dataclasses.replace(
+                    o, kind="error", error=f"the copy could not be made durable: {failed[id(provider)]}"
+                )
+            out.append(o)
+        return out
 
     def _project_name(self, project_id: int) -> str:
         for name, pid in self._project_ids.items():
@@ -442,7 +512,7 @@ class Worker:
         if time.monotonic() - self._last_heartbeat < self.options.lease_seconds / 3:
             return
         self._last_heartbeat = time.monotonic()
-        running = {job.claim.replica_id: job for job in self._inflight.values()}
+        running = dict(self._inflight)
         if not running:
             return
         done = self.progress.in_flight_bytes()
@@ -473,11 +543,14 @@ class Worker:
         for job in self._inflight.values():
             job.cancel.set()
         deadline = time.monotonic() + self.options.stop_grace_seconds
-        for fut, job in list(self._inflight.items()):
-            try:
-                self._outcomes.append(self._result(fut, job) if fut.done() else self._wait_result(fut, job, deadline))
-            except Exception:
-                log.exception("transfer did not stop cleanly")
+        while self._inflight and time.monotonic() < deadline:
+            self._collect(min(0.5, max(0.01, deadline - time.monotonic())))
+        if self._inflight:
+            log.error(
+                "%d transfers did not stop within %.0fs; their leases will expire",
+                len(self._inflight),
+                self.options.stop_grace_seconds,
+            )
         self._inflight.clear()
         for attempt in range(5):
             try:
@@ -487,10 +560,6 @@ class Worker:
                 log.warning("could not write final outcomes (%s); retrying", exc)
                 time.sleep(min(5.0, 0.5 * 2**attempt))
         self.pool.close()
-
-    def _wait_result(self, fut: cf.Future[Outcome], job: _Job, deadline: float) -> Outcome:
-        fut.result(timeout=max(0.1, deadline - time.monotonic()))
-        return self._result(fut, job)
 
 
 def run_until_signalled(worker: Worker, signals: Iterable[int]) -> RunReport:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 # Optional capabilities a provider may advertise.
 CAP_LOCAL_PATH = "local_path"  # local_path(path) gives an OS path: kernel copy paths may be used
+CAP_LOCAL_COPY = "local_copy"  # write_local(): the target copies from a local OS path itself
 CAP_NATIVE_HASH = "native_hash"  # Entry.hashes carries a storage-computed hash (md5, sha1...)
 CAP_SERVER_SIDE_COPY = "server_side_copy"
 
@@ -107,6 +108,28 @@ class Provider(abc.ABC):
     def local_path(self, path: str) -> str | None:
         """An OS path for ``path`` when the storage is a mounted file system (CAP_LOCAL_PATH)."""
         return None
+
+    def write_local(
+        self,
+        path: str,
+        source: str,
+        size: int,
+        verify: Callable[[BinaryIO], None],
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> Entry:
+        """Like ``write``, copying the local file ``source`` (an OS path) by the fastest means the
+        provider has (CAP_LOCAL_COPY; e.g. the kernel's copy_file_range). Before the copy becomes
+        visible under ``path``, call ``verify(stream)`` with the stored content opened for reading
+        from its start: it reads it to the end and raises if it is not the expected content; then
+        discard everything and re-raise. ``on_bytes`` gets the size of each copied chunk and may
+        raise to cancel."""
+        raise NotImplementedError(f"provider {self.name} cannot copy from a local path")
+
+    def flush(self) -> None:
+        """Make every write that has returned durable, where the provider defers part of that to
+        batch it (``local_drive`` fsyncs the folders of new names here, once per folder, instead of
+        once per file). The engine calls it before it records transfers as done, publish before it
+        records files it copied in. Raises a storage error if that cannot be done."""
 
     def close(self) -> None:
         """Release connections. The provider may be used again afterwards (it reconnects)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -23,6 +24,52 @@ from sitesync.state.database import (
 def chunked(items: Sequence[Any], size: int = 2000) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def ids_in(column: sa.ColumnElement[Any], dialect: str, name: str = "b_ids") -> sa.ColumnElement[bool]:
+    """``column IN (<integers>)`` with the whole list passed as ONE bound parameter (see ``ids_param``):
+    ``= ANY(array)`` on PostgreSQL, ``json_each`` on SQLite. One statement for any number of ids,
+    and no per-id placeholders for SQLAlchemy and the driver to build."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=sa.ARRAY(sa.Integer)))
+    return column.in_(sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam(name))))
+
+
+def ids_param(ids: Iterable[int], dialect: str) -> Any:
+    values = [int(i) for i in ids]
+    return values if dialect == "postgresql" else json.dumps(values)
+
+
+_INSERTS: dict[tuple[str, str, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
+
+
+def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows (dicts with the same keys, plain values) in one round trip.
+
+    SQLAlchemy's executemany builds and processes parameters row by row in Python, and psycopg sends
+    one INSERT per row; for the worker's per-file history rows that dominated a batch. Here the
+    statement is compiled once: PostgreSQL gets one ``INSERT ... SELECT FROM unnest(<one array per
+    column>)``, SQLite one DBAPI ``executemany`` (a C loop in-process).
+    """
+    if not rows:
+        return
+    keys = tuple(rows[0])
+    cache_key = (conn.dialect.name, table.name, keys)
+    entry = _INSERTS.get(cache_key)
+    if entry is None:
+        if conn.dialect.name == "postgresql":
+            columns = ", ".join(keys)
+            arrays = ", ".join(f"%({k})s::{table.c[k].type.compile(conn.dialect)}[]" for k in keys)
+            entry = (f"INSERT INTO {table.name} ({columns}) SELECT * FROM unnest({arrays})", keys)
+        else:
+            compiled = table.insert().inline().values({k: sa.bindparam(k) for k in keys}).compile(dialect=conn.dialect)
+            entry = (compiled.string, tuple(compiled.positiontup or keys))
+        _INSERTS[cache_key] = entry
+    sql, order = entry
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(sql, {k: [row[k] for row in rows] for k in order})
+    else:
+        conn.exec_driver_sql(sql, [tuple(row[k] for k in order) for row in rows])  # type: ignore[arg-type]
 
 
 class StoreBase:
@@ -95,7 +142,7 @@ class StoreBase:
             full.update(row)
             batch.append(full)
         if batch:
-            conn.execute(s.events.insert(), batch)
+            insert_many(conn, s.events, batch)
 
     def add_event(self, kind: str, actor: str, **fields: Any) -> None:
         with self._write() as conn:

@@ -3,6 +3,7 @@ representation pause, and the guarded removal of a site's copies."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from sitesync.errors import ConflictError, GuardRefusedError, NotFoundError
 from sitesync.state import schema as s
-from sitesync.state.base import StoreBase, chunked
+from sitesync.state.base import StoreBase, chunked, ids_in, ids_param, insert_many
 from sitesync.state.records import (
     FileFacts,
     FileRow,
@@ -57,6 +58,49 @@ def _rep_row(row: Any) -> RepresentationRow:
         updated_at=m["updated_at"],
         published_by=m["published_by"],
     )
+
+
+@functools.cache
+def _queue_missing_statement(dialect: str, with_ids: bool) -> sa.Executable:
+    """INSERT ... SELECT of the replicas a representation lacks on a site, built once (building it
+    per call cost more than running it for a representation of a hundred files)."""
+    f, r = s.files, s.replicas
+    other = r.alias("existing")
+    cond = [
+        f.c.representation_id == sa.bindparam("b_rep"),
+        ~sa.exists().where(other.c.file_id == f.c.id, other.c.site == sa.bindparam("b_site")),
+    ]
+    if with_ids:
+        cond.append(ids_in(f.c.id, dialect))
+    sel = sa.select(
+        f.c.id,
+        sa.bindparam("b_rep", type_=sa.Integer),
+        sa.bindparam("b_project", type_=sa.Integer),
+        sa.bindparam("b_site", type_=sa.String),
+        sa.bindparam("b_status", type_=sa.String),
+        sa.bindparam("b_priority", type_=sa.Integer),
+        sa.bindparam("b_paused", type_=sa.Boolean),
+        sa.literal(0),
+        sa.bindparam("b_now", type_=sa.Float),
+        sa.literal(0),
+        sa.bindparam("b_now", type_=sa.Float),
+        sa.bindparam("b_present", type_=sa.Float),
+    ).where(*cond)
+    cols = [
+        "file_id",
+        "representation_id",
+        "project_id",
+        "site",
+        "status",
+        "priority",
+        "paused",
+        "attempts",
+        "next_attempt_at",
+        "bytes_done",
+        "updated_at",
+        "present_since",
+    ]
+    return r.insert().from_select(cols, sel).returning(r.c.id)
 
 
 class CatalogMixin(StoreBase):
@@ -162,44 +206,21 @@ class CatalogMixin(StoreBase):
     ) -> int:
         """Insert a replica (queued, or ``status``) on ``site`` for every file of the representation
         that has none there."""
-        f, r = s.files, s.replicas
-        other = r.alias("existing")
-        cond = [
-            f.c.representation_id == rep_id,
-            ~sa.exists().where(other.c.file_id == f.c.id, other.c.site == site),
-        ]
+        dialect = conn.dialect.name
+        params: dict[str, Any] = {
+            "b_rep": rep_id,
+            "b_project": project_id,
+            "b_site": site,
+            "b_status": status,
+            "b_priority": priority,
+            "b_paused": paused,
+            "b_now": now,
+            "b_present": now if status == s.PRESENT else None,
+        }
         if file_ids is not None:
-            cond.append(f.c.id.in_(list(file_ids)))
-        sel = sa.select(
-            f.c.id,
-            sa.literal(rep_id),
-            sa.literal(project_id),
-            sa.literal(site),
-            sa.literal(status),
-            sa.literal(priority),
-            sa.literal(paused),
-            sa.literal(0),
-            sa.literal(now),
-            sa.literal(0),
-            sa.literal(now),
-            sa.literal(now if status == s.PRESENT else None, type_=sa.Float),
-        ).where(*cond)
-        cols = [
-            "file_id",
-            "representation_id",
-            "project_id",
-            "site",
-            "status",
-            "priority",
-            "paused",
-            "attempts",
-            "next_attempt_at",
-            "bytes_done",
-            "updated_at",
-            "present_since",
-        ]
+            params["b_ids"] = ids_param(file_ids, dialect)
         # RETURNING: rowcount of INSERT ... SELECT is not reported by every driver
-        return len(conn.execute(r.insert().from_select(cols, sel).returning(r.c.id)).all())
+        return len(conn.execute(_queue_missing_statement(dialect, file_ids is not None), params).all())
 
     @staticmethod
     def _requeue_values(now: float) -> dict[str, Any]:
@@ -329,10 +350,12 @@ class CatalogMixin(StoreBase):
                     )
                     .returning(rep_t.c.id)
                 ).scalar_one()
-                file_ids = self._insert_files(conn, rep_id, files, now)
+                self._insert_files(conn, rep_id, files, now)
                 prio, paused = self._ensure_rep_site(conn, rep_id, present_site, actor, now, priority)
+                # a new representation's files have no replicas yet: insert them present directly, on
+                # the publishing site and on its alternatives (the same storage)
                 for site in same_storage:
-                    self._mark_present(conn, rep_id, project_id, site, file_ids, now, prio, paused)
+                    self._queue_missing(conn, rep_id, project_id, site, prio, paused, now, status=s.PRESENT)
                 for site in queue_sites:
                     prio, paused = self._ensure_rep_site(conn, rep_id, site, actor, now, priority)
                     self._queue_missing(conn, rep_id, project_id, site, prio, paused, now)
@@ -453,6 +476,7 @@ class CatalogMixin(StoreBase):
 
     @staticmethod
     def _insert_files(conn: Connection, rep_id: int, files: Sequence[FileFacts], now: float) -> list[int]:
+        """Insert files of a representation in bulk; their ids in the order given."""
         if not files:
             return []
         rows = [
@@ -467,8 +491,15 @@ class CatalogMixin(StoreBase):
             }
             for x in files
         ]
-        result = conn.execute(s.files.insert().returning(s.files.c.id, sort_by_parameter_order=True), rows)
-        return [row.id for row in result]
+        # one bulk insert, then the ids by (representation, path key), which is unique: an INSERT
+        # ... RETURNING in parameter order ran one statement per file on SQLite
+        insert_many(conn, s.files, rows)
+        f = s.files
+        ids = {
+            row.path_key: row.id
+            for row in conn.execute(sa.select(f.c.path_key, f.c.id).where(f.c.representation_id == rep_id))
+        }
+        return [ids[row["path_key"]] for row in rows]
 
     # ------------------------------------------------------------------ requests
 

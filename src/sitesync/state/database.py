@@ -8,20 +8,22 @@ two writers never deadlock on a lock upgrade. PostgreSQL uses psycopg 3. ``migra
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 
 from sitesync.errors import DatabaseError
+
+if TYPE_CHECKING:  # alembic is imported only to migrate or to explain a schema mismatch (startup time)
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -100,6 +102,8 @@ def create_db_engine(url: str, *, create: bool = False) -> Engine:
 
 
 def _alembic_config(connection: Connection) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection
@@ -107,6 +111,8 @@ def _alembic_config(connection: Connection) -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory(str(MIGRATIONS_DIR))
     head = script.get_current_head()
     assert head is not None
@@ -114,6 +120,8 @@ def head_revision() -> str:
 
 
 def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory(str(MIGRATIONS_DIR))
     return {rev.revision for rev in script.walk_revisions()}
 
@@ -138,12 +146,46 @@ def translate_connect_errors(engine: Engine) -> Iterator[None]:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with translate_connect_errors(engine), engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+_REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.M)
+_DOWN = re.compile(r"^down_revision\s*=\s*[\"']([^\"']+)[\"']", re.M)
+
+
+@functools.cache
+def _head_from_files() -> str | None:
+    """The head revision read from the migration files' text, without importing alembic; None if
+    that is not clear-cut (then alembic decides)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        rev = _REVISION.search(text)
+        if rev:
+            revisions.add(rev.group(1))
+        parents.update(_DOWN.findall(text))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """The database's schema revision by plain SQL; None if there is none (or no table)."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    except sa.exc.DBAPIError:
+        return None
+    return rows[0][0] if len(rows) == 1 else None
+
+
 def check_schema(engine: Engine) -> None:
     """Refuse to work on a database that is missing, older or newer than this code."""
+    head = _head_from_files()
+    if head is not None and _stored_revision(engine) == head:
+        return  # the usual case, decided without loading alembic
     rev = current_revision(engine)
     head = head_revision()
     if rev == head:

@@ -8,6 +8,7 @@ choice uses ``FOR UPDATE SKIP LOCKED`` so concurrent workers take disjoint batch
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from sitesync.state import schema as s
-from sitesync.state.base import StoreBase, chunked
+from sitesync.state.base import StoreBase, chunked, ids_in, ids_param
 from sitesync.state.records import ClaimedReplica, Outcome
 from sitesync.state.sitestates import refresh_pairs
 
@@ -45,93 +46,139 @@ class QueueMixin(StoreBase):
         if limit <= 0 or not source_sites:
             return []
         now = time.time() if now is None else now
-        r = s.replicas
-        q = r.alias("q")
-        src = r.alias("src")
-        choose = (
-            sa.select(q.c.id)
-            .where(
-                q.c.project_id == project_id,
-                q.c.site == site,
-                # literal constants so SQLite can prove the partial index applies
-                q.c.status == sa.literal_column(f"'{s.QUEUED}'"),
-                q.c.paused == sa.false(),
-                q.c.next_attempt_at <= now,
-                sa.exists().where(
-                    src.c.file_id == q.c.file_id,
-                    src.c.status == s.PRESENT,
-                    src.c.site.in_(list(source_sites)),
-                ),
-            )
-            .order_by(q.c.priority.desc(), q.c.id)
-            .limit(limit)
-        )
-
-        def lease(chosen: Any) -> sa.Update:
-            return (
-                r.update()
-                .where(r.c.id.in_(chosen), r.c.status == s.QUEUED)
-                .values(
-                    status=s.IN_PROGRESS,
-                    lease_owner=owner,
-                    lease_expires_at=now + lease_seconds,
-                    bytes_done=0,
-                    updated_at=now,
-                )
-                .returning(r.c.id, r.c.file_id, r.c.representation_id, r.c.attempts, r.c.priority)
-            )
-
+        params = {
+            "b_project_id": project_id,
+            "b_site": site,
+            "b_sources": list(source_sites),
+            "b_now": now,
+            "b_limit": limit,
+            "b_owner": owner,
+            "b_expires": now + lease_seconds,
+        }
         with self._write() as conn:
             if self.is_postgres:
-                # Choose and lock first, then lease exactly those: inside an UPDATE's IN (...)
-                # PostgreSQL may run a LIMIT ... SKIP LOCKED subquery once per row and lease far
-                # more than ``limit`` (one worker took a whole queue).
-                ids = list(conn.execute(choose.with_for_update(skip_locked=True, of=q)).scalars())
-                leased = conn.execute(lease(ids)).all() if ids else []
+                leased = conn.execute(self._claim_statements()[0], params).all()
             else:
-                leased = conn.execute(lease(choose.scalar_subquery())).all()
+                # SQLite: the write lock is held since BEGIN IMMEDIATE, so choosing the rows and
+                # then leasing them in a second statement cannot race with another writer
+                choose, lease = self._claim_statements()
+                leased = conn.execute(choose, params).all()
+                if leased:
+                    conn.execute(lease, {**params, "b_ids": json.dumps([row.id for row in leased])})
             refresh_pairs(conn, {(row.representation_id, site) for row in leased})
-        if not leased:
-            return []
-        return self._claimed_details(project_id, site, leased)
-
-    def _claimed_details(self, project_id: int, site: str, leased: Sequence[sa.Row]) -> list[ClaimedReplica]:
-        f, r = s.files, s.replicas
-        fids = [row.file_id for row in leased]
-        facts: dict[int, sa.Row] = {}
-        holders: dict[int, list[str]] = {}
-        with self._read() as conn:
-            for part in chunked(fids):
-                for row in conn.execute(
-                    sa.select(f.c.id, f.c.path, f.c.size, f.c.hash_algo, f.c.hash).where(f.c.id.in_(part))
-                ):
-                    facts[row.id] = row
-                for row in conn.execute(
-                    sa.select(r.c.file_id, r.c.site).where(r.c.file_id.in_(part), r.c.status == s.PRESENT)
-                ):
-                    holders.setdefault(row.file_id, []).append(row.site)
-        out = []
-        for row in sorted(leased, key=lambda x: (-x.priority, x.id)):
-            fact = facts.get(row.file_id)
-            if fact is None:  # the file was dropped by a re-publish meanwhile; its replica is gone too
-                continue
-            out.append(
-                ClaimedReplica(
-                    replica_id=row.id,
-                    file_id=row.file_id,
-                    representation_id=row.representation_id,
-                    project_id=project_id,
-                    site=site,
-                    path=fact.path,
-                    size=fact.size,
-                    hash_algo=fact.hash_algo,
-                    hash=fact.hash,
-                    attempts=row.attempts,
-                    priority=row.priority,
-                    sources=tuple(sorted(holders.get(row.file_id, ()))),
-                )
+        out = [
+            ClaimedReplica(
+                replica_id=row.id,
+                file_id=row.file_id,
+                representation_id=row.representation_id,
+                project_id=project_id,
+                site=site,
+                path=row.path,
+                size=row.size,
+                hash_algo=row.hash_algo,
+                hash=row.hash,
+                attempts=row.attempts,
+                priority=row.priority,
+                sources=tuple(sorted(row.holders.split(","))) if row.holders else (),
             )
+            for row in leased
+            if row.path is not None  # the file was dropped by a re-publish meanwhile
+        ]
+        out.sort(key=lambda c: (-c.priority, c.replica_id))
         return out
+
+    def _claim_statements(self) -> tuple[sa.Executable, ...]:
+        """The claim's statements, built once per store (SQLAlchemy caches their compiled form).
+
+        PostgreSQL: ONE statement (one round trip) that chooses the batch through
+        ``ix_replicas_queue`` with ``FOR UPDATE SKIP LOCKED`` (concurrent workers take disjoint
+        batches), leases it and returns what a transfer needs: the file's path, size and hash and
+        the sites holding a verified copy. SQLite: the same choice as a SELECT, then the lease.
+        """
+        cached = getattr(self, "_claim_cache", None)
+        if cached is not None:
+            return cached
+        r, f = s.replicas, s.files
+        q, src, held = r.alias("q"), r.alias("src"), r.alias("held")
+        queued = [
+            q.c.project_id == sa.bindparam("b_project_id"),
+            q.c.site == sa.bindparam("b_site"),
+            # literal constants so SQLite can prove the partial index applies
+            q.c.status == sa.literal_column(f"'{s.QUEUED}'"),
+            q.c.paused == sa.false(),
+            q.c.next_attempt_at <= sa.bindparam("b_now"),
+            sa.exists().where(
+                src.c.file_id == q.c.file_id,
+                src.c.status == s.PRESENT,
+                src.c.site.in_(sa.bindparam("b_sources", expanding=True)),
+            ),
+        ]
+        lease = {
+            "status": s.IN_PROGRESS,
+            "lease_owner": sa.bindparam("b_owner"),
+            "lease_expires_at": sa.bindparam("b_expires"),
+            "bytes_done": 0,
+            "updated_at": sa.bindparam("b_now"),
+        }
+
+        def holders(file_id: sa.ColumnElement[int]) -> sa.Label[Any]:
+            return (
+                sa.select(sa.func.aggregate_strings(held.c.site, ","))
+                .where(held.c.file_id == file_id, held.c.status == s.PRESENT)
+                .scalar_subquery()
+                .label("holders")
+            )
+
+        statements: tuple[sa.Executable, ...]
+        if self.is_postgres:
+            chosen = (
+                sa.select(q.c.id)
+                .where(*queued)
+                .order_by(q.c.priority.desc(), q.c.id)
+                .limit(sa.bindparam("b_limit"))
+                .with_for_update(skip_locked=True, of=q)
+                .cte("chosen")
+            )
+            statements = (
+                r.update()
+                .where(r.c.id == chosen.c.id, r.c.status == s.QUEUED, f.c.id == r.c.file_id)
+                .values(**lease)
+                .returning(
+                    r.c.id,
+                    r.c.file_id,
+                    r.c.representation_id,
+                    r.c.attempts,
+                    r.c.priority,
+                    f.c.path,
+                    f.c.size,
+                    f.c.hash_algo,
+                    f.c.hash,
+                    holders(r.c.file_id),
+                ),
+            )
+        else:
+            choose = (
+                sa.select(
+                    q.c.id,
+                    q.c.file_id,
+                    q.c.representation_id,
+                    q.c.attempts,
+                    q.c.priority,
+                    f.c.path,
+                    f.c.size,
+                    f.c.hash_algo,
+                    f.c.hash,
+                    holders(q.c.file_id),
+                )
+                .join(f, f.c.id == q.c.file_id)
+                .where(*queued)
+                .order_by(q.c.priority.desc(), q.c.id)
+                .limit(sa.bindparam("b_limit"))
+            )
+            ids = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("b_ids")))
+            statements = (choose, r.update().where(r.c.id.in_(ids), r.c.status == s.QUEUED).values(**lease))
+        self._claim_cache = statements
+        return statements
 
     def renew_leases(
         self, owner: str, progress: Mapping[int, int], lease_seconds: float, now: float | None = None
@@ -161,7 +208,7 @@ class QueueMixin(StoreBase):
                     .where(r.c.id == sa.bindparam("rid"))
                     .values(lease_expires_at=now + lease_seconds, bytes_done=sa.bindparam("done"))
                     .execution_options(synchronize_session=False),
-                    [{"rid": rid, "done": progress[rid]} for rid in owned],
+                    [{"rid": rid, "done": progress[rid]} for rid in sorted(owned)],
                 )
                 refresh_pairs(conn, pairs)
         return set(ids) - owned
@@ -174,16 +221,12 @@ class QueueMixin(StoreBase):
         now = time.time() if now is None else now
         r = s.replicas
         by_id = {o.replica_id: o for o in outcomes}
+        stmts = self._outcome_statements()
         with self._write() as conn:
-            attempts: dict[int, int] = {}
-            for part in chunked(list(by_id)):
-                q = sa.select(r.c.id, r.c.attempts).where(
-                    r.c.id.in_(part), r.c.lease_owner == owner, r.c.status == s.IN_PROGRESS
-                )
-                if self.is_postgres:
-                    q = q.with_for_update()
-                attempts.update({row.id: row.attempts for row in conn.execute(q)})
-            present, failed, queued, released, events = [], [], [], [], []
+            owned = conn.execute(stmts["owned"], {"b_owner": owner, "b_ids": ids_param(by_id, self.dialect)})
+            attempts: dict[int, int] = {row.id: row.attempts for row in owned}
+            present: dict[str | None, list[int]] = {}  # source site -> replica ids
+            failed, queued, released, events = [], [], [], []
             alt_rows: list[Outcome] = []
             for rid, o in by_id.items():
                 if rid not in attempts:
@@ -198,7 +241,7 @@ class QueueMixin(StoreBase):
                     "source_site": o.source_site,
                 }
                 if o.kind == "present":
-                    present.append({"rid": rid, "src": o.source_site, "done": o.bytes})
+                    present.setdefault(o.source_site, []).append(rid)
                     events.append({**base_event, "kind": "transfer", "bytes": o.bytes, "duration": o.duration})
                     if o.alternatives:
                         alt_rows.append(o)
@@ -225,19 +268,11 @@ class QueueMixin(StoreBase):
             common_clear = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
             if present:
                 conn.execute(
-                    r.update()
-                    .where(r.c.id == sa.bindparam("rid"))
-                    .values(
-                        status=s.PRESENT,
-                        attempts=0,
-                        last_error=None,
-                        last_failed_at=None,
-                        present_since=now,
-                        bytes_done=sa.bindparam("done"),
-                        source_site=sa.bindparam("src"),
-                        **common_clear,
-                    ),
-                    present,
+                    stmts["present"],
+                    [
+                        {"b_src": src, "b_now": now, "b_ids": ids_param(ids, self.dialect)}
+                        for src, ids in present.items()
+                    ],
                 )
             if failed:
                 conn.execute(
@@ -288,6 +323,38 @@ class QueueMixin(StoreBase):
             refresh_pairs(conn, touched)
             self._events(conn, events)
         return sum(1 for rid in by_id if rid in attempts)
+
+    def _outcome_statements(self) -> dict[str, sa.Executable]:
+        """record_outcomes' hot statements, built once: which of a batch's replicas this worker
+        still holds, and the batch of successes as one UPDATE per source site."""
+        cached = getattr(self, "_outcome_cache", None)
+        if cached is not None:
+            return cached
+        r, f = s.replicas, s.files
+        owned = sa.select(r.c.id, r.c.attempts).where(
+            ids_in(r.c.id, self.dialect), r.c.lease_owner == sa.bindparam("b_owner"), r.c.status == s.IN_PROGRESS
+        )
+        if self.is_postgres:
+            owned = owned.with_for_update()
+        present = (
+            r.update()
+            .where(ids_in(r.c.id, self.dialect))
+            .values(
+                status=s.PRESENT,
+                attempts=0,
+                last_error=None,
+                last_failed_at=None,
+                present_since=sa.bindparam("b_now"),
+                # a verified copy holds exactly the catalog's bytes
+                bytes_done=sa.select(f.c.size).where(f.c.id == r.c.file_id).scalar_subquery(),
+                source_site=sa.bindparam("b_src"),
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=sa.bindparam("b_now"),
+            )
+        )
+        self._outcome_cache = {"owned": owned, "present": present}
+        return self._outcome_cache
 
     def _record_alternatives(self, conn: sa.Connection, o: Outcome, now: float) -> None:
         """A copy landed on a site whose alternatives are the same storage: they hold it too."""
