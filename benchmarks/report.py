@@ -81,6 +81,8 @@ def scale_tables(data: dict[str, Any]) -> list[str]:
             "",
         ]
         before = {o["name"]: Stats.of(o["ms"]) for o in db.get("operations_before", [])}
+        if db.get("before_error"):
+            lines += [f"(The baseline revision could not be measured here: {db['before_error']})", ""]
         if before:
             lines += [
                 "| operation | runs | p50 ms | p95 ms | max ms | before: p50 ms | before: p95 ms |",

@@ -191,7 +191,10 @@ class Worker:
                 self._idle.clear()
             self._finish_stale_removals()
         if self.wake is not None and self.wake.wait(0):
-            self._idle.clear()  # work was added: look at every queue again
+            # something was asked (work added, a pause or resume): look at every queue again, with
+            # the pauses as they are now, not as the last periodic refresh saw them
+            self._idle.clear()
+            self._pauses = self.store.pauses()
         elif now - self._idle_since >= IDLE_RECHECK_SECONDS:
             self._idle.clear()
         if not self._idle:
@@ -224,6 +227,7 @@ class Worker:
         woken = self.wake.wait(delay) if self.wake is not None else self._stop.wait(delay)
         if woken:
             log.debug("woken up")
+            self._pauses = self.store.pauses()
         self._idle.clear()
 
     # ------------------------------------------------------------------ settings and plans
@@ -315,6 +319,7 @@ class Worker:
                 self.worker_id,
                 min(self.options.batch_size, capacity - total),
                 self.options.lease_seconds,
+                refresh_summaries=False,
             )
             if not claims:
                 self._idle.add(key)
@@ -339,6 +344,9 @@ class Worker:
                 self.progress.start(claim.replica_id, claim.path, claim.site, source, claim.size)
                 self._inflight[claim.replica_id] = job
                 pool.submit(self._run, job)
+            # the dashboard's summaries, now the transfers have started (outside the claim's
+            # transaction, which competing workers wait for)
+            self.store.refresh_summaries({(c.representation_id, c.site) for c in claims})
         return total
 
     def _run(self, job: _Job) -> None:
@@ -537,7 +545,9 @@ class Worker:
                     continue
                 by_site.setdefault((site, rep_id), []).append(rid)
             for (site, rep_id), ids in by_site.items():
-                self.store.finish_remove(ids, rep_id, site, self.worker_id)
+                # the site's alternatives are the same storage: their records of these copies go too
+                alternatives = view.sites[site].alternatives
+                self.store.finish_remove(ids, rep_id, site, self.worker_id, alternatives=alternatives)
 
     def _shutdown(self) -> None:
         for job in self._inflight.values():

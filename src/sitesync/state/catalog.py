@@ -155,6 +155,16 @@ class CatalogMixin(StoreBase):
 
     # ------------------------------------------------------------------ helpers on a connection
 
+    def _lock_replicas(self, conn: Connection, rep_id: int) -> None:
+        """On PostgreSQL, lock the representation's replicas in id order before changing them.
+
+        Every writer that changes several replicas takes its row locks in ascending id order
+        (workers lock their batch the same way in ``record_outcomes``), so two writers can wait
+        for each other but never deadlock. SQLite has one writer at a time and needs nothing."""
+        if self.is_postgres:
+            r = s.replicas
+            conn.execute(sa.select(r.c.id).where(r.c.representation_id == rep_id).order_by(r.c.id).with_for_update())
+
     @staticmethod
     def _ensure_rep_site(
         conn: Connection, rep_id: int, site: str, actor: str, now: float, priority: int | None
@@ -377,6 +387,7 @@ class CatalogMixin(StoreBase):
                 return PublishResult(rep_id, True, len(files), (), tuple(queue_sites))
 
             rep_id = existing.id
+            self._lock_replicas(conn, rep_id)
             old = {
                 row.path: row
                 for row in conn.execute(
@@ -524,6 +535,7 @@ class CatalogMixin(StoreBase):
             ).first()
             if rep is None:
                 raise NotFoundError(f"unknown representation {rep_id}; see `sitesync status PROJECT`")
+            self._lock_replicas(conn, rep_id)
             prio, paused = self._ensure_rep_site(conn, rep_id, site, actor, now, priority)
             queued = self._queue_missing(conn, rep_id, rep.project_id, site, prio, paused, now, file_ids)
             cond = [r.c.representation_id == rep_id, r.c.site == site, r.c.status == s.FAILED]
@@ -577,6 +589,7 @@ class CatalogMixin(StoreBase):
             ).first()
             if rep is None:
                 raise NotFoundError(f"unknown representation {rep_id}; see `sitesync status PROJECT`")
+            self._lock_replicas(conn, rep_id)
             base = [r.c.representation_id == rep_id, r.c.site.in_(list(sites))]
             if file_id is not None:
                 base.append(r.c.file_id == file_id)
@@ -620,6 +633,7 @@ class CatalogMixin(StoreBase):
         t, r = s.representation_sites, s.replicas
         with self._write() as conn:
             rep = self._require_rep(conn, rep_id)
+            self._lock_replicas(conn, rep_id)
             cond_t = [t.c.representation_id == rep_id]
             cond_r = [r.c.representation_id == rep_id]
             if site is not None:
@@ -652,6 +666,7 @@ class CatalogMixin(StoreBase):
         t, r = s.representation_sites, s.replicas
         with self._write() as conn:
             rep = self._require_rep(conn, rep_id)
+            self._lock_replicas(conn, rep_id)
             cond_t = [t.c.representation_id == rep_id]
             cond_r = [r.c.representation_id == rep_id]
             if site is not None:
@@ -711,6 +726,7 @@ class CatalogMixin(StoreBase):
         now = time.time()
         with self._write() as conn:
             rep = self._require_rep(conn, rep_id)
+            self._lock_replicas(conn, rep_id)
             cond = [r.c.representation_id == rep_id, r.c.site == site]
             if file_ids is not None:
                 cond.append(r.c.file_id.in_(list(file_ids)))

@@ -58,34 +58,51 @@ def _replica_row(m: Any) -> ReplicaRow:
 
 
 class QueriesMixin(StoreBase):
+    # per-status file counts of the Sync Queue summaries (kept current by sitestates.py)
+    _COUNTS = (
+        (s.PRESENT, "files_present"),
+        (s.QUEUED, "files_queued"),
+        (s.IN_PROGRESS, "files_in_progress"),
+        (s.FAILED, "files_failed"),
+        (s.REMOVING, "files_removing"),
+    )
+
     def project_site_summaries(self, project_id: int) -> list[SiteSummary]:
-        """Per site: how many of the project's files are in each status, and their bytes."""
-        r, f = s.replicas, s.files
+        """Per site: how many of the project's files are in each status, the bytes verified there,
+        and the size of the representations it holds or wants. Read from the per-representation
+        summaries (one row per representation and site), never from the replicas themselves."""
+        ss, rep = s.site_states, s.representations
+        sums = [sa.func.sum(ss.c[col]).label(status) for status, col in self._COUNTS]
         q = (
-            sa.select(r.c.site, r.c.status, sa.func.count().label("n"), sa.func.sum(f.c.size).label("bytes"))
-            .join(f, f.c.id == r.c.file_id)
-            .where(r.c.project_id == project_id)
-            .group_by(r.c.site, r.c.status)
+            sa.select(
+                ss.c.site,
+                *sums,
+                sa.func.sum(ss.c.bytes_present).label("bytes_present"),
+                sa.func.sum(rep.c.total_size).label("bytes_total"),
+            )
+            .join(rep, rep.c.id == ss.c.representation_id)
+            .where(ss.c.project_id == project_id)
+            .group_by(ss.c.site)
+            .order_by(ss.c.site)
         )
-        per_site: dict[str, dict[str, Any]] = {}
         with self._read() as conn:
-            for row in conn.execute(q):
-                entry = per_site.setdefault(row.site, {"counts": {}, "present": 0, "total": 0})
-                entry["counts"][row.status] = row.n
-                entry["total"] += int(row.bytes or 0)
-                if row.status == s.PRESENT:
-                    entry["present"] += int(row.bytes or 0)
-        return [SiteSummary(site, v["counts"], v["present"], v["total"]) for site, v in sorted(per_site.items())]
+            rows = conn.execute(q).all()
+        out = []
+        for row in rows:
+            counts = {status: int(row._mapping[status] or 0) for status, _ in self._COUNTS}
+            counts = {k: v for k, v in counts.items() if v}
+            out.append(SiteSummary(row.site, counts, int(row.bytes_present or 0), int(row.bytes_total or 0)))
+        return out
 
     def project_status_counts(self) -> dict[int, dict[str, int]]:
-        """project id -> status -> number of replicas (served by the project/site/status index)."""
-        r = s.replicas
+        """project id -> status -> number of files, from the per-representation summaries."""
+        ss = s.site_states
+        sums = [sa.func.sum(ss.c[col]).label(status) for status, col in self._COUNTS]
         out: dict[int, dict[str, int]] = {}
         with self._read() as conn:
-            for row in conn.execute(
-                sa.select(r.c.project_id, r.c.status, sa.func.count().label("n")).group_by(r.c.project_id, r.c.status)
-            ):
-                out.setdefault(row.project_id, {})[row.status] = row.n
+            for row in conn.execute(sa.select(ss.c.project_id, *sums).group_by(ss.c.project_id)):
+                counts = {status: int(row._mapping[status] or 0) for status, _ in self._COUNTS}
+                out[row.project_id] = {k: v for k, v in counts.items() if v}
         return out
 
     def representation_page(

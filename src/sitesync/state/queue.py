@@ -40,9 +40,15 @@ class QueueMixin(StoreBase):
         limit: int,
         lease_seconds: float,
         now: float | None = None,
+        *,
+        refresh_summaries: bool = True,
     ) -> list[ClaimedReplica]:
         """Lease up to ``limit`` queued replicas of ``site`` in ``project_id`` whose file has a
-        verified copy on one of ``source_sites``, highest priority first."""
+        verified copy on one of ``source_sites``, highest priority first.
+
+        ``refresh_summaries=False`` leaves the Sync Queue summaries of the leased files to a
+        following ``refresh_summaries()`` call, so the claim's write transaction (which competing
+        workers wait for) stays short; the worker does that."""
         if limit <= 0 or not source_sites:
             return []
         now = time.time() if now is None else now
@@ -65,7 +71,8 @@ class QueueMixin(StoreBase):
                 leased = conn.execute(choose, params).all()
                 if leased:
                     conn.execute(lease, {**params, "b_ids": json.dumps([row.id for row in leased])})
-            refresh_pairs(conn, {(row.representation_id, site) for row in leased})
+            if refresh_summaries:
+                refresh_pairs(conn, {(row.representation_id, site) for row in leased})
         out = [
             ClaimedReplica(
                 replica_id=row.id,
@@ -179,6 +186,13 @@ class QueueMixin(StoreBase):
             statements = (choose, r.update().where(r.c.id.in_(ids), r.c.status == s.QUEUED).values(**lease))
         self._claim_cache = statements
         return statements
+
+    def refresh_summaries(self, pairs: Iterable[tuple[int, str]]) -> None:
+        """Bring the Sync Queue summaries of these (representation, site) pairs up to date."""
+        pairs = set(pairs)
+        if pairs:
+            with self._write() as conn:
+                refresh_pairs(conn, pairs)
 
     def renew_leases(
         self, owner: str, progress: Mapping[int, int], lease_seconds: float, now: float | None = None
@@ -335,7 +349,8 @@ class QueueMixin(StoreBase):
             ids_in(r.c.id, self.dialect), r.c.lease_owner == sa.bindparam("b_owner"), r.c.status == s.IN_PROGRESS
         )
         if self.is_postgres:
-            owned = owned.with_for_update()
+            # row locks in ascending id order, like every other writer (see catalog._lock_replicas)
+            owned = owned.order_by(r.c.id).with_for_update()
         present = (
             r.update()
             .where(ids_in(r.c.id, self.dialect))

@@ -19,6 +19,7 @@ time and needs none of that.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,6 +152,28 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
     return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
+@functools.cache
+def _upsert_statement(dialect: str, table_name: str) -> Any:
+    """One-row ``INSERT ... ON CONFLICT DO UPDATE`` for executemany: compiled once and cached (a
+    multi-row VALUES statement is compiled anew for every batch, which cost more than the write)."""
+    table = s.metadata.tables[table_name]
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    update = {c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}
+    return stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=update)
+
+
+@functools.cache
+def _lock_statement(table_name: str) -> Any:
+    """PostgreSQL one-row "make sure it exists and lock it" statement, for executemany."""
+    table = s.metadata.tables[table_name]
+    indexed = {c.name for index in table.indexes for c in index.columns} | {c.name for c in table.primary_key}
+    # a column no index covers: the no-op update stays a heap-only tuple update
+    spare = next(c for c in table.columns if c.name not in indexed)
+    return pg_insert(table).on_conflict_do_update(
+        index_elements=list(table.primary_key.columns), set_={spare.name: spare}
+    )
+
+
 def refresh_pairs(conn: Connection, pairs: Iterable[Pair]) -> None:
     """Re-aggregate the summaries of ``pairs`` from their replicas (drop those without replicas),
     then the summaries of their representations."""
@@ -168,24 +191,18 @@ def refresh_pairs(conn: Connection, pairs: Iterable[Pair]) -> None:
 
 
 def _lock(conn: Connection, table: sa.Table, placeholders: list[dict[str, Any]]) -> None:
-    """PostgreSQL: make sure the rows exist and lock them, in the (sorted) order given, in one
-    statement: a new row is inserted (locked until commit), an existing one gets a no-op update
-    (which locks it, waiting for whoever holds it)."""
+    """PostgreSQL: make sure the rows exist and lock them, in the (sorted) order given: a new row
+    is inserted (locked until commit), an existing one gets a no-op update (which locks it,
+    waiting for whoever holds it). Rows are processed in order, so locks are taken in order."""
     if conn.dialect.name != "postgresql" or not placeholders:
         return
-    indexed = {c.name for index in table.indexes for c in index.columns} | {c.name for c in table.primary_key}
-    # a column no index covers: the no-op update stays a heap-only tuple update
-    spare = next(c for c in table.columns if c.name not in indexed)
-    stmt = _insert(conn, table).values(placeholders)
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_={spare.name: spare}))
+    conn.execute(_lock_statement(table.name), placeholders)
 
 
 def _upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    stmt = _insert(conn, table).values(rows)
-    update = {c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=update))
+    conn.execute(_upsert_statement(conn.dialect.name, table.name), rows)
 
 
 # the order in which a representation's site statuses need attention: the first one found wins

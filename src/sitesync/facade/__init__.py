@@ -1,0 +1,1 @@
+"""The parts of ``sitesync.Client``, one module per concern; ``client.py`` assembles them."""

@@ -1,0 +1,256 @@
+"""Client: publishing, status, and where representations and files are."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from sitesync.errors import (
+    InvalidInputError,
+    NotFoundError,
+    SitesyncError,
+    StorageError,
+)
+from sitesync.facade.base import FacadeBase
+from sitesync.facade.common import (
+    _check_priority,
+    _location,
+    _rep_dict,
+    _rep_id,
+    _summary_dict,
+)
+from sitesync.paths import RootedPath, relative_to_base
+from sitesync.publishing import check_key, copy_into_site, hash_in_place, place_files
+from sitesync.settings.models import STUDIO
+from sitesync.state.records import FileFacts, PublishResult, RepresentationRow
+from sitesync.status import summarize_site_state
+
+
+class CatalogFacade(FacadeBase):
+    def publish(
+        self,
+        project: str,
+        *,
+        folder: str,
+        product: str,
+        version: str | int,
+        name: str,
+        files: Sequence[str],
+        site: str | None = None,
+        priority: int | None = None,
+        links: Sequence[int] | None = None,
+    ) -> PublishResult:
+        """Register a representation. ``links``: the representations it references (a workfile's
+        caches, textures...); given, they replace the stored links, omitted, they are kept."""
+        prow = self.store.project(project)
+        view = self.project_view(project)
+        key = check_key(folder, product, version, name)
+        if priority is not None:
+            _check_priority(priority)
+        link_ids = self._check_links(prow.id, key, links)
+        site_name = view.active_site if site is None else self.view().normalize_site(site)
+        spec = view.site(site_name)
+        if not spec.reachable:
+            raise InvalidInputError(f"site {site_name!r} is not reachable from this machine; publish where it is")
+        placed = place_files(files, project, key, spec, view.settings.publish_template)
+        facts: dict[str, FileFacts] = hash_in_place(placed)
+        to_copy = [p for p in placed if not p.in_place]
+        if to_copy:
+            provider = self._pool.get(spec)
+            try:
+                provider.check()
+            except StorageError as exc:
+                raise InvalidInputError(f"cannot publish to site {site_name!r}: {exc}") from None
+            for p in to_copy:
+                try:
+                    facts[p.template] = copy_into_site(p, spec, provider)
+                except StorageError as exc:
+                    raise InvalidInputError(f"could not copy {p.source} into site {site_name!r}: {exc}") from None
+            try:
+                provider.flush()
+            except StorageError as exc:
+                raise InvalidInputError(f"could not store the copies on site {site_name!r}: {exc}") from None
+        ordered = [facts[p.template] for p in placed]
+        from sitesync.engine.planner import publish_targets
+
+        result = self.store.publish(
+            prow.id,
+            key,
+            ordered,
+            site_name,
+            publish_targets(view, site_name),
+            self.actor,
+            priority,
+            also_present=spec.alternatives,
+        )
+        if link_ids is not None:
+            self.store.set_links(result.representation_id, link_ids, self.actor)
+        if result.queued_sites or result.requeued_sites:
+            self.wake()
+        return result
+
+    def representation(self, rep_id: int) -> RepresentationRow:
+        return self.store.representation(_rep_id(rep_id))
+
+    def status(
+        self,
+        project: str | None = None,
+        *,
+        representation: int | None = None,
+        site: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        if representation is not None:
+            return self.representation_detail(representation)
+        if project is None:
+            return {"projects": self.projects()}
+        prow = self.store.project(project)
+        view = self.project_view(project)
+        if site is not None:
+            site = self.view().normalize_site(site)
+            view.site(site)
+        shown = [site] if site else list(dict.fromkeys([view.active_site, view.remote_site]))
+        total, reps = self.store.representation_page(prow.id, limit=limit, offset=offset)
+        summaries = self.store.summarize(reps, shown)
+        return {
+            "project": project,
+            "active_site": view.active_site,
+            "remote_site": view.remote_site,
+            "sites_shown": shown,
+            "sites": [asdict(x) for x in self.store.project_site_summaries(prow.id)],
+            "total": total,
+            "representations": [_summary_dict(x, shown) for x in summaries],
+        }
+
+    def representation_detail(self, rep_id: int) -> dict[str, Any]:
+        rep = self.representation(rep_id)
+        detail = self.store.representation_detail(rep.id)
+        rep_sites = self.store.representation_sites(rep.id)
+        return {
+            "representation": _rep_dict(rep),
+            **self.links(rep.id),
+            "sites": {
+                site: {
+                    "priority": v["priority"],
+                    "paused": bool(v["paused"]),
+                    "requested_by": v["requested_by"],
+                }
+                for site, v in rep_sites.items()
+            },
+            "files": [
+                {
+                    "id": f.id,
+                    "path": f.path,
+                    "size": f.size,
+                    "hash": f"{f.hash_algo}:{f.hash}",
+                    "replicas": [
+                        {
+                            "site": r.site,
+                            "status": r.status,
+                            "progress": 1.0 if r.status == "present" else (r.bytes_done / f.size if f.size else 0.0),
+                            "attempts": r.attempts,
+                            "last_error": r.last_error,
+                            "paused": r.paused,
+                            "priority": r.priority,
+                            "updated_at": r.updated_at,
+                            "source_site": r.source_site,
+                        }
+                        for r in replicas
+                    ],
+                }
+                for f, replicas in detail
+            ],
+        }
+
+    def resolve_path(self, template: str, project: str, site: str | None = None) -> str:
+        """Where a catalog path lives on a site (default: this machine's active site)."""
+        view = self.project_view(project)
+        site_name = view.active_site if site is None else self.view().normalize_site(site)
+        return view.site(site_name).resolve(template)
+
+    def dirmap(self, project: str, source: str = STUDIO, target: str | None = None) -> dict[str, str]:
+        """Root locations of ``source`` (default: studio) -> the same roots on ``target`` (default:
+        this machine's active site), for roots both define: what a DCC's directory mapping needs to
+        open studio paths from the local copies."""
+        view = self.project_view(project)
+        src = view.site(self.view().normalize_site(source))
+        dst = view.site(view.active_site if target is None else self.view().normalize_site(target))
+        return {base: dst.roots[root] for root, base in sorted(src.roots.items()) if root in dst.roots}
+
+    def whereis(self, target: str) -> dict[str, Any]:
+        """Where a representation (by id) or a file (by catalog path or OS path) has verified copies."""
+        text = str(target).strip()
+        if text.isdigit():
+            return self._whereis_representation(int(text))
+        if text.startswith("{root["):
+            RootedPath.parse(text)
+            files = self.store.files_by_path(text)
+        else:
+            files = []
+            abspath = os.path.abspath(os.path.expanduser(text))
+            view = self.view()
+            for p in self.store.projects():
+                try:
+                    pv = view.project(p.name)
+                except SitesyncError:
+                    continue
+                for spec in pv.sites.values():
+                    if spec.provider != "local_drive":
+                        continue
+                    for root, base in spec.roots.items():
+                        rel = relative_to_base(abspath, base)
+                        if rel is not None:
+                            files.extend(self.store.files_by_path(f"{{root[{root}]}}/{rel}"))
+            seen = set()
+            files = [f for f in files if not (f.id in seen or seen.add(f.id))]
+        if not files:
+            raise NotFoundError(
+                f"no published file matches {text!r}; give a representation id, a catalog path or a path under a site root"
+            )
+        replicas = self.store.replicas_for_files([f.id for f in files])
+        reps = self.store.representations_by_ids(sorted({f.representation_id for f in files}))
+        out = []
+        view = self.view()
+        for f in files:
+            rep = reps[f.representation_id]
+            try:
+                pv = view.project(rep.project)
+            except SitesyncError:
+                pv = None
+            out.append(
+                {
+                    "path": f.path,
+                    "representation_id": rep.id,
+                    "project": rep.project,
+                    "copies": [
+                        {"site": r.site, "status": r.status, "location": _location(pv, r.site, f.path)}
+                        for r in sorted(replicas.get(f.id, []), key=lambda x: x.site)
+                    ],
+                }
+            )
+        return {"files": out}
+
+    def _whereis_representation(self, rep_id: int) -> dict[str, Any]:
+        rep = self.representation(rep_id)
+        pv = self.project_view(rep.project)
+        summary = self.store.summarize([rep])[0]
+        files = self.store.files_of(rep.id)
+        first = files[0].path if files else None
+        sites = []
+        for name, state in sorted(summary.sites.items()):
+            location = _location(pv, name, first) if first else None
+            if location and len(files) > 1:
+                location = os.path.dirname(location) if "/" in location or os.sep in location else location
+            sites.append(
+                {
+                    "site": name,
+                    "status": summarize_site_state(state, rep.file_count),
+                    "present": state.counts.get("present", 0),
+                    "files": rep.file_count,
+                    "location": location,
+                }
+            )
+        return {"representation": _rep_dict(rep), "sites": sites}
