@@ -53,6 +53,7 @@ def sigkill_trials(work: Path, *, trials: int, files: int, size: int, seed: int 
     rng = random.Random(seed)
     result = Result("SIGKILL a worker at a random moment", trials, "SIGKILL", files * trials)
     started = time.monotonic()
+    mid_transfer = unfinished = 0
     for trial in range(trials):
         env = make_env(work / f"trial{trial}")
         try:
@@ -65,6 +66,8 @@ def sigkill_trials(work: Path, *, trials: int, files: int, size: int, seed: int 
             after_kill = check_site(env, rep, SITE_ID, env.local_root / "work", live_leases_ok=True)
             result.corrupt += after_kill.corrupt
             result.lost += after_kill.lost
+            mid_transfer += after_kill.statuses.get("in_progress", 0) > 0
+            unfinished += after_kill.present < files
             time.sleep(lease + 0.2)
             sync = run_cli(env, "sync", "--once", "--json")
             if sync.returncode != 0:
@@ -82,6 +85,11 @@ def sigkill_trials(work: Path, *, trials: int, files: int, size: int, seed: int 
                 result.notes.append(f"trial {trial}: {retransferred} files copied again after the kill (expected)")
         finally:
             env.close()
+    result.notes.insert(
+        0,
+        f"{mid_transfer} of {trials} kills hit while transfers were leased; {unfinished} of {trials} left "
+        "files to finish after the restart",
+    )
     result.seconds = time.monotonic() - started
     return result
 
@@ -323,15 +331,23 @@ def postgres_restart(work: Path, *, files: int, size: int, workers: int = 2) -> 
         env = make_env(work, db_url=pg.url)
         rep = publish_on_studio(env, files, size)
         env.client.download(rep)
-        procs = [
-            start_worker(env, "--batch-size", "16", "--concurrency", "2", log=work / "workers.log")
-            for _ in range(workers)
-        ]
+        worker_args = ("--batch-size", "16", "--concurrency", "2")
+        procs = [start_worker(env, *worker_args, log=work / "workers.log") for _ in range(workers - 1)]
         base = env.local_root / "work"
         wait_until(lambda: check_site(env, rep, SITE_ID, base, live_leases_ok=True).present >= files // 10, timeout=120)
         before = check_site(env, rep, SITE_ID, base, live_leases_ok=True).present
-        pg.restart(down_seconds=2.0)
+        pg.stop()
+        # one more worker starts while the server is down (a service booting before its database)
+        late_log = work / "late-worker.log"
+        procs.append(start_worker(env, *worker_args, log=late_log))
+        waited = wait_until(lambda: late_log.exists() and "trying again" in late_log.read_text(), timeout=60)
+        time.sleep(1.0)
+        pg.start()
         result.notes.append(f"restarted with {before}/{files} present")
+        if waited:
+            result.notes.append("a worker started while the server was down waited for it")
+        else:
+            result.notes.append("the worker started during the outage never reported waiting for the server")
         env.client.store.engine.dispose()
         result.converged = wait_until(
             lambda: check_site(env, rep, SITE_ID, base, live_leases_ok=True).present == files, timeout=300, interval=0.5
@@ -340,6 +356,8 @@ def postgres_restart(work: Path, *, files: int, size: int, workers: int = 2) -> 
         if not all(alive):
             result.converged = False
             result.notes.append("a worker died during the outage")
+        if not waited:
+            result.converged = False
     finally:
         for p in procs:
             stop(p)

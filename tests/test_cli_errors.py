@@ -3,6 +3,10 @@ traceback, and the state (database and local settings) unchanged."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -137,6 +141,31 @@ def test_unreachable_database(tmp_path: Path, home: Path) -> None:
     assert proc.returncode == 2 and "unsupported database" in proc.stderr
     proc = run_cli("--db", f"sqlite:///{tmp_path / 'fresh.db'}", "status")
     assert proc.returncode == 2 and "run `sitesync init`" in proc.stderr
+
+
+def test_worker_waits_for_an_unreachable_database_and_stops_cleanly(home: Path) -> None:
+    """A service may start before its database server: `worker` logs one line per try and waits
+    (an interactive command fails at once, above); SIGTERM ends the wait with exit 0. The real
+    server coming back is the PostgreSQL-restart scenario in test_reliability.py."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sitesync", "--db", "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/x", "worker"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(4.0)  # tries at 0 s, 1 s and 3 s
+        assert proc.poll() is None, f"the worker gave up: {proc.stderr.read() if proc.stderr else ''}"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    tries = [line for line in err.splitlines() if "trying again in" in line]
+    assert len(tries) >= 2, err
+    assert "cannot use the state database" in tries[0] and "127.0.0.1:1" in tries[0]
+    assert "Traceback" not in err and "s3cret" not in err + out
 
 
 def test_password_in_db_url_is_masked(home: Path) -> None:

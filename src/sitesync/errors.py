@@ -60,6 +60,11 @@ class DatabaseError(UserError):
     """The state database cannot be reached or is at an unexpected schema version."""
 
 
+class DatabaseUnreachableError(DatabaseError):
+    """The database server did not answer (down, restarting, refusing connections): a service
+    waits and tries again; an interactive command reports it like any other ``DatabaseError``."""
+
+
 class ProviderNotAvailableError(UserError):
     """A provider name that is not installed, or whose optional dependency is missing."""
 

@@ -30,6 +30,7 @@ from sitesync.cli.render import (
     sync_progress_view,
     table,
 )
+from sitesync.cli.service import wait_for_database
 from sitesync.client import Client
 from sitesync.engine.worker import RunReport, Worker, run_until_signalled
 
@@ -795,13 +796,18 @@ def worker(
     _setup_logging(getattr(logging, log_level.upper(), logging.INFO))
     log = logging.getLogger("sitesync.worker")
     with client() as c:
-        w = c.worker(
-            projects=[project] if project else None,
-            targets=site,
-            concurrency=concurrency,
-            lease_seconds=lease,
-            batch_size=batch_size,
+        w = wait_for_database(
+            lambda: c.worker(
+                projects=[project] if project else None,
+                targets=site,
+                concurrency=concurrency,
+                lease_seconds=lease,
+                batch_size=batch_size,
+            ),
+            log,
         )
+        if w is None:
+            return  # stopped while waiting for the database
         log.info("worker %s started (database %s)", w.worker_id, c.store.display_url)
         try:
             report = run_until_signalled(w, (signal.SIGTERM, signal.SIGINT))
@@ -841,6 +847,8 @@ def serve(
         raise InvalidInputError(f"invalid --log-level {log_level!r}: use debug, info, warning or error")
     _setup_logging(getattr(logging, level.upper()))
     with client() as c:
+        if wait_for_database(lambda: c.store.ping() or True, logging.getLogger("sitesync.serve")) is None:
+            return  # stopped while waiting for the database
         run_server(c, host=host, port=port, token=token, run_worker=not no_worker, log_level=level)
 
 

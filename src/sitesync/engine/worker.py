@@ -151,12 +151,15 @@ class Worker:
     def run(self) -> RunReport:
         started = time.monotonic()
         failures = 0
-        self._refresh(force=True)
+        settings_loaded = False
         with cf.ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="sitesync-transfer") as pool:
             while True:
                 try:
                     if self._stop.is_set():
                         break
+                    if not settings_loaded:  # inside the loop: a database that is down at start is retried
+                        self._refresh(force=True)
+                        settings_loaded = True
                     claimed = self._step(pool)
                     failures = 0
                     # idle only when a look for work found none (None: this step did not look)

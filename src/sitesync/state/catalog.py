@@ -630,39 +630,19 @@ class CatalogMixin(StoreBase):
         return result
 
     def set_priority(self, rep_id: int, priority: int, actor: str, site: str | None = None) -> int:
-        t, r = s.representation_sites, s.replicas
-        with self._write() as conn:
-            rep = self._require_rep(conn, rep_id)
-            self._lock_replicas(conn, rep_id)
-            cond_t = [t.c.representation_id == rep_id]
-            cond_r = [r.c.representation_id == rep_id]
-            if site is not None:
-                cond_t.append(t.c.site == site)
-                cond_r.append(r.c.site == site)
-            n = conn.execute(t.update().where(*cond_t).values(priority=priority)).rowcount or 0
-            conn.execute(r.update().where(*cond_r).values(priority=priority))
-            if site is None:
-                refresh_representations(conn, [rep_id])
-            else:
-                refresh_pairs(conn, [(rep_id, site)])
-            self._events(
-                conn,
-                [
-                    {
-                        "kind": "priority",
-                        "actor": actor,
-                        "project_id": rep.project_id,
-                        "representation_id": rep_id,
-                        "site": site,
-                        "message": f"priority {priority}",
-                    }
-                ],
-            )
-            return n
+        return self._set_on_sites(rep_id, site, actor, {"priority": priority}, "priority", f"priority {priority}")
 
     def set_representation_paused(self, rep_id: int, paused: bool, actor: str, site: str | None = None) -> int:
         """Pause or resume a representation on one site or on every site it is wanted on. Only the
         pause flag changes: per-file state (attempts, errors, presence) is left exactly as it is."""
+        return self._set_on_sites(rep_id, site, actor, {"paused": paused}, "pause" if paused else "resume", None)
+
+    def _set_on_sites(
+        self, rep_id: int, site: str | None, actor: str, values: dict[str, Any], kind: str, message: str | None
+    ) -> int:
+        """Set a representation-per-site field (priority, paused) on one site or every site it is
+        wanted on, on the representation_sites rows and on the replicas that carry a copy of it.
+        Returns how many sites changed."""
         t, r = s.representation_sites, s.replicas
         with self._write() as conn:
             rep = self._require_rep(conn, rep_id)
@@ -672,24 +652,14 @@ class CatalogMixin(StoreBase):
             if site is not None:
                 cond_t.append(t.c.site == site)
                 cond_r.append(r.c.site == site)
-            n = conn.execute(t.update().where(*cond_t).values(paused=paused)).rowcount or 0
-            conn.execute(r.update().where(*cond_r).values(paused=paused))
+            n = conn.execute(t.update().where(*cond_t).values(**values)).rowcount or 0
+            conn.execute(r.update().where(*cond_r).values(**values))
             if site is None:
                 refresh_representations(conn, [rep_id])
             else:
                 refresh_pairs(conn, [(rep_id, site)])
-            self._events(
-                conn,
-                [
-                    {
-                        "kind": "pause" if paused else "resume",
-                        "actor": actor,
-                        "project_id": rep.project_id,
-                        "representation_id": rep_id,
-                        "site": site,
-                    }
-                ],
-            )
+            event = {"kind": kind, "actor": actor, "project_id": rep.project_id, "representation_id": rep_id}
+            self._events(conn, [{**event, "site": site, "message": message}])
             return n
 
     @staticmethod

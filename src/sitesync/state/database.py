@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 
-from sitesync.errors import DatabaseError
+from sitesync.errors import DatabaseError, DatabaseUnreachableError
 
 if TYPE_CHECKING:  # alembic is imported only to migrate or to explain a schema mismatch (startup time)
     from alembic.config import Config
@@ -128,12 +128,14 @@ def _known_revisions() -> set[str]:
 
 @contextlib.contextmanager
 def translate_connect_errors(engine: Engine) -> Iterator[None]:
-    """Turn 'cannot connect' driver errors into one clear ``DatabaseError``."""
+    """Turn 'cannot connect' driver errors into one clear ``DatabaseError`` (on a database server,
+    ``DatabaseUnreachableError``: the server may only be restarting)."""
     try:
         yield
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise DatabaseError(
+        error = DatabaseError if engine.dialect.name == "sqlite" else DatabaseUnreachableError
+        raise error(
             f"cannot use the state database {mask_url(engine.url)}: {reason}; "
             "check --db / SITESYNC_DB and that the server is running"
         ) from None
