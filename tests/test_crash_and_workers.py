@@ -115,6 +115,45 @@ def test_running_worker_wakes_at_once_on_new_work(sqlite_studio: Studio) -> None
         proc.wait(timeout=20)
 
 
+def test_worker_on_another_machine_wakes_at_once_through_postgres(tmp_path: Path, pg_url: str, home: Path) -> None:
+    """Two installations sharing one PostgreSQL queue, as two machines would: work requested on one
+    wakes the idle worker of the other at once (LISTEN/NOTIFY), not at its next hourly poll."""
+    studio = make_studio(tmp_path, pg_url, home, loop_delay=3600)
+    other_home = tmp_path / "other-machine"
+    other_env = {**studio.env(), "SITESYNC_HOME": str(other_home)}
+    other_local = tmp_path / "other-local"
+    subprocess.run(
+        [sys.executable, "-m", "sitesync", "settings", "set", "--local", "local_root", str(other_local)],
+        env=other_env,
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sitesync", "worker", "--log-level", "info"],
+        env=other_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        rep = studio.publish([studio.studio_file("show/a/first.bin", b"first")], site="studio", product="first")
+        studio.client.download(rep)  # the other machine's worker looks once when it starts listening
+        assert wait_for(lambda: replica_statuses(studio, rep)[(SITE_ID, "present")] == 1, timeout=60, interval=0.05)
+        time.sleep(1.0)  # idle now, with an hour to sleep; this machine has no worker to wake over loopback
+        started = time.monotonic()
+        rep = studio.publish([studio.studio_file("show/a/second.bin", b"second")], site="studio", product="second")
+        studio.client.download(rep)
+        assert wait_for(lambda: replica_statuses(studio, rep)[(SITE_ID, "present")] == 1, timeout=15, interval=0.02)
+        assert time.monotonic() - started < 15
+        assert (other_local / "work" / "show/a/second.bin").read_bytes() == b"second"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        studio.client.close()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "no wake notifications" not in err, err
+
+
 @pytest.mark.slow
 def test_two_workers_share_one_postgres_queue_exactly_once(tmp_path: Path, pg_url: str, home: Path) -> None:
     studio = make_studio(tmp_path, pg_url, home)

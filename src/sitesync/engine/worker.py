@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sitesync.engine.planner import QueuePlan, choose_source, source_preference, work_plan, worker_paused
 from sitesync.engine.progress import Progress
@@ -31,6 +32,9 @@ from sitesync.sites import MachineView, ProjectView, ProviderPool
 from sitesync.state.records import ClaimedReplica, Outcome
 from sitesync.state.store import StateStore
 from sitesync.workflows.preferred import PreferredContent
+
+if TYPE_CHECKING:
+    from sitesync.state.notify import NotificationRelay
 
 log = logging.getLogger("sitesync.worker")
 
@@ -98,6 +102,7 @@ class Worker:
         worker_id: str | None = None,
         wake: WakeListener | None = None,
         pool: ProviderPool | None = None,
+        notifications: NotificationRelay | None = None,
     ) -> None:
         self.store = store
         self._load_view = load_view
@@ -105,6 +110,8 @@ class Worker:
         self.view = load_view()
         self.worker_id = worker_id or new_worker_id(self.view.site_id)
         self.wake = wake
+        # wakes from other machines sharing a PostgreSQL queue; started and stopped by run()
+        self.notifications = notifications
         self.pool = pool or ProviderPool()
         self.progress = Progress()
         self._stop = threading.Event()
@@ -152,6 +159,8 @@ class Worker:
         started = time.monotonic()
         failures = 0
         settings_loaded = False
+        if self.notifications is not None:
+            self.notifications.start()
         with cf.ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="sitesync-transfer") as pool:
             while True:
                 try:
@@ -177,6 +186,8 @@ class Worker:
                     if self._stop.wait(delay):
                         break
             self._shutdown()
+        if self.notifications is not None:
+            self.notifications.close()
         self.report.seconds = time.monotonic() - started
         return self.report
 

@@ -3,10 +3,14 @@ installation's paths, the state store, settings as this machine sees them, wakin
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Self
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from sitesync.engine.wake import notify_workers
+from sitesync.errors import SitesyncError
 from sitesync.facade.common import _user
 from sitesync.settings.layers import SettingsDocuments
 from sitesync.settings.machine import (
@@ -20,6 +24,8 @@ from sitesync.sites import MachineView, ProjectView, ProviderPool
 from sitesync.state.database import mask_url
 from sitesync.state.records import RepresentationRow
 from sitesync.state.store import StateStore
+
+log = logging.getLogger("sitesync")
 
 
 class FacadeBase:
@@ -79,11 +85,18 @@ class FacadeBase:
         return self.view().project(project)
 
     def wake(self) -> int:
-        """Wake the workers on this machine so they see new work at once."""
+        """Wake the workers so they see new work at once: this machine's over loopback, and on
+        PostgreSQL every other machine's through a notification. Returns how many local workers
+        were told. Waking is a courtesy (workers also poll), so it never fails the action."""
         try:
-            return notify_workers(self.paths.wake_dir)
+            told = notify_workers(self.paths.wake_dir)
         except OSError:
-            return 0
+            told = 0
+        try:
+            self.store.notify_workers()
+        except (SitesyncError, SQLAlchemyError) as exc:
+            log.warning("could not notify the workers of other machines: %s", exc)
+        return told
 
     # ------------------------------------------------------------------ shared by the parts
 

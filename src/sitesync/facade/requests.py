@@ -231,7 +231,8 @@ class RequestsFacade(FacadeBase):
             batch_size=max(1, batch_size),
         )
         wake = WakeListener(self.paths.wake_dir) if listen else None
-        return Worker(self.store, self.view, options, wake=wake)
+        notifications = self.store.notification_relay(wake.set) if wake is not None else None
+        return Worker(self.store, self.view, options, wake=wake, notifications=notifications)
 
     def sync_once(self, project: str | None = None, **kwargs: Any) -> Any:
         """Run the engine until no due work is left (what ``sitesync sync --once`` does)."""

@@ -121,6 +121,25 @@ class StoreBase:
         with self._read() as conn:
             conn.execute(sa.text("SELECT 1"))
 
+    # ------------------------------------------------------------------ waking other machines
+
+    def notify_workers(self) -> None:
+        """Wake the workers of every machine sharing this database (PostgreSQL; see ``notify.py``)."""
+        if not self.is_postgres:
+            return
+        from sitesync.state.notify import notify_workers
+
+        with self._write() as conn:
+            notify_workers(conn)
+
+    def notification_relay(self, on_notify: Any) -> Any:
+        """A ``NotificationRelay`` calling ``on_notify`` when any machine adds work; None on SQLite."""
+        if not self.is_postgres:
+            return None
+        from sitesync.state.notify import NotificationRelay
+
+        return NotificationRelay(self.engine.url, on_notify)
+
     # ------------------------------------------------------------------ events
 
     @staticmethod
