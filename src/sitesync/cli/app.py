@@ -423,7 +423,7 @@ def status(
     representation: Annotated[int | None, typer.Option("--representation", "-r", help="One representation.")] = None,
     site: SiteOpt = None,
     limit: Annotated[int, typer.Option("--limit", help="Representations per page.")] = 200,
-    offset: Annotated[int, typer.Option("--offset")] = 0,
+    offset: Annotated[int, typer.Option("--offset", help="Skip this many representations (paging).")] = 0,
     json: JsonOpt = False,
 ) -> None:
     """Status of all projects, of one project (per representation), or of one representation (per file)."""
@@ -675,7 +675,9 @@ WorkerOpt = Annotated[bool, typer.Option("--worker", help="This machine's worker
 def pause(
     project: ProjectOpt = None,
     site: SiteOpt = None,
-    representation: Annotated[int | None, typer.Option("--representation", "-r")] = None,
+    representation: Annotated[
+        int | None, typer.Option("--representation", "-r", help="One representation (with --site: on that site).")
+    ] = None,
     worker: WorkerOpt = False,
     json: JsonOpt = False,
 ) -> None:
@@ -688,7 +690,9 @@ def pause(
 def resume(
     project: ProjectOpt = None,
     site: SiteOpt = None,
-    representation: Annotated[int | None, typer.Option("--representation", "-r")] = None,
+    representation: Annotated[
+        int | None, typer.Option("--representation", "-r", help="One representation (with --site: on that site).")
+    ] = None,
     worker: WorkerOpt = False,
     json: JsonOpt = False,
 ) -> None:

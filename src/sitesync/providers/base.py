@@ -35,9 +35,11 @@ class ReadableStream(Protocol):
 
 
 class ProviderConfig(BaseModel):
-    """Base of every provider's options model. Secrets are ``pydantic.SecretStr`` fields."""
+    """Base of every provider's options model. Secrets are ``pydantic.SecretStr`` fields. Each
+    option's docstring is its description, which the generated reference (``docs/reference.md``,
+    ``python -m sitesync.cli.reference``) shows."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 @dataclass(frozen=True)

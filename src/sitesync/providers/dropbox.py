@@ -51,7 +51,9 @@ class DropboxConfig(ProviderConfig):
     refresh_token: SecretStr | None = None
     """A refresh token (offline access), used with app_key and app_secret to get access tokens."""
     app_key: str | None = None
+    """The app's key (App Console), needed with refresh_token."""
     app_secret: SecretStr | None = None
+    """The app's secret (App Console), needed with refresh_token."""
     member: str | None = None
     """With a team token: act as this team member (an email, or a team member id ``dbmid:...``)."""
     team_folder: str | None = None
@@ -61,6 +63,7 @@ class DropboxConfig(ProviderConfig):
     max_retry_wait: float = Field(60.0, ge=0.0, le=3600.0)
     """Seconds one request may spend waiting for a throttled or failing Dropbox before giving up."""
     timeout: float = Field(100.0, gt=0.0)
+    """Seconds one HTTP request may take before it counts as failed."""
     api_url: str | None = None
     """Send API calls here instead of https://api.dropboxapi.com (a gateway or a test server)."""
     content_url: str | None = None

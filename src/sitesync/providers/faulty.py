@@ -41,17 +41,29 @@ Rate = Field(0.0, ge=0.0, le=1.0)
 
 class FaultyConfig(ProviderConfig):
     inner: str = "local_drive"
+    """The provider whose storage is used (and whose operations fail on purpose)."""
     inner_options: dict[str, Any] = Field(default_factory=dict)
+    """That provider's options."""
     seed: int = 0
+    """Seed of the fault dice: the same seed injects the same faults in the same order."""
     transient_rate: float = Rate
+    """Share (0-1) of operations that fail with a transient error (retried)."""
     timeout_rate: float = Rate
+    """Share of operations that hang for timeout_seconds, then fail as timed out."""
     timeout_seconds: float = Field(0.2, ge=0.0, le=60.0)
+    """How long an injected timeout hangs first."""
     unavailable_rate: float = Rate
+    """Share of operations that report the whole site unreachable."""
     permission_rate: float = Rate
+    """Share of operations refused with permission denied (permanent: no retry helps)."""
     enospc_rate: float = Rate
+    """Share of writes that run out of space (ENOSPC) part way."""
     truncate_rate: float = Rate
+    """Share of reads whose stream ends early."""
     flip_rate: float = Rate
+    """Share of reads with one byte flipped."""
     slow_read_bytes_per_second: int = Field(0, ge=0)
+    """Throttle every read to this many bytes per second (0: no throttle)."""
     operations: list[str] = Field(default_factory=lambda: ["read", "write"])
     """Which operations faults apply to: read, write, stat, delete, list."""
 

@@ -24,6 +24,7 @@ _LOCK = threading.Lock()
 
 class MemoryConfig(ProviderConfig):
     namespace: str = "default"
+    """Sites with the same namespace share one in-process store (tests and demos only)."""
     token: SecretStr | None = None
     """Not used to store anything: lets tests exercise secret masking end to end."""
 

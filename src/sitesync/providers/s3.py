@@ -102,7 +102,9 @@ class S3Config(ProviderConfig):
     max_attempts: int = Field(default=5, ge=1, le=20)
     """Attempts of one request before it counts as failed (botocore's standard retry mode)."""
     connect_timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for a connection to the endpoint."""
     read_timeout: float = Field(default=60.0, gt=0)
+    """Seconds to wait for data on an open connection before the request counts as failed."""
     verify_tls: bool = True
     """Verify the endpoint's TLS certificate (leave on; use ``ca_bundle`` for a private CA)."""
     ca_bundle: str | None = None

@@ -49,6 +49,7 @@ class SftpConfig(ProviderConfig):
     host: str = Field(min_length=1)
     """Host name or address of the SSH server."""
     port: int = Field(default=22, ge=1, le=65535)
+    """SSH port of the server."""
     user: str = Field(min_length=1)
     """Login name on the server."""
     key_file: str | None = None
@@ -65,6 +66,7 @@ class SftpConfig(ProviderConfig):
     base_path: str = ""
     """Remote folder every root lives below (empty: root locations are used as given)."""
     connect_timeout: float = Field(default=15.0, gt=0)
+    """Seconds to wait for the connection and the SSH handshake."""
     timeout: float = Field(default=120.0, gt=0)
     """Seconds to wait for one answer of the server before the connection counts as lost."""
 

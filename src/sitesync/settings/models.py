@@ -46,7 +46,8 @@ def check_site_name(name: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # each field's docstring is its description (the generated docs/reference.md shows it)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
 
 RootLocations = dict[str, str]
@@ -81,9 +82,13 @@ class SiteDefinition(_Strict):
     """A site defined at system level: which provider, its options and where each root lives."""
 
     provider: str
+    """The provider that reaches the site's storage (see Providers)."""
     roots: dict[str, RootLocations] = Field(default_factory=dict)
+    """Root name -> where that root lives on the site (per platform: windows, linux, darwin, any)."""
     options: dict[str, Any] = Field(default_factory=dict)
+    """The provider's options (see its table under Providers); secrets are masked when shown."""
     alternative_sites: list[str] = Field(default_factory=list)
+    """Sites that are the same storage reached another way: presence is shared, nothing is copied."""
 
     _roots = field_validator("roots", mode="before")(_check_roots)
 
@@ -97,6 +102,7 @@ class SystemSettings(_Strict):
     enabled: bool = True
     """The global switch: when off, only the ``studio`` site is used and nothing is synced."""
     sites: dict[str, SiteDefinition] = Field(default_factory=dict)
+    """The defined sites by name (``studio`` and this machine's site exist without a definition)."""
 
     @field_validator("sites")
     @classmethod
@@ -112,10 +118,14 @@ class ProjectSiteSettings(_Strict):
     """Per-project switches and overrides of one site."""
 
     enabled: bool = True
+    """Off: the project never syncs to or from this site (skipped, no errors)."""
     roots: dict[str, RootLocations] = Field(default_factory=dict)
+    """The project's roots on this site, overriding the site's own."""
     options: dict[str, Any] = Field(default_factory=dict)
+    """Provider options overriding the site's for this project."""
     wants: str | None = None
-    """Preferred content: a rule (see ``workflows/rules.py``) naming what the site fetches on its own."""
+    """Preferred content: a rule naming what the site fetches on its own (``latest and folder:*/sh010``;
+    the rule language is in docs/pipeline-integration.md)."""
 
     _roots = field_validator("roots", mode="before")(_check_roots)
     _wants = field_validator("wants")(check_rule)
@@ -123,18 +133,27 @@ class ProjectSiteSettings(_Strict):
 
 class ProjectSettings(_Strict):
     enabled: bool = True
+    """Off: the project is skipped by every worker (nothing is synced, nothing fails)."""
     roots: dict[str, RootLocations] = Field(default_factory=dict)
     """The project's roots on the studio storage (``{root[work]}`` -> location per platform)."""
     retry_count: int = Field(3, ge=1, le=1000)
+    """Attempts per file and site before it is marked failed (``reset`` queues it again)."""
     retry_backoff: float = Field(30.0, ge=0, le=86400)
     """Seconds before the first retry; doubles with each attempt, capped at one hour."""
     loop_delay: float = Field(60.0, gt=0, le=86400)
+    """Seconds between a worker's looks for work when nothing wakes it."""
     active_site: str = STUDIO
+    """Where artists work: publishes land here and ``download`` fetches to it (``local``: this machine)."""
     remote_site: str = STUDIO
+    """Where new publishes are uploaded and ``upload`` sends to."""
     always_accessible_on: list[str] = Field(default_factory=list)
+    """Sites that receive every publish as well (a backup bucket, a vendor)."""
     min_copies: int = Field(1, ge=1, le=100)
+    """Verified copies that must remain on other sites for ``remove`` and ``clear`` to delete one."""
     publish_template: str = DEFAULT_PUBLISH_TEMPLATE
+    """Where publish copies files that are not under a root of the active site already."""
     sites: dict[str, ProjectSiteSettings] = Field(default_factory=dict)
+    """Per-site switches and overrides for this project (``sites.NAME.KEY``)."""
 
     _roots = field_validator("roots", mode="before")(_check_roots)
 
@@ -176,7 +195,9 @@ class LocalProjectSettings(_Strict):
     """This machine's overrides for one project (or for every project, as the default)."""
 
     active_site: str | None = None
+    """This machine's choice of active site, over the project's."""
     remote_site: str | None = None
+    """This machine's choice of remote site, over the project's."""
     roots: dict[str, dict[str, str]] = Field(default_factory=dict)
     """site name ('local', 'studio', any local_drive site) -> root name -> location on this machine."""
     wants: str | None = None
@@ -208,7 +229,9 @@ class LocalSettings(_Strict):
     concurrency: int = Field(4, ge=1, le=256)
     """How many files this machine's worker transfers at once."""
     default: LocalProjectSettings = Field(default_factory=LocalProjectSettings)
+    """Overrides for every project on this machine."""
     projects: dict[str, LocalProjectSettings] = Field(default_factory=dict)
+    """Overrides for one project on this machine (``projects.NAME.KEY``), over ``default``."""
 
     @model_validator(mode="after")
     def _names(self) -> LocalSettings:
