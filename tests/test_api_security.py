@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from sitesync.api.app import create_app
 from tests.apikit import SECRET, TOKEN, api_client, build_catalog
@@ -159,7 +160,10 @@ def test_secrets_never_appear_in_any_response(secret_studio: tuple[Studio, Any])
     assert SECRET not in everything
     assert "SITESYNC_TEST_SECRET" not in everything, "not even the reference to where the secret lives"
     for body in bodies:
-        json.loads(body)  # every answer is JSON
+        if body.startswith("# HELP sitesync"):  # GET /metrics: the Prometheus text format
+            assert list(text_string_to_metric_families(body))
+        else:
+            json.loads(body)  # every other answer is JSON
 
 
 def test_serve_refuses_to_listen_off_loopback_without_a_token(sqlite_studio: Studio) -> None:

@@ -464,6 +464,31 @@ def resync(
     return client.reset(rep.id, view.active_site if scope == "active" else view.remote_site, file_id=file_id)
 
 
+def metrics(
+    client: Client, snapshot: ProgressSnapshot | None, health: Mapping[tuple[str, str], str] | None = None
+) -> dict[str, Any]:
+    """The monitoring view (``Client.metrics``): plain data; the API writes it in Prometheus form."""
+    worker = None
+    if snapshot is not None:
+        worker = {
+            "files_transferred": snapshot.files_done,
+            "failed_attempts": snapshot.files_failed,
+            "bytes_transferred": snapshot.bytes_done - sum(x.done for x in snapshot.in_flight),
+            "transfers_running": len(snapshot.in_flight),
+            "bytes_in_flight": sum(x.done for x in snapshot.in_flight),
+            "started_at": snapshot.started,
+        }
+    pauses = client.store.pauses()
+    return {
+        "site_id": client.site_id,
+        "sites": client.store.site_file_counts(),
+        "pauses": pause_list(client),
+        "worker_paused": (WORKER_PAUSE, client.site_id) in pauses or (ALL, ALL) in pauses,
+        "worker": worker,
+        "unreachable": sorted(health or {}),
+    }
+
+
 def pause_list(client: Client) -> list[dict[str, Any]]:
     out = []
     for row in client.store.pause_rows():

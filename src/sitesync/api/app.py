@@ -166,7 +166,7 @@ def create_app(
     allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The API and dashboard around ``client``. ``worker`` runs in a thread while the app runs."""
-    from sitesync.api.routes import actions, events, health, projects, representations, settings, sites
+    from sitesync.api.routes import actions, events, health, metrics, projects, representations, settings, sites
 
     ctx = ApiContext(client=client, worker=worker, token=token)
 
@@ -242,7 +242,7 @@ def create_app(
         log.exception("unexpected error: %s", exc)
         return error_response(500, "InternalError", "unexpected server error; the server log has the details")
 
-    for module in (health, projects, sites, settings, representations, actions, events):
+    for module in (health, metrics, projects, sites, settings, representations, actions, events):
         app.include_router(module.router, prefix=API_PREFIX)
 
     static = web_dir()

@@ -44,6 +44,11 @@ class DashboardFacade(FacadeBase):
         """Every pause above representation level, with who paused it and when."""
         return syncqueue.pause_list(self)
 
+    def metrics(self, snapshot: Any = None, health: Any = None) -> dict[str, Any]:
+        """What monitoring scrapes: files per project, site and status, bytes verified per site,
+        pauses, and this process's worker (counters since it started, sites it cannot reach)."""
+        return syncqueue.metrics(self, snapshot, health)
+
     def live_progress(self, snapshot: Any = None) -> dict[str, Any]:
         """A running worker's progress snapshot in API form, with a marker that changes on news."""
         return syncqueue.live_progress(self, snapshot)

@@ -94,6 +94,29 @@ class QueriesMixin(StoreBase):
             out.append(SiteSummary(row.site, counts, int(row.bytes_present or 0), int(row.bytes_total or 0)))
         return out
 
+    def site_file_counts(self) -> list[dict[str, Any]]:
+        """Per project and site: files in each status and bytes verified there (every status listed,
+        zeros included), from the summaries in one grouped read (what monitoring scrapes)."""
+        ss, proj = s.site_states, s.projects
+        sums = [sa.func.sum(ss.c[col]).label(status) for status, col in self._COUNTS]
+        q = (
+            sa.select(proj.c.name.label("project"), ss.c.site, *sums, sa.func.sum(ss.c.bytes_present).label("bytes"))
+            .join(proj, proj.c.id == ss.c.project_id)
+            .group_by(proj.c.name, ss.c.site)
+            .order_by(proj.c.name, ss.c.site)
+        )
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        return [
+            {
+                "project": row.project,
+                "site": row.site,
+                "files": {status: int(row._mapping[status] or 0) for status, _ in self._COUNTS},
+                "bytes_present": int(row.bytes or 0),
+            }
+            for row in rows
+        ]
+
     def project_status_counts(self) -> dict[int, dict[str, int]]:
         """project id -> status -> number of files, from the per-representation summaries."""
         ss = s.site_states
