@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from sitesync.cli.reference import SETTINGS_TABLES, render, root_options, walk_commands
-from sitesync.providers.registry import provider_class, provider_names
+from sitesync.providers.registry import installed_provider_names, provider_class
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -38,7 +38,7 @@ def test_every_setting_and_provider_option_has_a_description() -> None:
     missing = []
     for _title, _how, model, prefix in SETTINGS_TABLES:
         missing += [f"setting {prefix}{f}" for f, info in model.model_fields.items() if not info.description]
-    names = provider_names()
+    names = installed_provider_names()
     assert {"local_drive", "s3", "sftp", "gdrive", "rclone", "dropbox"} <= set(names)
     for name in names:
         config = provider_class(name).Config

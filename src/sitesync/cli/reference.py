@@ -19,7 +19,7 @@ from pydantic_core import PydanticUndefined
 
 from sitesync.cli.app import app
 from sitesync.errors import ProviderNotAvailableError
-from sitesync.providers.registry import provider_class, provider_names
+from sitesync.providers.registry import installed_provider_names, provider_class
 from sitesync.settings import models
 
 HEADER = """# sitesync reference
@@ -197,7 +197,7 @@ def render() -> str:
         "as `sites.NAME.options.KEY`). `sitesync site test NAME` checks a configured site."
     )
     lines.append("")
-    for name in provider_names():
+    for name in installed_provider_names():
         lines += [f"### `{name}`", ""]
         try:
             cls = provider_class(name)

@@ -43,6 +43,11 @@ def provider_names() -> list[str]:
     return sorted(set(_entry_points()) | set(_registered))
 
 
+def installed_provider_names() -> list[str]:
+    """The providers installed through the entry-point group (not those registered in-process)."""
+    return sorted(_entry_points())
+
+
 @functools.cache
 def provider_class(name: str) -> type[Provider]:
     if name in _registered:
