@@ -161,6 +161,7 @@ def test_incremental_evaluation_is_bounded_and_catches_late_commits(studio: Stud
     c = studio.client
     monkeypatch.setattr(preferred, "PAGE", 2)
     monkeypatch.setattr(preferred, "CHECK_SECONDS", 0.0)
+    monkeypatch.setattr(preferred, "STEP_BUDGET_SECONDS", 0.0)  # one page per step
     reps = [_version(studio, "lib", f"asset{i}", 1, bytes([i])) for i in range(5)]
     c.settings_set("sites.local.wants", "everything", project="show")
     hook = preferred.PreferredContent(c.store, "test", paced=True)
@@ -194,6 +195,20 @@ def test_incremental_evaluation_is_bounded_and_catches_late_commits(studio: Stud
     hook._last_step = 0.0
     hook.step(machine, views, ids)
     assert cursor.low == cursor.high and cursor.recent == {}
+
+
+def test_a_step_keeps_paging_within_its_time_budget(studio: Studio, monkeypatch) -> None:
+    """With time left in the step's budget a full pass goes on page after page (a rule change on a
+    big project is matched in minutes, not in one page every few seconds)."""
+    c = studio.client
+    monkeypatch.setattr(preferred, "PAGE", 2)
+    reps = [_version(studio, "lib", f"asset{i}", 1, bytes([i])) for i in range(7)]
+    c.settings_set("sites.local.wants", "everything", project="show")
+    hook = preferred.PreferredContent(c.store, "test", paced=True)
+    machine = c.view()
+    hook.step(machine, {"show": machine.project("show")}, {"show": c.store.project("show").id})
+    assert c.store.wanted_on_site(reps, SITE_ID) == set(reps), "the whole pass in one step"
+    assert hook._cursors[("show", SITE_ID)].full_after is None
 
 
 def test_rule_cli_preview_and_apply(cli_studio: Studio) -> None:

@@ -40,6 +40,9 @@ PAGE = 500
 CHECK_SECONDS = 2.0
 RECENT_SECONDS = 120.0  # publishes commit within seconds; ids in this window are re-counted
 FULL_PASS_SECONDS = 6 * 3600.0
+# rule work per step keeps going page after page for this long (at least one page per site); the
+# worker's loop waits meanwhile, so it stays short: a 100,000-representation pass takes minutes, not hours
+STEP_BUDGET_SECONDS = 0.2
 
 
 def site_rule(machine: MachineView, project: ProjectView, site: str) -> str | None:
@@ -150,8 +153,9 @@ class PreferredContent:
     """The worker's hook: ``step()`` once per loop evaluates a bounded amount of rule work and
     says whether anything was queued. Never raises (errors are logged, the worker goes on).
 
-    At most one step every ``CHECK_SECONDS``; ``paced=False`` (``sync --once``) finishes all
-    pending rule work in that step instead of one page per (project, site)."""
+    At most one step every ``CHECK_SECONDS``, doing pages of rule work for up to
+    ``STEP_BUDGET_SECONDS`` (at least one page per project and site); ``paced=False``
+    (``sync --once``) finishes all pending rule work in that step."""
 
     def __init__(self, store: StateStore, actor: str, *, paced: bool = True) -> None:
         self.store = store
@@ -172,6 +176,7 @@ class PreferredContent:
         if self._last_step and now - self._last_step < CHECK_SECONDS:
             return False
         self._last_step = now
+        deadline = now + STEP_BUDGET_SECONDS
         queued = False
         active: set[tuple[str, str]] = set()
         for name, pv in views.items():
@@ -182,7 +187,7 @@ class PreferredContent:
                 if targets is not None and site not in targets:
                     continue
                 try:
-                    queued |= self._site_step(machine, pv, pid, site, active)
+                    queued |= self._site_step(machine, pv, pid, site, active, deadline)
                 except Exception:  # a rule problem must never stop the worker
                     log.exception("preferred content of site %s in project %s failed; retrying later", site, name)
         for key in set(self._cursors) - active:
@@ -190,7 +195,13 @@ class PreferredContent:
         return queued
 
     def _site_step(
-        self, machine: MachineView, pv: ProjectView, pid: int, site: str, active: set[tuple[str, str]]
+        self,
+        machine: MachineView,
+        pv: ProjectView,
+        pid: int,
+        site: str,
+        active: set[tuple[str, str]],
+        deadline: float,
     ) -> bool:
         text = site_rule(machine, pv, site)
         if text is None:
@@ -224,7 +235,7 @@ class PreferredContent:
             new = self._incremental(pid, site, cur, alternatives, wall)
             queued |= new > 0
             progressed |= new >= PAGE
-            if self.paced or not progressed:
+            if not progressed or (self.paced and time.monotonic() >= deadline):
                 return queued
 
     def _incremental(self, pid: int, site: str, cur: _Cursor, alternatives: Sequence[str], wall: float) -> int:
