@@ -323,6 +323,8 @@ def _measure(client: Any, project_id: int, reps: int, repeat: int) -> list[dict[
 
         op(f"dashboard page of {size} at offset {offset:,} (`representation_page` + `summarize`)", page)
     op("`Client.status(project, limit=200)` (page + summaries + settings)", lambda: client.status(PROJECT, limit=200))
+    if hasattr(client, "metrics"):  # a baseline revision may predate it
+        op("monitoring scrape of every project and site (`Client.metrics`, GET /api/v1/metrics)", client.metrics)
     return ops
 
 
