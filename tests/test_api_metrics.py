@@ -23,7 +23,7 @@ def samples(http: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-def files(metrics: dict, project: str, site: str, status: str) -> float:
+def files_in(metrics: dict, project: str, site: str, status: str) -> float:
     return metrics[("sitesync_files", (("project", project), ("site", site), ("status", status)))]
 
 
@@ -36,10 +36,10 @@ def test_metrics_agree_with_the_catalog(sqlite_studio: Studio) -> None:
     summaries = {s.site: s for s in studio.client.store.project_site_summaries(studio.client.store.project("show").id)}
     for site in ("studio", SITE_ID):
         for status in ("present", "queued", "in_progress", "failed", "removing"):
-            assert files(metrics, "show", site, status) == summaries[site].counts.get(status, 0), (site, status)
+            assert files_in(metrics, "show", site, status) == summaries[site].counts.get(status, 0), (site, status)
         present = metrics[("sitesync_present_bytes", (("project", "show"), ("site", site)))]
         assert present == summaries[site].bytes_present > 0
-    assert files(metrics, "show", SITE_ID, "failed") >= 1, "the catalog has a failed download"
+    assert files_in(metrics, "show", SITE_ID, "failed") >= 1, "the catalog has a failed download"
     assert metrics[("sitesync_paused", (("project", "show"), ("scope", "project site"), ("site", "studio")))] == 1
     assert metrics[("sitesync_info", (("site_id", SITE_ID), ("version", __import__("sitesync").__version__)))] == 1
     assert metrics[("sitesync_worker_running", ())] == 0
@@ -48,25 +48,27 @@ def test_metrics_agree_with_the_catalog(sqlite_studio: Studio) -> None:
 
 def test_worker_counters_move_with_transfers(sqlite_studio: Studio) -> None:
     studio = sqlite_studio
-    cat = build_catalog(studio)
+    files = [studio.studio_file(f"show/seq/f.{i}.exr", size=1000 + i) for i in range(2)]
+    rep = studio.publish(files, site="studio")  # on the remote site already: nothing queued
     worker = studio.client.worker()
     with api_client(studio, worker=worker) as http:
-        deadline = time.monotonic() + 30
-        while http.get("/api/v1/progress").json()["worker"]["transfers"] and time.monotonic() < deadline:
-            time.sleep(0.05)
         before = samples(http)
         assert before[("sitesync_worker_running", ())] == 1
-        done_before = before[("sitesync_worker_files_transferred_total", ())]
-        bytes_before = before[("sitesync_worker_transferred_bytes_total", ())]
-        rep = cat.reps["studio_only_a"]
-        size = sum(f["size"] for f in studio.client.status(representation=rep)["files"])
+        assert before[("sitesync_worker_files_transferred_total", ())] == 0
+        assert before[("sitesync_worker_transferred_bytes_total", ())] == 0
         http.post(f"/api/v1/representations/{rep}/download", json={})
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             after = samples(http)
-            if after[("sitesync_worker_files_transferred_total", ())] >= done_before + 2:
+            # the counter moves when a copy is verified; the catalog when the outcome batch is written
+            if after[("sitesync_worker_files_transferred_total", ())] >= 2 and files_in(
+                after, "show", SITE_ID, "present"
+            ):
                 break
             time.sleep(0.05)
-        assert after[("sitesync_worker_files_transferred_total", ())] == done_before + 2
-        assert after[("sitesync_worker_transferred_bytes_total", ())] == bytes_before + size
+        assert after[("sitesync_worker_files_transferred_total", ())] == 2
+        assert after[("sitesync_worker_transferred_bytes_total", ())] == 1000 + 1001
+        assert after[("sitesync_worker_failed_attempts_total", ())] == 0
         assert after[("sitesync_worker_start_time_seconds", ())] <= time.time()
-        assert files(after, "show", SITE_ID, "present") == files(before, "show", SITE_ID, "present") + 2
+        assert files_in(after, "show", SITE_ID, "present") == 2
+        assert files_in(after, "show", "studio", "present") == 2
