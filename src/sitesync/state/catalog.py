@@ -60,6 +60,23 @@ def _rep_row(row: Any) -> RepresentationRow:
     )
 
 
+# the columns an ``INSERT ... SELECT`` of new replica rows fills, in the order its SELECT lists them
+REPLICA_INSERT_COLUMNS = [
+    "file_id",
+    "representation_id",
+    "project_id",
+    "site",
+    "status",
+    "priority",
+    "paused",
+    "attempts",
+    "next_attempt_at",
+    "bytes_done",
+    "updated_at",
+    "present_since",
+]
+
+
 @functools.cache
 def _queue_missing_statement(dialect: str, with_ids: bool) -> sa.Executable:
     """INSERT ... SELECT of the replicas a representation lacks on a site, built once (building it
@@ -86,21 +103,7 @@ def _queue_missing_statement(dialect: str, with_ids: bool) -> sa.Executable:
         sa.bindparam("b_now", type_=sa.Float),
         sa.bindparam("b_present", type_=sa.Float),
     ).where(*cond)
-    cols = [
-        "file_id",
-        "representation_id",
-        "project_id",
-        "site",
-        "status",
-        "priority",
-        "paused",
-        "attempts",
-        "next_attempt_at",
-        "bytes_done",
-        "updated_at",
-        "present_since",
-    ]
-    return r.insert().from_select(cols, sel).returning(r.c.id)
+    return r.insert().from_select(REPLICA_INSERT_COLUMNS, sel).returning(r.c.id)
 
 
 class CatalogMixin(StoreBase):

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sitesync.errors import NotFoundError
 from sitesync.state import schema as s
 from sitesync.state.base import chunked
-from sitesync.state.catalog import DEFAULT_PRIORITY, CatalogMixin, path_key
+from sitesync.state.catalog import DEFAULT_PRIORITY, REPLICA_INSERT_COLUMNS, CatalogMixin, path_key
 from sitesync.state.sitestates import refresh_representations
 
 
@@ -196,21 +196,11 @@ class WorkflowsMixin(CatalogMixin):
                             ~sa.exists().where(r.c.file_id == f.c.id, r.c.site == target),
                         )
                     )
-                    cols = [
-                        "file_id",
-                        "representation_id",
-                        "project_id",
-                        "site",
-                        "status",
-                        "priority",
-                        "paused",
-                        "attempts",
-                        "next_attempt_at",
-                        "bytes_done",
-                        "updated_at",
-                        "present_since",
-                    ]
-                    inserted = conn.execute(r.insert().from_select(cols, sel).returning(r.c.file_id)).scalars().all()
+                    inserted = (
+                        conn.execute(r.insert().from_select(REPLICA_INSERT_COLUMNS, sel).returning(r.c.file_id))
+                        .scalars()
+                        .all()
+                    )
                     if target == site:
                         done = set(changed) | set(inserted)
                         registered += len(done)
