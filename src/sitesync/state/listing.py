@@ -109,6 +109,23 @@ def _with_status(project_id: int, table: Any, site: str | None, statuses: Sequen
     return r.c.id.not_in(sa.select(table.c.representation_id).where(*others))
 
 
+def event_filters(
+    project_id: int | None, representation_id: int | None, kinds: Sequence[str] | None, site: str | None
+) -> list[sa.ColumnElement[bool]]:
+    """The conditions of an event-history query (a site matches as target or as source)."""
+    e = s.events
+    cond: list[sa.ColumnElement[bool]] = []
+    if project_id is not None:
+        cond.append(e.c.project_id == project_id)
+    if representation_id is not None:
+        cond.append(e.c.representation_id == representation_id)
+    if kinds:
+        cond.append(e.c.kind.in_(list(kinds)))
+    if site is not None:
+        cond.append(sa.or_(e.c.site == site, e.c.source_site == site))
+    return cond
+
+
 class ListingMixin(StoreBase):
     def queue_page(
         self,
@@ -427,15 +444,7 @@ class ListingMixin(StoreBase):
     ) -> list[EventRow]:
         """Newest first; page back with ``before_id``, poll for new ones with ``after_id``."""
         e = s.events
-        q = sa.select(e)
-        if project_id is not None:
-            q = q.where(e.c.project_id == project_id)
-        if representation_id is not None:
-            q = q.where(e.c.representation_id == representation_id)
-        if kinds:
-            q = q.where(e.c.kind.in_(list(kinds)))
-        if site is not None:
-            q = q.where(sa.or_(e.c.site == site, e.c.source_site == site))
+        q = sa.select(e).where(*event_filters(project_id, representation_id, kinds, site))
         if text:
             q = q.where(sa.or_(self._contains(e.c.message, text), self._contains(e.c.actor, text)))
         if before_id is not None:

@@ -27,7 +27,7 @@ from sitesync.errors import ConflictError, NotFoundError
 from sitesync.state import schema as s
 from sitesync.state.catalog import CatalogMixin
 from sitesync.state.links import LinksMixin
-from sitesync.state.listing import ListingMixin
+from sitesync.state.listing import ListingMixin, event_filters
 from sitesync.state.queries import QueriesMixin
 from sitesync.state.queue import QueueMixin
 from sitesync.state.records import EventRow, ProjectRow
@@ -51,15 +51,7 @@ class StateStore(WorkflowsMixin, LinksMixin, CatalogMixin, QueueMixin, QueriesMi
         newest_first: bool = True,
     ) -> list[EventRow]:
         e = s.events
-        q = sa.select(e)
-        if project_id is not None:
-            q = q.where(e.c.project_id == project_id)
-        if representation_id is not None:
-            q = q.where(e.c.representation_id == representation_id)
-        if kinds:
-            q = q.where(e.c.kind.in_(list(kinds)))
-        if site is not None:
-            q = q.where(sa.or_(e.c.site == site, e.c.source_site == site))
+        q = sa.select(e).where(*event_filters(project_id, representation_id, kinds, site))
         if after_id is not None:
             q = q.where(e.c.id > after_id)
         q = q.order_by(e.c.id.desc() if newest_first else e.c.id).limit(limit)
