@@ -153,6 +153,13 @@ def check_site(env: Env, rep_id: int, site: str, base: Path, *, live_leases_ok: 
     return out
 
 
+def files_queued(env: Env, rep_id: int, site: str) -> int:
+    """How many of the representation's files wait in the queue of ``site`` (one summary row: cheap
+    enough to poll every few milliseconds)."""
+    state = env.client.store.site_states_of(rep_id).get(site)
+    return int(state["files_queued"]) if state else 0
+
+
 def transfer_counts(env: Env, rep_id: int) -> collections.Counter[tuple[int, str]]:
     events = env.client.store.events(representation_id=rep_id, kinds=["transfer"], limit=10_000_000)
     return collections.Counter((e.file_id, e.site) for e in events)

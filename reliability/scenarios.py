@@ -17,6 +17,7 @@ from reliability.harness import (
     ThrowawayPostgres,
     check_site,
     failure_count,
+    files_queued,
     make_env,
     publish_on_studio,
     run_cli,
@@ -48,8 +49,9 @@ class Result:
 
 
 def sigkill_trials(work: Path, *, trials: int, files: int, size: int, seed: int = 1, lease: float = 1.0) -> Result:
-    """Kill a worker with SIGKILL at a random moment of a sync, check nothing partial or corrupt is
-    under a final name, restart, and check every file converges to present and verified."""
+    """Kill a worker with SIGKILL at a random moment of a sync (once a random number of its files has
+    left the queue), check nothing partial or corrupt is under a final name, restart, and check
+    every file converges to present and verified."""
     rng = random.Random(seed)
     result = Result("SIGKILL a worker at a random moment", trials, "SIGKILL", files * trials)
     started = time.monotonic()
@@ -60,7 +62,15 @@ def sigkill_trials(work: Path, *, trials: int, files: int, size: int, seed: int 
             rep = publish_on_studio(env, files, size)
             env.client.download(rep)
             worker = start_worker(env, "--lease", str(lease), "--concurrency", "4", "--batch-size", "64")
-            time.sleep(rng.uniform(0.4, 2.5))
+            # a random point of the sync's progress, not of wall time: the interpreter's start-up alone
+            # can take a second on a loaded machine, and a small sync can be over within a second
+            point = rng.randint(1, files - 1)
+            wait_until(
+                lambda env=env, rep=rep, point=point: files_queued(env, rep, SITE_ID) <= files - point,
+                timeout=120,
+                interval=0.005,
+            )
+            time.sleep(rng.uniform(0.0, 0.05))
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=10)
             after_kill = check_site(env, rep, SITE_ID, env.local_root / "work", live_leases_ok=True)
