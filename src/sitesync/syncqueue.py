@@ -478,15 +478,20 @@ def metrics(
             "bytes_in_flight": sum(x.done for x in snapshot.in_flight),
             "started_at": snapshot.started,
         }
-    pauses = client.store.pauses()
+    pauses = pause_list(client)
     return {
         "site_id": client.site_id,
         "sites": client.store.site_file_counts(),
-        "pauses": pause_list(client),
-        "worker_paused": (WORKER_PAUSE, client.site_id) in pauses or (ALL, ALL) in pauses,
+        "pauses": pauses,
+        "worker_paused": worker_paused(pauses, client.site_id),
         "worker": worker,
         "unreachable": sorted(health or {}),
     }
+
+
+def worker_paused(pauses: Sequence[Mapping[str, Any]], site_id: str) -> bool:
+    """Whether the workers of machine ``site_id`` are paused, from a ``pause_list`` result."""
+    return any(p["scope"] == "everything" or (p["scope"] == "worker" and p["site"] == site_id) for p in pauses)
 
 
 def pause_list(client: Client) -> list[dict[str, Any]]:

@@ -10,17 +10,15 @@ from sitesync import __version__
 from sitesync.api.app import ApiContext
 from sitesync.api.models import HealthOut, PauseIn, PauseOut, PauseResultOut, ProgressOut, WorkerState
 from sitesync.api.routes.common import AUTH, context, errors
+from sitesync.syncqueue import worker_paused
 
 router = APIRouter(tags=["health and control"], dependencies=AUTH)
 
 
 def worker_state(ctx: ApiContext, pauses: list[dict[str, Any]]) -> WorkerState:
-    paused = any(p["scope"] == "everything" for p in pauses) or any(
-        p["scope"] == "worker" and p["site"] == ctx.client.site_id for p in pauses
-    )
     return WorkerState(
         running=ctx.worker_running,
-        paused=paused,
+        paused=worker_paused(pauses, ctx.client.site_id),
         id=ctx.worker.worker_id if ctx.worker is not None else None,
         unavailable_sites={f"{project}/{site}": why for (project, site), why in ctx.health().items()},
     )
