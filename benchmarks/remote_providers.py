@@ -41,6 +41,7 @@ from typing import Any
 from tests.servers import moto_server, rclone_binary, rclone_s3_server, ssh_server
 
 from sitesync import Client
+from sitesync.settings.scopes import split_local_options
 
 MiB = 1024 * 1024
 
@@ -134,7 +135,8 @@ def run_sitesync(target: Target, data: Path, work: Path, run: str, fsync: bool =
     try:
         client.init()
         client.settings_set("local_root", str(work / "local"), local=True)
-        client.add_site("remote", target.provider, [f"work=/{run}"], target.options)
+        shared, mine = split_local_options(target.provider, target.options)  # key files are this machine's
+        client.add_site("remote", target.provider, [f"work=/{run}"], shared, local_options=mine)
         reps = {}
         for case in ("small", "big"):
             client.create_project(case, {"work": {"any": str(studio)}})

@@ -38,6 +38,7 @@ from benchmarks.common import (
     with_pythonpath,
 )
 from benchmarks.datasets import DataSet, ensure
+from sitesync.identity.markers import is_marker_name
 
 JOB = Path(__file__).with_name("sitesync_job.py")
 SITESYNC = "sitesync"
@@ -112,7 +113,7 @@ def _sitesync(name: str, concurrency: int | None, code: Path | None = None, labe
         flush_dirty_pages()
         result = timed_run([sys.executable, str(JOB), "--source", str(source), *extra], env=env)
         phases = json.loads(result.stdout.strip().splitlines()[-1])
-        expected = sum(1 for _ in source.rglob("*") if _.is_file())
+        expected = sum(1 for _ in source.rglob("*") if _.is_file() and not is_marker_name(_.name))
         if phases.get("transferred") != expected:
             raise RuntimeError(f"{name} transferred {phases.get('transferred')} of {expected} files: {phases}")
         phases["wall_seconds"] = result.seconds
@@ -170,7 +171,7 @@ def contenders(
 
 def _check_copy(source: Path, target: Path, dataset: DataSet, name: str) -> None:
     """A contender that 'won' by copying nothing must not count: check the number of files and bytes."""
-    files = [p for p in target.rglob("*") if p.is_file()]
+    files = [p for p in target.rglob("*") if p.is_file() and not is_marker_name(p.name)]  # not the site marker
     size = sum(p.stat().st_size for p in files)
     if len(files) != dataset.count or size != dataset.total_bytes:
         raise RuntimeError(

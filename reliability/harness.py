@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,3 +243,45 @@ class ThrowawayPostgres:
         with contextlib.suppress(Exception):  # already stopped
             self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@dataclass
+class Served:
+    """A running ``sitesync serve``: its first line, its address and dashboard link."""
+
+    line: str
+    base: str  # http://127.0.0.1:PORT
+    dashboard: str  # the dashboard link of the first line (a one-time login link with a token)
+    proc: subprocess.Popen[str]
+
+
+@contextlib.contextmanager
+def serve_process(environ: dict[str, str], *args: str) -> Iterator[Served]:
+    """``sitesync serve --port 0 --no-worker`` with ``environ``, once its API answers; SIGTERM after."""
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sitesync", "serve", "--port", "0", "--no-worker", "--log-level", "warning", *args],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        match = re.search(r"dashboard (\S+)  API (http://\S+)/api/v1", line)
+        if not match:
+            raise RuntimeError(f"sitesync serve did not start: {line}{proc.stderr.read() if proc.stderr else ''}")
+        served = Served(line, match.group(2), match.group(1), proc)
+
+        def answers() -> bool:
+            httpx.get(served.base + "/api/v1/openapi.json", timeout=5)
+            return True
+
+        if not wait_until(answers, 30, 0.05):
+            raise RuntimeError("sitesync serve did not answer")
+        yield served
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

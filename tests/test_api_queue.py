@@ -9,7 +9,12 @@ from typing import Any
 from tests.apikit import api_client, build_catalog
 from tests.conftest import SITE_ID, Studio
 
-RANK = {s: i for i, s in enumerate(["failed", "removing", "in_progress", "queued", "paused", "partial", "present"])}
+RANK = {
+    s: i
+    for i, s in enumerate(
+        ["lost", "failed", "no_source", "removing", "in_progress", "queued", "paused", "partial", "present"]
+    )
+}
 URL = "/api/v1/projects/show/representations"
 
 
@@ -44,7 +49,7 @@ def test_rows_show_each_state_on_the_active_and_remote_site(studio: Studio) -> N
     assert remote["local_publish"] == "queued" and set(remote.values()) == {"present", "queued"}
     failed = rows[cat.reps["failed"]]
     assert failed["status"] == "failed" and failed["status_site"] == SITE_ID
-    assert "does not match the catalog" in failed["active"]["last_error"]
+    assert "a different file is already at" in failed["active"]["last_error"]
     assert failed["active"]["files_failed"] == 1 and failed["active"]["attempts"] == 1
     both = rows[cat.reps["both_b"]]
     assert both["active"]["progress"] == 1.0 and both["files"] == 3 and both["size"] == 512 * 3 + 97 * 3
@@ -58,6 +63,9 @@ def test_rows_show_each_state_on_the_active_and_remote_site(studio: Studio) -> N
         "updated_at": None,
         "files_present": 0,
         "files_failed": 0,
+        "files_missing": 0,
+        "files_no_source": 0,
+        "paused": False,
         "priority": None,
         "attempts": 0,
         "last_error": None,
@@ -150,7 +158,10 @@ FILTERS: list[tuple[dict[str, str], Any]] = [
     ({"version": "hero"}, lambda x: x["version_number"] == -1),
     ({"active_status": "failed"}, lambda x: x["active"]["status"] == "failed"),
     ({"active_status": "none"}, lambda x: x["active"]["status"] == "none"),
-    ({"active_status": "queued,paused,none"}, lambda x: x["active"]["status"] in ("queued", "paused", "none")),
+    (
+        {"active_status": "queued,paused,none"},
+        lambda x: x["active"]["status"] in ("queued", "paused", "none") or x["active"]["paused"],
+    ),
     ({"remote_status": "queued"}, lambda x: x["remote"]["status"] == "queued"),
     ({"status": "present"}, lambda x: x["status"] == "present"),
     ({"status": "failed,in_progress"}, lambda x: x["status"] in ("failed", "in_progress")),
@@ -182,7 +193,7 @@ def test_another_site_pair_and_bad_input(sqlite_studio: Studio) -> None:
         row = next(x for x in page["items"] if x["id"] == cat.reps["local_publish"])
         assert (row["active"]["status"], row["remote"]["status"]) == ("queued", "present")
         for query, status, words in [
-            ({"active_status": "lost"}, 400, "invalid active status 'lost'"),
+            ({"active_status": "gone"}, 400, "invalid active status 'gone'"),
             ({"active_site": "mars"}, 404, "unknown site 'mars'"),
             ({"sort": "colour"}, 422, "sort"),
             ({"limit": 0}, 422, "limit"),

@@ -24,12 +24,22 @@ from tests.conftest import Studio
 EXAMPLES = 10
 # A well-formed request may still be refused for what it asks (400: e.g. pausing "the worker" and
 # a project at once; 409: the min_copies guard; 404: an id that does not exist; 502: a site whose
-# storage fails) - those are documented answers, not rejected input.
+# storage fails; 422: a settings value its key refuses; 403: a setting only a machine's local
+# settings may hold) - those are documented answers, not rejected input.
 CONFIG = schemathesis.Config.from_dict(
     {
         # the token is sent by the test itself on every request (its absence is tested elsewhere)
         "generation": {"mode": "all", "with-security-parameters": False},
-        "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "404", "409", "502"]}},
+        "checks": {
+            "positive_data_acceptance": {"expected-statuses": ["2xx", "400", "403", "404", "409", "422", "502"]}
+        },
+        # the login answers a generated (wrong) token with 401 "token refused", as documented
+        "operations": [
+            {
+                "include-path": "/api/v1/auth/session",
+                "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "401", "415"]}},
+            }
+        ],
     }
 )
 

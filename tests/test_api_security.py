@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -24,13 +25,19 @@ API = "/api/v1"
 
 
 def get_routes(http: Any, catalog_rep: int) -> list[str]:
-    """Every GET path of the OpenAPI document, with real values for its parameters."""
+    """Every GET path of the OpenAPI document, with real values for its parameters (path
+    parameters, and the query parameters a route requires)."""
     spec = http.get(f"{API}/openapi.json").json()
     values = {"project": "show", "rep_id": str(catalog_rep), "name": "cloud"}
+    queries = {"path": "{root[work]}/show/seq01/sh010/scene.ma"}
     out = []
     for path, ops in spec["paths"].items():
         if "get" in ops:
-            out.append(re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path))
+            url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+            required = [p["name"] for p in ops["get"].get("parameters", []) if p["in"] == "query" and p.get("required")]
+            if required:
+                url += "?" + urlencode({name: queries[name] for name in required})
+            out.append(url)
     return out
 
 
@@ -114,7 +121,7 @@ def secret_studio(sqlite_studio: Studio, monkeypatch: pytest.MonkeyPatch) -> Ite
     c = sqlite_studio.client
     cat = build_catalog(sqlite_studio)
     c.add_site("cloud", "memory", options={"namespace": "cloud", "token": SECRET})
-    c.add_site("vault", "memory", options={"namespace": "vault", "token": "env:SITESYNC_TEST_SECRET"})
+    c.add_site("vault", "memory", options={"namespace": "vault"}, local_options={"token": "env:SITESYNC_TEST_SECRET"})
     c.settings_set("sites.vault.options.token", SECRET + "-project", project="show")
     c.settings_set("always_accessible_on", ["cloud"], project="show")
     rep = sqlite_studio.publish([sqlite_studio.write("for-cloud.bin", b"cloud data")], product="cloudMain")
@@ -167,12 +174,12 @@ def test_secrets_never_appear_in_any_response(secret_studio: tuple[Studio, Any])
 
 
 def test_serve_refuses_to_listen_off_loopback_without_a_token(sqlite_studio: Studio) -> None:
+    # a token is always required now (this machine's token file by default): only --no-token is refused
     for host in ("0.0.0.0", "192.0.2.10", "::"):
-        proc = sqlite_studio.cli("serve", "--host", host, "--port", "0")
+        proc = sqlite_studio.cli("serve", "--host", host, "--port", "0", "--no-token")
         assert proc.returncode == 2, proc
         assert proc.stderr.strip().splitlines() == [
-            f"error: refusing to serve on {host} without a token: pass --token or set SITESYNC_TOKEN "
-            "(or bind to 127.0.0.1, which needs none)"
+            f"error: refusing to serve on {host} without a token: --no-token is for loopback on a single-user machine"
         ]
     bad = sqlite_studio.cli("serve", "--log-level", "loud")
     assert bad.returncode == 2 and "invalid --log-level" in bad.stderr

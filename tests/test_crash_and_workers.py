@@ -54,7 +54,7 @@ def test_sigkill_mid_transfer_leaves_no_partial_file_and_recovers(sqlite_studio:
     studio.client.download(rep)
     final = studio.local_path("show/plates/big.raw")
 
-    proc = start_worker(studio, "--lease", "2", "--concurrency", "2")
+    proc = start_worker(studio, "--lease", "600", "--concurrency", "2")  # the lease does not free it
     try:
 
         def partial():
@@ -73,15 +73,14 @@ def test_sigkill_mid_transfer_leaves_no_partial_file_and_recovers(sqlite_studio:
     assert not final.exists(), "a partial file appeared under the final name"
     assert replica_statuses(studio, rep)[(SITE_ID, "in_progress")] >= 1
 
-    time.sleep(2.2)  # the killed worker's lease expires
-    report = studio.sync()
+    report = studio.sync()  # the killed worker was of this machine: its files are taken back at once
     assert report.transferred >= 1
     counts = replica_statuses(studio, rep)
     assert counts[(SITE_ID, "present")] == 21 and counts[(SITE_ID, "in_progress")] == 0
     assert hash_file(str(final)) == hash_file(str(big))
     assert not list(final.parent.glob(".sitesync-*")), "temporary files were left behind"
-    kinds = [e.kind for e in studio.client.store.events(representation_id=rep, limit=1000)]
-    assert "lease_expired" in kinds
+    expired = [e for e in studio.client.store.events(representation_id=rep, limit=1000) if e.kind == "lease_expired"]
+    assert expired and all("is no longer running" in (e.message or "") for e in expired)
 
 
 def test_sigterm_stops_worker_cleanly(sqlite_studio: Studio) -> None:

@@ -277,3 +277,20 @@ def test_the_fake_refuses_what_dropbox_refuses(dbx: DropboxEnv) -> None:
         else:
             resp = requests.post(url, headers={**headers, "Dropbox-API-Arg": json.dumps(arg)}, data=body, timeout=10)
         assert resp.status_code in (400, 401, 409), f"the fake accepted {label}: {resp.status_code}"
+
+
+def test_usage_of_an_account_and_of_a_team(dbx: DropboxEnv) -> None:
+    fake = dbx.fake
+    provider = dbx.provider(root=fresh_root())
+    provider.write(f"{provider.roots['work']}/u.bin", io.BytesIO(b"y" * 500), 500, lambda: None)
+    used = sum(len(n.content) for n in fake.namespaces[dbx.member.home].values())
+    usage = provider.usage()
+    assert usage is not None and usage.total == fake.allocated and usage.free == fake.allocated - used
+    assert fake.requests[-1]["route"] == "users/get_space_usage" and fake.requests[-1]["status"] == 200
+    fake.team_allocated, fake.member_limit = 10 * 1024**3, used + 100
+    try:
+        team = provider.usage()
+    finally:
+        fake.team_allocated, fake.member_limit = None, 0
+    # the member's own limit is tighter than the team's free space
+    assert team is not None and team.total == 10 * 1024**3 and team.free == 100

@@ -20,7 +20,7 @@ from sitesync.errors import PermanentStorageError, SiteUnavailableError, Verific
 from sitesync.providers.base import Provider
 from sitesync.providers.conformance import CHECKS, run_conformance
 from sitesync.providers.registry import provider_class
-from tests.conftest import SITE_ID, make_studio
+from tests.conftest import SITE_ID, define_site, make_studio
 from tests.fakes.gdrive import FakeDrive
 from tests.fakes.serve import ServedApp
 from tests.provider_flow import replica_states, roundtrip_through_site
@@ -308,7 +308,7 @@ def test_engine_roundtrip_through_google_drive(drive: DriveEnv, tmp_path: Path, 
     studio = make_studio(tmp_path, db_url, home)
     try:
         folder = new_folder(drive, shared=True)
-        studio.client.add_site("gdrive", "gdrive", ["work=/projects"], drive.options(folder, **SMALL_CHUNKS))
+        define_site(studio.client, "gdrive", "gdrive", ["work=/projects"], drive.options(folder, **SMALL_CHUNKS))
         result = roundtrip_through_site(studio, "gdrive")
         stored = drive.fake.find_path(folder, "projects/show/seq01/sh010.v1/publish/plateMain/v001/exr")
         assert stored is not None
@@ -327,7 +327,7 @@ def test_throttled_drive_does_not_stop_other_sites(
     try:
         c = studio.client
         folder = new_folder(drive)
-        c.add_site("gdrive", "gdrive", ["work=/"], drive.options(folder, max_retry_wait=1.0))
+        define_site(c, "gdrive", "gdrive", ["work=/"], drive.options(folder, max_retry_wait=1.0))
         c.add_site("backup", "local_drive", [f"work={tmp_path / 'backup'}"], {"create_roots": True})
         c.settings_set("remote_site", "gdrive", project="show")
         c.settings_set("always_accessible_on", "backup", project="show")
@@ -386,3 +386,24 @@ def test_the_fake_refuses_what_drive_refuses(drive: DriveEnv) -> None:
 
     resp, _ = httplib2.Http().request(f"{drive.url}/drive/v3/files")
     assert resp.status == 401, "a request without a token must be refused"
+
+
+def test_usage_is_the_accounts_storage_quota(drive: DriveEnv) -> None:
+    folder = new_folder(drive)
+    provider = drive.provider(folder)
+    provider.write("/work/q.bin", io.BytesIO(b"x" * 1000), 1000, lambda: None)
+    usage = provider.usage()
+    used = sum(len(i.content or b"") for i in drive.fake.items.values() if i.drive_id is None)
+    assert usage is not None and usage.total == drive.fake.quota_limit
+    assert usage.free == drive.fake.quota_limit - used
+    assert any(
+        r["path"] == "/drive/v3/about" and r["query"].get("fields") == "storageQuota" for r in drive.fake.requests
+    )
+    drive.fake.quota_limit = None  # unlimited storage: no limit in the answer
+    try:
+        unlimited = provider.usage()
+    finally:
+        drive.fake.quota_limit = 15 * 1024**3
+    assert unlimited is not None and unlimited.total is None and unlimited.free is None
+    # a shared drive's space is the organisation's pool, which the account cannot see
+    assert drive.provider(new_folder(drive, shared=True)).usage() is None

@@ -170,8 +170,10 @@ def test_wait_reports_failed_transfers(studio: Studio) -> None:
     c = studio.client
     c.settings_set("retry_count", 1, project="show")
     rep = studio.publish([studio.write("bad.bin", b"good bytes")], product="badMain")
-    studio.local_path("show/seq01/sh010/publish/badMain/v001/data/bad.bin").write_bytes(b"evil bytes")
-    studio.sync()  # fails verification; attempts exhausted
+    in_the_way = studio.studio_root / "show/seq01/sh010/publish/badMain/v001/data/bad.bin"
+    in_the_way.parent.mkdir(parents=True)
+    in_the_way.write_bytes(b"someone else's file")
+    studio.sync()  # a file sitesync never wrote is in the way: failed at once
     assert replica_states(studio, rep)["studio"] == ["failed"]
     # wait asks again (a fresh set of attempts), a worker retries, and it fails again: status failed
     worker = c.worker(listen=True)
@@ -184,7 +186,7 @@ def test_wait_reports_failed_transfers(studio: Studio) -> None:
         worker.stop()
         thread.join(30)
     assert result["status"] == "failed" and result["exit_code"] == 3
-    assert "does not match the catalog" in result["errors"][0]
+    assert "a different file is already at" in result["errors"][0]
     assert snaps and snaps[-1]["files"] == 1
     with pytest.raises(InvalidInputError, match="timeout"):
         c.wait(rep, "studio", timeout=-1)

@@ -144,7 +144,9 @@ def test_rule_never_retries_failed_files(studio: Studio) -> None:
     c.settings_set("retry_count", 1, project="show")
     keep_publishes_local(studio)
     rep = studio.publish([studio.write("r.bin", b"right")], product="fxMain")
-    studio.local_path("show/seq01/sh010/publish/fxMain/v001/data/r.bin").write_bytes(b"wrong")
+    in_the_way = studio.studio_root / "show/seq01/sh010/publish/fxMain/v001/data/r.bin"
+    in_the_way.parent.mkdir(parents=True)
+    in_the_way.write_bytes(b"wrong")  # a file sitesync never wrote: the copy fails
     c.settings_set("sites.studio.wants", "everything", project="show")
     studio.sync()
     assert replica_states(studio, rep)["studio"] == ["failed"]

@@ -80,10 +80,10 @@ def test_outcome_batch_from_several_sources(studio: Studio) -> None:
             representation_id=rep,
             project_id=pid,
             site="studio",
-            kind="error",
+            kind="failed",
             source_site=SITE_ID,
             error="disk full",
-            retry_count=1,
+            attempts=1,
         )
     )
     outcomes.append(

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +20,9 @@ from sitesync.providers.conformance import CHECKS, run_conformance
 from sitesync.providers.rclone.config import RcloneConfig
 from sitesync.providers.rclone.daemon import find_rclone
 from sitesync.providers.registry import provider_class
-from tests.conftest import make_studio
+from tests.conftest import define_site, make_studio
 from tests.provider_flow import roundtrip_through_site
+from tests.servers import rclone_serve
 
 RCLONE = find_rclone(RcloneConfig(type="local"), "test")
 SMALL = {"stream_threshold": 256 * 1024}  # so the suite's bigger files take the rcat path
@@ -43,27 +42,6 @@ class Served:
         return provider_class("rclone").from_options(site, {**self.options, **extra}, {"work": self.root})
 
 
-def _serve(kind: str, directory: Path, cache: Path, args: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    cmd = [RCLONE, "serve", kind, str(directory), "--addr", "127.0.0.1:0", "--config", "", "--cache-dir", str(cache)]
-    proc = subprocess.Popen([*cmd, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    found: list[str] = []
-    ready = threading.Event()
-
-    def watch() -> None:
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            m = re.search(r"(?:listening on|started on|server on) \[?(?:https?://)?(127\.0\.0\.1:\d+)", raw.decode())
-            if m and not found:
-                found.append(m.group(1))
-                ready.set()
-
-    threading.Thread(target=watch, daemon=True).start()
-    if not ready.wait(60):
-        proc.kill()
-        raise RuntimeError(f"rclone serve {kind} did not start")
-    return proc, found[0]
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served]]:
     base = tmp_path_factory.mktemp("rclone")
@@ -79,7 +57,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
 
         d = base / "sftp"
         d.mkdir()
-        proc, addr = _serve("sftp", d, cache, ["--user", "artist", "--pass", "s3cr3t-sftp"])
+        proc, addr = rclone_serve("sftp", d, cache, ["--user", "artist", "--pass", "s3cr3t-sftp"])
         procs.append(proc)
         host, port = addr.split(":")
         options = {
@@ -91,7 +69,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
 
         d = base / "s3"
         (d / "bucket").mkdir(parents=True)
-        proc, addr = _serve("s3", d, cache, ["--auth-key", "AKIDTEST,s3cr3t-s3-key"])
+        proc, addr = rclone_serve("s3", d, cache, ["--auth-key", "AKIDTEST,s3cr3t-s3-key"])
         procs.append(proc)
         options = {
             "type": "s3",
@@ -102,7 +80,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
 
         d = base / "webdav"
         d.mkdir()
-        proc, addr = _serve("webdav", d, cache, ["--user", "artist", "--pass", "s3cr3t-dav"])
+        proc, addr = rclone_serve("webdav", d, cache, ["--user", "artist", "--pass", "s3cr3t-dav"])
         procs.append(proc)
         options = {
             "type": "webdav",
@@ -278,7 +256,7 @@ def test_engine_roundtrip(servers: dict[str, Served], remote: str, tmp_path: Pat
     served = servers[remote]
     studio = make_studio(tmp_path, sqlite_url, home)
     try:
-        studio.client.add_site("vendor", "rclone", [f"work={served.root}/e2e"], {**served.options, **SMALL})
+        define_site(studio.client, "vendor", "rclone", [f"work={served.root}/e2e"], {**served.options, **SMALL})
         roundtrip_through_site(studio, "vendor")
         stored = list((served.directory / served.root.lstrip("/") / "e2e").rglob("*"))
         assert any(p.name == "plate.1001.exr" for p in stored)
@@ -291,7 +269,7 @@ def test_engine_roundtrip_on_postgresql(servers: dict[str, Served], tmp_path: Pa
     served = servers["sftp"]
     studio = make_studio(tmp_path, pg_url, home)
     try:
-        studio.client.add_site("vendor", "rclone", [f"work={served.root}/pg"], served.options)
+        define_site(studio.client, "vendor", "rclone", [f"work={served.root}/pg"], served.options)
         roundtrip_through_site(studio, "vendor")
     finally:
         studio.client.close()

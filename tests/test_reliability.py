@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reliability import scenarios
+from reliability import behind_our_back, scenarios, security
 from reliability.harness import ThrowawayPostgres
 
 
@@ -29,8 +29,11 @@ def test_flipped_and_truncated_reads_never_land(tmp_path: Path) -> None:
     assert_ok(scenarios.corrupt_reads(tmp_path, files=200, size=8192))
 
 
-def test_source_changed_or_deleted(tmp_path: Path) -> None:
-    assert_ok(scenarios.changed_behind_our_back(tmp_path, files=20, size=4096))
+@pytest.mark.parametrize("name", sorted(behind_our_back.SCENARIOS))
+def test_storage_changed_behind_sitesyncs_back(tmp_path: Path, name: str) -> None:
+    result = behind_our_back.SCENARIOS[name](tmp_path, files=18, size=4096)
+    assert_ok(result)
+    assert result.lost == 0 and result.corrupt == 0
 
 
 def test_disk_full_on_target(tmp_path: Path) -> None:
@@ -56,6 +59,16 @@ def test_four_workers_one_postgres_queue(tmp_path: Path, pg_database: str) -> No
 @pytest.mark.slow
 def test_postgres_restart_mid_run(tmp_path: Path) -> None:
     assert_ok(scenarios.postgres_restart(tmp_path, files=600, size=64 * 1024))
+
+
+@pytest.mark.slow
+def test_sftp_and_s3_servers_killed_and_restarted_under_a_running_worker(tmp_path: Path) -> None:
+    from reliability.outages import site_outages
+
+    result = site_outages(tmp_path, files=40, size=2 * 1024 * 1024, outages=1, concurrency=2)
+    assert_ok(result)
+    assert any(n.startswith("SFTP: the first transfer") for n in result.notes), result.notes
+    assert any(n.startswith("S3: the first transfer") for n in result.notes), result.notes
 
 
 def test_faulty_provider_is_reproducible(tmp_path: Path) -> None:
@@ -89,3 +102,25 @@ def test_throwaway_postgres_cluster_starts_and_stops() -> None:
             assert conn.execute("select 1").fetchone() == (1,)
     finally:
         pg.destroy()
+
+
+# ---------------------------------------------------------------------- security (small runs)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda work: security.program_execution(work, cli_sample=3),
+        security.token_guard,
+        lambda work: security.secrets_in_logs(work, files=10),
+        lambda work: security.bad_input(
+            work, rounds=1, cli_sample=5, key_sample=80
+        ),  # tests/test_settings_fuzz.py has all
+        lambda work: security.hostile_disks(work, writes=2),
+    ],
+    ids=["programs", "token", "logs", "badinput", "disks"],
+)
+def test_security_scenarios_hold(tmp_path: Path, check) -> None:
+    finding = check(tmp_path)
+    assert finding.ok, f"{finding.check}: {finding}"
+    assert finding.attempts > 0 and finding.refused > 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SITE_ID, Studio
+from tests.conftest import SITE_ID, Studio, define_site
 from tests.remote_servers import new_bucket, new_remote_folder
 from tests.servers import S3Server, SshServer, fingerprint_of, free_port
 from tests.test_sync_flow import replica_states, transfer_events
@@ -27,7 +27,7 @@ def add_s3_remote(studio: Studio, server: S3Server, **options: object) -> Callab
     the server stores under a root-relative path (straight from the server, not via sitesync)."""
     bucket = new_bucket(server)
     opts = server.options(bucket, prefix="studio", **options)
-    studio.client.add_site("remote", "s3", ["work=/projects"], opts)
+    define_site(studio.client, "remote", "s3", ["work=/projects"], opts)
     studio.client.settings_set("remote_site", "remote", project=studio.project)
     client = server.boto_client()
 
@@ -39,7 +39,7 @@ def add_s3_remote(studio: Studio, server: S3Server, **options: object) -> Callab
 
 def add_sftp_remote(studio: Studio, server: SshServer, **options: object) -> Callable[[str], bytes]:
     folder = new_remote_folder(server)
-    studio.client.add_site("remote", "sftp", ["work=/projects"], server.options(base_path=str(folder), **options))
+    define_site(studio.client, "remote", "sftp", ["work=/projects"], server.options(base_path=str(folder), **options))
     studio.client.settings_set("remote_site", "remote", project=studio.project)
     return lambda rel: (folder / "projects" / rel).read_bytes()
 
@@ -125,7 +125,7 @@ def test_unusable_remote_site_is_skipped_without_burning_attempts(
             opts["secret_access_key"], fix["secret_access_key"] = secret, server.secret_key
         if fault == "s3_unreachable":
             opts["endpoint_url"] = f"http://127.0.0.1:{free_port()}"
-        c.add_site("remote", "s3", ["work=/projects"], opts)
+        define_site(c, "remote", "s3", ["work=/projects"], opts)
     else:
         folder = new_remote_folder(server)
         opts = server.options(base_path=str(folder), connect_timeout=5)
@@ -150,7 +150,7 @@ def test_unusable_remote_site_is_skipped_without_burning_attempts(
             fix["key_file"], fix["key_passphrase"] = str(server.client_key), None
         elif fault == "sftp_unreachable":
             opts["port"] = free_port()
-        c.add_site("remote", "sftp", ["work=/projects"], opts)
+        define_site(c, "remote", "sftp", ["work=/projects"], opts)
     c.add_site("backup", "local_drive", [f"work={studio.root / 'backup'}"], {"create_roots": True})
     c.settings_set("remote_site", "remote", project="show")
     c.settings_set("always_accessible_on", "backup", project="show")
@@ -173,8 +173,11 @@ def test_unusable_remote_site_is_skipped_without_burning_attempts(
         studio.cli(*shlex.split(command)[1:], check=True)
     elif fault == "s3_missing_bucket":
         server.create_bucket(bucket)
+    mine = c.local_settings().sites.get("remote")
     for key, value in fix.items():
-        c.settings_set(f"system.sites.remote.options.{key}", "unset" if value is None else value)
+        local = mine is not None and key in mine.options  # a key file is this machine's option
+        key = f"sites.remote.options.{key}" if local else f"system.sites.remote.options.{key}"
+        c.settings_set(key, "unset" if value is None else value, local=local)
     if fix or fault in ("sftp_unknown_host_key", "s3_missing_bucket"):
         report = studio.sync()
         assert report.transferred == 1, report.errors

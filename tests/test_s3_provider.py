@@ -18,7 +18,7 @@ from sitesync.errors import (
 )
 from sitesync.providers.registry import provider_class
 from sitesync.providers.s3 import S3Provider
-from tests.conftest import Studio
+from tests.conftest import Studio, define_site
 from tests.remote_servers import new_bucket
 from tests.servers import RestrictedS3, S3Server
 
@@ -138,9 +138,10 @@ def test_options_are_validated_and_secrets_masked(sqlite_studio: Studio, moto_s3
     bucket = new_bucket(moto_s3)
     monkeypatch.setenv("SITESYNC_TEST_S3_SECRET", moto_s3.secret_key)
     options = moto_s3.options(bucket, secret_access_key="env:SITESYNC_TEST_S3_SECRET")
-    c.add_site("vault", "s3", ["work=projects"], options)
+    define_site(c, "vault", "s3", ["work=projects"], options)
     shown = c.site("vault")
-    assert shown["options"]["secret_access_key"] == "********" and shown["options"]["access_key_id"] == "********"
+    # the secret is a reference, so it is this machine's option; the literal key id is shared
+    assert shown["local_options"]["secret_access_key"] == "********" and shown["options"]["access_key_id"] == "********"
     assert shown["roots"] == {"work": {"any": "projects"}}, "an object-key root must not become a local path"
     result = c.site_test("vault", only=["reachable", "write_read_roundtrip"])
     assert result["ok"], result["checks"]
@@ -151,7 +152,7 @@ def test_options_are_validated_and_secrets_masked(sqlite_studio: Studio, moto_s3
 
 def test_engine_fails_only_the_denied_file(sqlite_studio: Studio, moto_s3_restricted: RestrictedS3) -> None:
     studio, c, r = sqlite_studio, sqlite_studio.client, moto_s3_restricted
-    c.add_site("vault", "s3", ["work=/open"], r.server.options(r.bucket, prefix="studio"))
+    define_site(c, "vault", "s3", ["work=/open"], r.server.options(r.bucket, prefix="studio"))
     c.settings_set("remote_site", "vault", project="show")
     c.settings_set("retry_count", 2, project="show")
     fine = studio.publish([studio.write("fine.bin", b"fine")], product="fine")

@@ -14,9 +14,9 @@ import pytest
 from sitesync.errors import InvalidSettingError, PermanentStorageError, SiteUnavailableError, VerificationError
 from sitesync.providers.registry import provider_class
 from sitesync.providers.sftp import SftpProvider
-from tests.conftest import Studio
+from tests.conftest import Studio, define_site
 from tests.remote_servers import new_remote_folder
-from tests.servers import SshServer, _keygen
+from tests.servers import SshServer, _keygen, running
 
 
 def sftp(server: SshServer, folder: Path, **options: object) -> SftpProvider:
@@ -64,9 +64,14 @@ def test_reconnects_after_the_server_drops_the_connection(sshd: SshServer) -> No
     folder = new_remote_folder(sshd)
     provider = sftp(sshd, folder)
     try:
+        logins = sshd.logins()
         provider.write("/w/a.bin", io.BytesIO(b"before"), 6, lambda: None)
-        assert sshd.drop_connections() >= 1
+        assert sshd.logins() == logins + 1
+        sessions = sshd.session_pids()
+        assert sshd.drop_connections() >= 2  # the privileged per-connection process and its child
+        assert not any(running(pid) for pid in sessions), "a session process survived"
         assert provider.stat("/w/a.bin").size == 6  # reconnects and retries the request
+        assert sshd.logins() == logins + 2, "the provider answered without a new connection"
         provider.write("/w/b.bin", io.BytesIO(b"after"), 5, lambda: None)
         with provider.open_read("/w/b.bin") as fh:
             assert fh.read() == b"after"
@@ -190,7 +195,7 @@ def test_engine_fails_only_the_file_it_may_not_write(sqlite_studio: Studio, sshd
     studio, c = sqlite_studio, sqlite_studio.client
     folder = new_remote_folder(sshd)
     lock(folder / "projects" / "show" / "seq01" / "sh010" / "publish" / "locked")
-    c.add_site("vendor", "sftp", ["work=/projects"], sshd.options(base_path=str(folder)))
+    define_site(c, "vendor", "sftp", ["work=/projects"], sshd.options(base_path=str(folder)))
     c.settings_set("remote_site", "vendor", project="show")
     c.settings_set("retry_count", 2, project="show")
     fine = studio.publish([studio.write("fine.bin", b"fine")], product="fine")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sitesync.providers.conformance import CHECKS
-from tests.conftest import Studio
+from tests.conftest import Studio, define_site
 from tests.remote_servers import new_bucket, new_remote_folder
 from tests.servers import S3Server, SshServer
 
@@ -19,7 +19,7 @@ def test_local_drive_studio_site_table(sqlite_studio: Studio) -> None:
     before = sorted(sqlite_studio.studio_root.rglob("*"))
     proc = sqlite_studio.cli("site", "test", "studio", check=True)
     out = proc.stdout
-    assert "site studio" in out and "local_drive" in out and "capabilities: local_copy, local_path" in out
+    assert "site studio" in out and "local_drive" in out and "capabilities: local_copy, local_path, usage" in out
     for name in CHECKS:
         assert name in out, f"check {name} missing from the table"
     assert f"{len(CHECKS)} passed, 0 failed, 0 skipped" in out
@@ -29,9 +29,9 @@ def test_local_drive_studio_site_table(sqlite_studio: Studio) -> None:
 def test_s3_and_sftp_sites_json(sqlite_studio: Studio, moto_s3: S3Server, sshd: SshServer) -> None:
     c = sqlite_studio.client
     bucket = new_bucket(moto_s3)
-    c.add_site("cloud", "s3", ["work=/projects"], moto_s3.options(bucket, prefix="studio"))
+    define_site(c, "cloud", "s3", ["work=/projects"], moto_s3.options(bucket, prefix="studio"))
     folder = new_remote_folder(sshd)
-    c.add_site("vendor", "sftp", ["work=/projects", "cache=/cache"], sshd.options(base_path=str(folder)))
+    define_site(c, "vendor", "sftp", ["work=/projects", "cache=/cache"], sshd.options(base_path=str(folder)))
 
     result = json.loads(sqlite_studio.cli("site", "test", "cloud", "--json", check=True).stdout)
     assert result["ok"] and result["provider"] == "s3" and result["project"] == "show"
@@ -53,7 +53,7 @@ def test_unreachable_site_fails_with_exit_1_and_one_clear_reason(
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     options = sshd.options(base_path=str(new_remote_folder(sshd)), known_hosts=str(empty), password="hunter2-secret")
-    sqlite_studio.client.add_site("vendor", "sftp", ["work=/projects"], options)
+    define_site(sqlite_studio.client, "vendor", "sftp", ["work=/projects"], options)
     proc = sqlite_studio.cli("site", "test", "vendor")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and "hunter2-secret" not in proc.stdout + proc.stderr

@@ -5,24 +5,29 @@ from __future__ import annotations
 
 import time
 
+from sitesync.errors import RetryPolicy, TransientStorageError, decide
 from sitesync.state.records import Outcome
 from sitesync.state.store import StateStore
 from tests.conftest import SITE_ID, Studio
 
 
 def _outcome(claim, kind: str, error: str | None = None, retry_count: int = 3, backoff: float = 0.0) -> Outcome:
+    """A transfer outcome as the worker records it: an ``error`` is judged by ``errors.decide``."""
+    verdict = None
+    if kind == "error":
+        verdict = decide(TransientStorageError(error or "?"), claim.attempts, RetryPolicy(retry_count, backoff), "x")
     return Outcome(
         replica_id=claim.replica_id,
         file_id=claim.file_id,
         representation_id=claim.representation_id,
         project_id=claim.project_id,
         site=claim.site,
-        kind=kind,
+        kind=verdict.kind if verdict else kind,
         source_site=SITE_ID,
         bytes=claim.size,
         error=error,
-        retry_count=retry_count,
-        retry_backoff=backoff,
+        attempts=verdict.attempts if verdict else claim.attempts,
+        delay=verdict.delay if verdict else 0.0,
     )
 
 

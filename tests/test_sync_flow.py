@@ -129,21 +129,32 @@ def test_min_copies_two_keeps_two_copies(studio: Studio) -> None:
         studio.client.remove(rep, "backup")
 
 
-def test_source_changed_after_publish_fails_verification_and_writes_nothing(studio: Studio) -> None:
+def test_source_changed_after_publish_is_marked_lost_and_the_target_waits_without_spending_attempts(
+    studio: Studio,
+) -> None:
+    """Issue 12, path 7: a source copy changed behind sitesync's back is recorded as lost at once
+    (with the reason), nothing is written, and the target waits as "no source" with its attempts
+    untouched (before: the target burnt its attempts and ended failed, naming itself)."""
     src = studio.write("seq/plate.exr", os.urandom(10_000))
     rep = studio.publish([src], product="plateMain", name="exr")
     local = studio.local_root / "work/show/seq01/sh010/publish/plateMain/v001/exr/plate.exr"
     local.write_bytes(os.urandom(10_000))  # damaged behind sitesync's back, same size
     studio.client.settings_set("retry_count", 2, project="show")
     report = studio.sync()
-    assert report.transferred == 0 and report.failed_attempts == 2
+    assert report.transferred == 0 and report.failed_attempts == 0
     target = studio.studio_root / "show/seq01/sh010/publish/plateMain/v001/exr/plate.exr"
     assert not target.exists()
     assert not list(target.parent.glob("*")) if target.parent.exists() else True
     detail = studio.client.status(representation=rep)
-    studio_replica = next(r for r in detail["files"][0]["replicas"] if r["site"] == "studio")
-    assert studio_replica["status"] == "failed" and studio_replica["attempts"] == 2
-    assert "does not match the catalog" in studio_replica["last_error"]
+    replicas = {r["site"]: r for r in detail["files"][0]["replicas"]}
+    assert replicas["studio"]["status"] == "no_source" and replicas["studio"]["attempts"] == 0
+    assert f"only verified copy (on {SITE_ID}) is lost" in replicas["studio"]["last_error"]
+    assert replicas[SITE_ID]["status"] == "missing"
+    assert f"the copy on {SITE_ID} is not the catalog's content" in replicas[SITE_ID]["last_error"]
+    states = studio.client.store.site_states_of(rep)
+    assert states[SITE_ID]["status"] == "lost" and states["studio"]["status"] == "no_source"
+    events = [e.kind for e in studio.client.store.events(representation_id=rep)]
+    assert "source_missing" in events and "failure" not in events
 
 
 def test_source_grown_after_publish_is_refused(studio: Studio) -> None:
@@ -153,7 +164,7 @@ def test_source_grown_after_publish_is_refused(studio: Studio) -> None:
     local.write_bytes(b"12345 and more")
     studio.client.settings_set("retry_count", 1, project="show")
     studio.sync()
-    assert replica_states(studio, rep)["studio"] == ["failed"]
+    assert replica_states(studio, rep) == {"studio": ["no_source"], SITE_ID: ["missing"]}
     assert not (studio.studio_root / "show/seq01/sh010/publish/product1/v001/data/grow.bin").exists()
 
 
@@ -230,6 +241,9 @@ def test_a_broken_site_never_stops_other_projects(studio: Studio) -> None:
 
         def write(self, path, stream, size, commit_check):
             raise RuntimeError("bug in a third-party provider")
+
+        def write_small(self, path, data):  # the site's marker goes in; file transfers explode
+            LocalDriveProvider.write(self, path, __import__("io").BytesIO(data), len(data), lambda: None)
 
     registry.register("exploding", Exploding)
     try:

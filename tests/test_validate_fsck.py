@@ -29,7 +29,7 @@ def test_validate_seeds_a_newly_attached_drive_without_copying(studio: Studio) -
     rep = studio.publish(frames, site="studio", product="renderMain", name="exr")
     other = studio.publish([studio.studio_file("show/sh020/anim.ma", b"anim")], site="studio", product="animMain")
     # the drive was filled elsewhere (a courier disk): same layout, one frame damaged, one extra file
-    shutil.copytree(studio.studio_root, drive)
+    shutil.copytree(studio.studio_root, drive, ignore=shutil.ignore_patterns(".sitesync_site"))
     damaged = drive / "show/sh010/render/v001/f.3.exr"
     damaged.write_bytes(os.urandom(damaged.stat().st_size))
     (drive / "show/notes.txt").write_text("not published")
@@ -46,12 +46,20 @@ def test_validate_seeds_a_newly_attached_drive_without_copying(studio: Studio) -
     assert replica_states(studio, other)["drive"] == ["present"]
     assert studio.sync().transferred == 0
     assert transfer_events(studio, rep) == [] and transfer_events(studio, other) == []
-    # asking for the rest copies only the damaged frame, over the wrong content
+    # asking for the rest: the damaged frame is a file sitesync never recorded there, so it is not
+    # replaced (issue 12, path 5: before, it was overwritten without a word); moved away, it is copied
+    c.download(rep, "drive")
+    wrong = damaged.read_bytes()
+    report = studio.sync()
+    assert report.transferred == 0 and damaged.read_bytes() == wrong
+    frame = _replica(studio, rep, "drive", 3)
+    assert frame["status"] == "failed" and f"a different file is already at {damaged}" in frame["last_error"]
+    damaged.rename(damaged.with_suffix(".mine"))
     c.download(rep, "drive")
     assert studio.sync().transferred == 1
     assert damaged.read_bytes() == frames[3].read_bytes()
     again = c.validate("drive")
-    assert again["registered"] == 0 and again["already_present"] == 6 and again["untracked"] == 1
+    assert again["registered"] == 0 and again["already_present"] == 6 and again["untracked"] == 2  # + the moved file
 
 
 def test_validate_finds_lost_copies_and_queues_them_again(studio: Studio) -> None:
@@ -63,7 +71,7 @@ def test_validate_finds_lost_copies_and_queues_them_again(studio: Studio) -> Non
     local_lost.unlink()  # an artist cleaned the disk by hand
     studio.local_path("show/seq01/sh010/publish/lostMain/v001/data/l2.bin").write_bytes(b"short")
     result = c.validate("local")
-    assert result["site"] == SITE_ID and result["missing"] == 2 and result["requeued"] == 2 and result["failed"] == 0
+    assert result["site"] == SITE_ID and result["missing"] == 2 and result["requeued"] == 2 and result["lost"] == 0
     assert replica_states(studio, lost)[SITE_ID] == ["queued", "queued"]
     assert replica_states(studio, kept)[SITE_ID] == ["present"]
     assert "missing (found by validate)" in _replica(studio, lost, SITE_ID)["last_error"]
@@ -75,15 +83,16 @@ def test_validate_finds_lost_copies_and_queues_them_again(studio: Studio) -> Non
     assert c.validate("local")["missing"] == 0
 
 
-def test_validate_only_copy_lost_is_failed_with_a_clear_error(studio: Studio) -> None:
+def test_validate_only_copy_lost_is_marked_lost_with_a_clear_error(studio: Studio) -> None:
     c = studio.client
     keep_publishes_local(studio)  # nothing is uploaded anywhere
     rep = studio.publish([studio.write("only.bin", b"only")], product="onlyMain")
     studio.local_path("show/seq01/sh010/publish/onlyMain/v001/data/only.bin").unlink()
     result = c.validate("local")
-    assert result["failed"] == 1 and result["requeued"] == 0
+    assert result["lost"] == 1 and result["requeued"] == 0
     replica = _replica(studio, rep, SITE_ID)
-    assert replica["status"] == "failed" and "no other site holds a verified copy" in replica["last_error"]
+    assert replica["status"] == "missing" and "no other site holds a verified copy" in replica["last_error"]
+    assert studio.client.store.site_states_of(rep)[SITE_ID]["status"] == "lost"
     # restoring the file and validating again makes it a verified copy again
     studio.local_path("show/seq01/sh010/publish/onlyMain/v001/data/only.bin").write_bytes(b"only")
     assert c.validate("local")["registered"] == 1
@@ -118,7 +127,7 @@ def test_fsck_finds_corrupt_and_missing_copies_and_refetches_them(studio: Studio
     updates = []
     result = c.fsck("studio", progress=updates.append)
     assert (result["checked"], result["ok"], result["corrupt"], result["missing"]) == (4, 1, 2, 1)
-    assert result["requeued"] == 3 and result["failed"] == 0 and result["bytes"] == 80_000
+    assert result["requeued"] == 3 and result["lost"] == 0 and result["bytes"] == 80_000
     assert {p["representation_id"]: p["problem"] for p in result["problems"]} == {
         reps[0]: "corrupt",
         reps[1]: "corrupt",
@@ -135,16 +144,16 @@ def test_fsck_finds_corrupt_and_missing_copies_and_refetches_them(studio: Studio
     assert clean["ok"] == 4 and clean["problems"] == []
 
 
-def test_fsck_corrupt_only_copy_is_failed_and_left_in_place(studio: Studio) -> None:
+def test_fsck_corrupt_only_copy_is_lost_and_left_in_place(studio: Studio) -> None:
     c = studio.client
     keep_publishes_local(studio)
     rep = studio.publish([studio.write("solo.bin", b"solo" * 100)], product="soloMain")
     copy = studio.local_path("show/seq01/sh010/publish/soloMain/v001/data/solo.bin")
     copy.write_bytes(b"SOLO" * 100)
     result = c.fsck("local")
-    assert result["corrupt"] == 1 and result["failed"] == 1
+    assert result["corrupt"] == 1 and result["lost"] == 1
     replica = _replica(studio, rep, SITE_ID)
-    assert replica["status"] == "failed" and "no other site holds a verified copy" in replica["last_error"]
+    assert replica["status"] == "missing" and "no other site holds a verified copy" in replica["last_error"]
     assert copy.read_bytes() == b"SOLO" * 100, "fsck never deletes what it cannot replace"
 
 

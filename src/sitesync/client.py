@@ -5,22 +5,40 @@ A client is bound to one installation (``home`` / ``SITESYNC_HOME``), one state 
 raise ``UserError`` subclasses for anything the caller can fix, with a message that says how.
 
 The methods live in ``sitesync.facade``, one module per concern (setup, settings, catalog,
-requests, workflows, dashboard) over ``facade.base``; this class assembles them.
+requests, workflows, dashboard, operations, migration, overview, settingsform) over ``facade.base``;
+this class assembles them.
 """
 
 from __future__ import annotations
 
+from sitesync.engine.removal import RemoveResult
 from sitesync.facade.base import FacadeBase
 from sitesync.facade.catalog import CatalogFacade
-from sitesync.facade.common import RemoveResult, parse_assignments, parse_roots
+from sitesync.facade.common import parse_assignments, parse_roots
 from sitesync.facade.dashboard import DashboardFacade
+from sitesync.facade.migration import MigrationFacade
+from sitesync.facade.operations import OperationsFacade
+from sitesync.facade.overview import OverviewFacade
 from sitesync.facade.requests import RequestsFacade
 from sitesync.facade.settings import SettingsFacade
+from sitesync.facade.settingsform import SettingsFormFacade
 from sitesync.facade.setup import SetupFacade
 from sitesync.facade.workflows import WorkflowsFacade
 
 
-class Client(SetupFacade, SettingsFacade, CatalogFacade, RequestsFacade, WorkflowsFacade, DashboardFacade, FacadeBase):
+class Client(
+    SetupFacade,
+    SettingsFacade,
+    SettingsFormFacade,
+    CatalogFacade,
+    RequestsFacade,
+    WorkflowsFacade,
+    DashboardFacade,
+    OperationsFacade,
+    MigrationFacade,
+    OverviewFacade,
+    FacadeBase,
+):
     """See the module docstring; every public method is documented where it is defined."""
 
 

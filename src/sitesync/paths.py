@@ -89,6 +89,37 @@ class RootedPath:
         return self.template
 
 
+_WINDOWS_ABSOLUTE_RE = re.compile(r"^([A-Za-z]:[\\/]|[\\/]{2}[^\\/]+[\\/][^\\/]+)")
+
+
+def check_absolute_location(location: str, platform: str, *, context: str) -> str:
+    """A disk root's location must be absolute: a relative one would resolve against each
+    process's working folder, so two commands would act on two different folders. ``platform``
+    is ``linux``, ``darwin``, ``windows`` or ``any`` (either form)."""
+    posix = location.startswith("/")
+    windows = bool(_WINDOWS_ABSOLUTE_RE.match(location))
+    ok = {"windows": windows, "any": posix or windows}.get(platform, posix)
+    if not ok:
+        shape = {
+            "windows": "C:\\... or \\\\server\\share\\...",
+            "any": "/... or C:\\...",
+        }.get(platform, "/...")
+        raise PathTemplateError(
+            f"{context}: {location!r} is not an absolute path; give the full location ({shape}), "
+            "as a relative one would depend on the folder each command runs in"
+        )
+    return location
+
+
+def shown_path(template: str) -> str:
+    """A catalog path as people read it in a message: the part below its root, without the
+    ``{root[NAME]}`` placeholder (the template itself when it does not parse)."""
+    try:
+        return RootedPath.parse(template).rel
+    except PathTemplateError:
+        return template
+
+
 def join_root(base: str, rel: str) -> str:
     """Join a site root's base location with a validated relative path (provider-native form).
 

@@ -65,6 +65,8 @@ class PlacedFile:
     template: str  # catalog path
     in_place: bool  # already under a root of the publishing site
     size: int = -1  # when it was checked
+    real: str = ""  # its real path (symbolic links resolved)
+    mtime: float | None = None  # its modification time when it was checked
 
 
 def _fill_template(template: str, project: str, key: RepresentationKey, filename: str) -> str:
@@ -104,7 +106,7 @@ def place_files(
     real_folders: dict[str, str] = {}
     for raw in files:
         path = os.path.abspath(os.path.expanduser(raw))
-        real, size = _check_input(raw, path, real_folders)
+        real, size, mtime = _check_input(raw, path, real_folders)
         template = None
         for root, real_base in real_roots:
             rel = _below(real, real_base)
@@ -119,12 +121,13 @@ def place_files(
                 f"{raw} and {seen[template]} would both be published as {template}; give distinct file names"
             )
         seen[template] = raw
-        placed.append(PlacedFile(path, template, in_place, size))
+        placed.append(PlacedFile(path, template, in_place, size, real, mtime))
     return placed
 
 
-def _check_input(raw: str, path: str, real_folders: dict[str, str]) -> tuple[str, int]:
-    """Refuse what cannot be published; return the file's real path (symbolic links resolved) and size."""
+def _check_input(raw: str, path: str, real_folders: dict[str, str]) -> tuple[str, int, float]:
+    """Refuse what cannot be published; return the file's real path (symbolic links resolved), size
+    and modification time."""
     try:
         st = os.lstat(path)
         link = stat.S_ISLNK(st.st_mode)
@@ -139,12 +142,12 @@ def _check_input(raw: str, path: str, real_folders: dict[str, str]) -> tuple[str
     if not os.access(path, os.R_OK):
         raise InvalidInputError(f"cannot read {raw} (permission denied); nothing was published")
     if link:
-        return os.path.realpath(path), st.st_size
+        return os.path.realpath(path), st.st_size, st.st_mtime
     folder, name = os.path.split(path)
     real_folder = real_folders.get(folder)
     if real_folder is None:
         real_folder = real_folders[folder] = os.path.realpath(folder)
-    return os.path.join(real_folder, name), st.st_size
+    return os.path.join(real_folder, name), st.st_size, st.st_mtime
 
 
 def _below(real_path: str, real_base: str) -> str | None:
@@ -184,5 +187,5 @@ def copy_into_site(p: PlacedFile, site: SiteSpec, provider: Provider, algorithm:
             if reader.bytes_read != size:
                 raise InvalidInputError(f"{p.source} changed size while it was being published; publish it again")
 
-        provider.write(site.resolve(p.template), reader, size, commit_check)
-    return FileFacts(p.template, reader.bytes_read, algorithm, reader.hexdigest())
+        entry = provider.write(site.resolve(p.template), reader, size, commit_check)
+    return FileFacts(p.template, reader.bytes_read, algorithm, reader.hexdigest(), entry.mtime, entry.ref)

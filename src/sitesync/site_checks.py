@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sitesync.errors import InvalidInputError
+from sitesync.errors import InvalidInputError, InvalidSettingError
 from sitesync.providers.conformance import CHECKS, run_conformance
 from sitesync.providers.registry import provider_class
-from sitesync.sites import ProjectView, mask_secrets
+from sitesync.sites import ProjectView, mask_secrets, open_provider
 
 
 def run_site_test(
@@ -34,8 +34,10 @@ def run_site_test(
     unknown = [name for name in only or () if name not in CHECKS]
     if unknown:
         raise InvalidInputError(f"unknown check {unknown[0]!r}; use one of: {', '.join(CHECKS)}")
+    if spec.refused is not None:
+        raise InvalidSettingError(spec.refused)
     cls = provider_class(spec.provider)
-    provider = cls.from_options(spec.name, spec.options, spec.roots)
+    provider = open_provider(spec)
     try:
         results = run_conformance(provider, spec.roots[root], only or None)
     finally:

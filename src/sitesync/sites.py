@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from sitesync.errors import NotFoundError, PathTemplateError
+from sitesync.errors import NotFoundError, PathTemplateError, SiteUnavailableError
 from sitesync.paths import RootedPath, join_root
-from sitesync.providers.base import Provider
+from sitesync.providers.base import OptionsOf, Provider
 from sitesync.providers.registry import provider_class
 from sitesync.settings.layers import SettingsDocuments
 from sitesync.settings.machine import MachinePaths
@@ -32,6 +32,7 @@ from sitesync.settings.models import (
     current_platform,
     root_for_platform,
 )
+from sitesync.settings.scopes import destination_message, destination_problems, local_only_options
 from sitesync.settings.validation import deep_merge, looks_secret
 
 SECRET_MASK = "********"
@@ -49,6 +50,7 @@ class SiteSpec:
     enabled: bool = True
     reachable: bool = True
     reason: str | None = None  # why the site is not usable from here
+    refused: str | None = None  # why its settings are refused (local-only options in shared settings)
 
     def resolve(self, template: str) -> str:
         """The provider-native location of a catalog path on this site (refuses escaping paths)."""
@@ -123,8 +125,12 @@ def mask_secrets(provider: str, options: dict[str, Any]) -> dict[str, Any]:
     for key in options:
         secret = False
         if model is not None and key in model.model_fields:
-            annotation = model.model_fields[key].annotation
-            secret = annotation is SecretStr or "SecretStr" in str(annotation)
+            info = model.model_fields[key]
+            secret = info.annotation is SecretStr or "SecretStr" in str(info.annotation)
+            inner = next((m for m in info.metadata if isinstance(m, OptionsOf)), None)
+            if inner is not None and isinstance(options[key], dict):  # another provider's options
+                name = options.get(inner.provider_field, model.model_fields[inner.provider_field].default)
+                out[key] = mask_secrets(str(name), options[key])
         elif looks_secret(key):
             secret = True
         if secret and options[key] not in (None, ""):
@@ -191,6 +197,30 @@ class MachineView:
             sites=sites,
         )
 
+    def local_site_options(self, name: str) -> dict[str, Any]:
+        """This machine's own options of site ``name`` (``local`` is this machine's site)."""
+        mine = self.local.sites.get(name) or (self.local.sites.get(LOCAL) if name == self.site_id else None)
+        return mine.options if mine is not None else {}
+
+    def _site_options(self, name: str, provider: str, shared: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """A site's effective options (shared, then this machine's over them) and, if its settings
+        must not be used, why."""
+        local = self.local_site_options(name)
+        found = local_only_options(provider, shared)
+        refused = None
+        if found:
+            first = found[0]
+            refused = (
+                f"site {name}: the shared settings give option {first.option}, which {first.why}: it is taken "
+                "only from each machine's local settings; remove it from the shared settings and set it with "
+                f"`sitesync settings set --local sites.{name}.options.{first.option} VALUE`"
+            )
+        else:
+            problems = destination_problems(provider, shared, local)
+            if problems:
+                refused = destination_message(name, problems)
+        return deep_merge(shared, local), refused
+
     def _sites(self, project: str, settings: ProjectSettings, local: LocalProjectSettings) -> dict[str, SiteSpec]:
         platform = self.platform
         studio_roots = {
@@ -208,10 +238,14 @@ class MachineView:
 
         enabled, proots, popts = project_site(STUDIO)
         studio_def = self.system.sites.get(STUDIO)
+        options, refused = self._site_options(
+            STUDIO, "local_drive", {**(studio_def.options if studio_def else {}), **popts}
+        )
         out[STUDIO] = SiteSpec(
             name=STUDIO,
             provider="local_drive",
-            options={**(studio_def.options if studio_def else {}), **popts},
+            options=options,
+            refused=refused,
             roots={**studio_roots, **proots},
             alternatives=tuple(sorted(self._alternatives.get(STUDIO, ()))),
             enabled=True,  # the studio site is always usable
@@ -221,10 +255,12 @@ class MachineView:
         local_roots.update(local.roots.get(LOCAL, {}))
         local_roots.update(local.roots.get(self.site_id, {}))
         enabled, proots, popts = project_site(LOCAL)
+        options, refused = self._site_options(self.site_id, "local_drive", {"create_roots": True, **popts})
         out[self.site_id] = SiteSpec(
             name=self.site_id,
             provider="local_drive",
-            options={"create_roots": True, **popts},
+            options=options,
+            refused=refused,
             roots=local_roots,
             enabled=enabled,
         )
@@ -235,10 +271,12 @@ class MachineView:
             roots = {r: loc for r, locs in site.roots.items() if (loc := root_for_platform(locs, platform))}
             roots.update(proots)
             roots.update(local.roots.get(name, {}))
+            options, refused = self._site_options(name, site.provider, deep_merge(site.options, popts))
             out[name] = SiteSpec(
                 name=name,
                 provider=site.provider,
-                options=deep_merge(site.options, popts),
+                options=options,
+                refused=refused,
                 roots=roots,
                 alternatives=tuple(sorted(self._alternatives.get(name, ()))),
                 enabled=enabled,
@@ -257,6 +295,14 @@ class MachineView:
         )
 
 
+def open_provider(spec: SiteSpec) -> Provider:
+    """A provider instance for ``spec``: the only way settings become a provider, so a site whose
+    settings are refused (``spec.refused``) never gets one: nothing it names is run or read."""
+    if spec.refused is not None:
+        raise SiteUnavailableError(spec.refused, site=spec.name)
+    return provider_class(spec.provider).from_options(spec.name, spec.options, spec.roots)
+
+
 class ProviderPool:
     """One provider instance per distinct site configuration, shared by threads, closed together."""
 
@@ -269,8 +315,7 @@ class ProviderPool:
         with self._lock:
             inst = self._instances.get(key)
             if inst is None:
-                cls = provider_class(spec.provider)
-                inst = cls.from_options(spec.name, spec.options, spec.roots)
+                inst = open_provider(spec)
                 self._instances[key] = inst
             return inst
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import time
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sitesync.engine.planner import WORKER_PAUSE
 from sitesync.errors import InvalidInputError, SitesyncError
@@ -25,7 +25,9 @@ from sitesync.state.store import ALL
 if TYPE_CHECKING:
     from sitesync.client import Client
     from sitesync.engine.progress import ProgressSnapshot
+    from sitesync.providers.base import Provider
 
+T = TypeVar("T")
 MAX_PAGE = 500
 SITE_CHECK_SECONDS = 10.0
 RESYNC_SCOPES = ("active", "remote", "all")
@@ -127,6 +129,9 @@ def _side(site: str, state: dict[str, Any] | None, rep: dict[str, Any], live: di
             "updated_at": None,
             "files_present": 0,
             "files_failed": 0,
+            "files_missing": 0,
+            "files_no_source": 0,
+            "paused": False,
             "priority": None,
             "attempts": 0,
             "last_error": None,
@@ -142,6 +147,9 @@ def _side(site: str, state: dict[str, Any] | None, rep: dict[str, Any], live: di
         "updated_at": state["updated_at"],
         "files_present": state["files_present"],
         "files_failed": state["files_failed"],
+        "files_missing": state["files_missing"],
+        "files_no_source": state["files_no_source"],
+        "paused": bool(state["paused"]),
         "priority": state["priority"],
         "attempts": state["attempts"],
         "last_error": state["last_error"],
@@ -299,7 +307,7 @@ def queue_detail(client: Client, rep_id: int, snapshot: ProgressSnapshot | None 
         "remote_site": remote,
         "sites": sites,
         "files": files,
-        "events": [event_dict(e, {rep.project_id: rep.project}) for e in events],
+        "events": [event_dict(e, {rep.project_id: rep.project}, {rep.id: representation_label(rep)}) for e in events],
     }
 
 
@@ -338,7 +346,7 @@ def project_states(client: Client, health: Mapping[tuple[str, str], str] | None 
             else "paused"
             if paused or machine_paused
             else "failed"
-            if counts.get("failed")
+            if counts.get("failed") or counts.get("lost")
             else "syncing"
             if waiting
             else "idle"
@@ -351,6 +359,8 @@ def project_states(client: Client, health: Mapping[tuple[str, str], str] | None 
                 "paused": paused,
                 "state": state,
                 "failed": counts.get("failed", 0),
+                "lost": counts.get("lost", 0),
+                "no_source": counts.get("no_source", 0),
                 "in_progress": counts.get("in_progress", 0),
                 "queued": counts.get("queued", 0),
                 "counts": counts,
@@ -361,13 +371,19 @@ def project_states(client: Client, health: Mapping[tuple[str, str], str] | None 
     return out
 
 
-def event_dict(event: Any, project_names: Mapping[int, str]) -> dict[str, Any]:
+def representation_label(rep: Any) -> str:
+    """``seq01/sh010 / renderMain / v003 / exr``: how the dashboard names a representation."""
+    return f"{rep.folder} / {rep.product} / {version_label(rep.version)} / {rep.name}"
+
+
+def event_dict(event: Any, project_names: Mapping[int, str], labels: Mapping[int, str] | None = None) -> dict[str, Any]:
     return {
         "id": event.id,
         "at": event.at,
         "kind": event.kind,
         "project": project_names.get(event.project_id) if event.project_id is not None else None,
         "representation_id": event.representation_id,
+        "representation": (labels or {}).get(event.representation_id) if event.representation_id else None,
         "file_id": event.file_id,
         "site": event.site,
         "source_site": event.source_site,
@@ -407,12 +423,24 @@ def history(
         limit=limit,
     )
     names = {p.id: p.name for p in client.store.projects()}
-    return {"events": [event_dict(e, names) for e in rows], "last_id": rows[0].id if rows else after_id}
+    reps = client.store.representations_by_ids(sorted({e.representation_id for e in rows if e.representation_id}))
+    labels = {rep_id: representation_label(rep) for rep_id, rep in reps.items()}
+    return {"events": [event_dict(e, names, labels) for e in rows], "last_id": rows[0].id if rows else after_id}
 
 
 def check_site(client: Client, name: str, project: str | None = None) -> dict[str, Any]:
     """Whether this machine reaches the site right now (the provider's own check, bounded)."""
-    info = client.site(name, project)
+    site, available, _value, reason = ask_provider(client, name, project, lambda provider: provider.check())
+    return {"site": site, "available": available, "reason": reason}
+
+
+def ask_provider(
+    client: Client, name: str, project: str | None, call: Callable[[Provider], T]
+) -> tuple[str, bool | None, T | None, str | None]:
+    """Run ``call`` on the site's provider as this machine sees it for ``project`` (or the first
+    project that uses it), for at most ``SITE_CHECK_SECONDS``. Returns (site, available, what the
+    call returned, why not): available is None when no provider can be asked from here."""
+    info = client.site(name, project, records=False)
     site = info["name"]
     view = client.view()
     projects = [project] if project else [p.name for p in client.store.projects()]
@@ -425,22 +453,22 @@ def check_site(client: Client, name: str, project: str | None = None) -> dict[st
         if spec is not None:
             break
     if spec is None:
-        return {"site": site, "available": None, "reason": "no project uses this site on this machine"}
+        return site, None, None, "no project uses this site on this machine"
     if not spec.reachable:
-        return {"site": site, "available": None, "reason": spec.reason or "not reachable from this machine"}
+        return site, None, None, spec.reason or "not reachable from this machine"
     pool = cf.ThreadPoolExecutor(1, thread_name_prefix="sitesync-check")
     try:
-        future = pool.submit(client.provider_check, spec)
-        future.result(timeout=SITE_CHECK_SECONDS)
+        future = pool.submit(lambda: call(client.provider_for(spec)))
+        value = future.result(timeout=SITE_CHECK_SECONDS)
     except cf.TimeoutError:
-        return {"site": site, "available": False, "reason": f"no answer within {SITE_CHECK_SECONDS:.0f} s"}
+        return site, False, None, f"no answer within {SITE_CHECK_SECONDS:.0f} s"
     except SitesyncError as exc:
-        return {"site": site, "available": False, "reason": str(exc)}
+        return site, False, None, str(exc)
     except Exception as exc:  # a provider bug is a failed check, not a server error
-        return {"site": site, "available": False, "reason": f"{type(exc).__name__}: {exc}"}
+        return site, False, None, f"{type(exc).__name__}: {exc}"
     finally:
         pool.shutdown(wait=False)
-    return {"site": site, "available": True, "reason": None}
+    return site, True, value, None
 
 
 # ---------------------------------------------------------------------- actions

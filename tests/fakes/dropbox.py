@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from dropbox import check, common, files, team, users
+from dropbox import check, common, files, team, team_common, users
 from dropbox.content_hash import content_hash
 from dropbox.stone_serializers import json_compat_obj_decode, json_compat_obj_encode
 from starlette.applications import Starlette
@@ -42,7 +42,11 @@ ROUTES = {
         files.download,
     )
 }
-OTHER_ROUTES = {"check/user": check.user, "team/members/get_info_v2": team.members_get_info_v2}
+OTHER_ROUTES = {
+    "check/user": check.user,
+    "team/members/get_info_v2": team.members_get_info_v2,
+    "users/get_space_usage": users.get_space_usage,
+}
 TEAM_ROUTES = {
     "team/team_folder/list": team.team_folder_list,
     "team/team_folder/list/continue": team.team_folder_list_continue,
@@ -123,6 +127,10 @@ class FakeDropbox:
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
         self.corrupt_uploads = 0
+        # users/get_space_usage: an individual account's allocation, or a team's (team_allocated set)
+        self.allocated = 2 * 1024**4
+        self.team_allocated: int | None = None
+        self.member_limit = 0  # a team's per-member limit (0: none)
         self._ns = itertools.count(1000)
         self.app = Starlette(
             routes=[
@@ -367,6 +375,25 @@ class FakeDropbox:
 
     def r_check_user(self, arg: Any, body: bytes, ns: str, member: Member | None) -> Any:
         return check.EchoResult(result=arg.query)
+
+    def r_users_get_space_usage(self, arg: Any, body: bytes, ns: str, member: Member | None) -> Any:
+        used = sum(len(n.content) for n in self.namespaces[member.home].values()) if member else 0
+        if self.team_allocated is None:
+            allocation = users.SpaceAllocation.individual(users.IndividualSpaceAllocation(allocated=self.allocated))
+        else:
+            team_used = sum(len(n.content) for tree in self.namespaces.values() for n in tree.values())
+            allocation = users.SpaceAllocation.team(
+                users.TeamSpaceAllocation(
+                    used=team_used,
+                    allocated=self.team_allocated,
+                    user_within_team_space_allocated=self.member_limit,
+                    user_within_team_space_limit_type=team_common.MemberSpaceLimitType.stop_sync
+                    if self.member_limit
+                    else team_common.MemberSpaceLimitType.off,
+                    user_within_team_space_used_cached=used,
+                )
+            )
+        return users.SpaceUsage(used=used, allocation=allocation)
 
     def r_team_members_get_info_v2(self, arg: Any, body: bytes, ns: str, member: Member | None) -> Any:
         out = []

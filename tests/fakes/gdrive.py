@@ -8,7 +8,7 @@ responses (``fields``) and shared-drive rules (``corpora``/``driveId``/``support
 ``includeItemsFromAllDrives``); ``files.get`` (metadata, ``alt=media`` with ``Range``);
 ``files.create`` (metadata, ``uploadType=media|multipart|resumable`` with 256 KiB chunk rules and
 ``308 Resume Incomplete``); ``files.update`` (metadata, trash, add/removeParents, media);
-``files.delete``; ``drives.list``. Unknown query parameters, malformed ``q`` or ``fields``, a wrong
+``files.delete``; ``drives.list``; ``about.get`` (``storageQuota`` only). Unknown query parameters, malformed ``q`` or ``fields``, a wrong
 upload protocol or a missing token get 4xx answers as Google gives them.
 
 Tests steer it in-process: ``inject`` queues faults (429, 403 rateLimitExceeded, 5xx), ``corrupt``
@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.gdrive_query import ApiError, Query, bad, select_file, select_list
+from tests.fakes.gdrive_query import ApiError, Query, _split_top, bad, select_file, select_list
 
 FOLDER = "application/vnd.google-apps.folder"
 CHUNK_GRANULARITY = 256 * 1024
@@ -120,6 +120,7 @@ class FakeDrive:
         self.requests: list[dict[str, Any]] = []
         self.corrupt_uploads = 0
         self.page_cap = PAGE_CAP
+        self.quota_limit: int | None = 15 * 1024**3  # None: unlimited storage (no "limit" field)
         self.url = ""  # set by the test once served
         self._ids = itertools.count(1)
         self.root = self._new_item("My Drive", FOLDER, [], None).id
@@ -132,6 +133,7 @@ class FakeDrive:
                 Route("/drive/v3/files/{file_id}", self.files_update, methods=["PATCH"]),
                 Route("/drive/v3/files/{file_id}", self.files_delete, methods=["DELETE"]),
                 Route("/drive/v3/drives", self.drives_list, methods=["GET"]),
+                Route("/drive/v3/about", self.about_get, methods=["GET"]),
                 Route("/upload/drive/v3/files", self.upload_create, methods=["POST"]),
                 Route("/upload/drive/v3/files", self.upload_chunk, methods=["PUT", "DELETE"]),
                 Route("/upload/drive/v3/files/{file_id}", self.upload_update, methods=["PATCH"]),
@@ -370,6 +372,32 @@ class FakeDrive:
         end = start + min(page_size, 2)
         token = str(end) if end < len(drives) else None
         return JSONResponse(select_list(drives[start:end], token, params.get("fields"), "drives"))
+
+    # ------------------------------------------------------------------ about.get
+
+    async def about_get(self, request: Request) -> Response:
+        return await self._handle(request, self._about_get)
+
+    async def _about_get(self, request: Request) -> Response:
+        params = self._check_params(request, set())
+        fields = params.get("fields")
+        if not fields:
+            raise bad("The 'fields' parameter is required for this method.", "fields")
+        wanted = _split_top(fields)
+        if any(name != "storageQuota" for name in wanted):
+            raise bad("Invalid field selection", "fields")
+        with self.lock:
+            # My Drive files count against the account; shared drives have their own pool
+            in_drive = sum(len(i.content or b"") for i in self.items.values() if i.drive_id is None and not i.trashed)
+            in_trash = sum(len(i.content or b"") for i in self.items.values() if i.drive_id is None and i.trashed)
+        quota = {
+            "usage": str(in_drive + in_trash),
+            "usageInDrive": str(in_drive),
+            "usageInDriveTrash": str(in_trash),
+        }
+        if self.quota_limit is not None:
+            quota["limit"] = str(self.quota_limit)
+        return JSONResponse({"storageQuota": quota})
 
     # ------------------------------------------------------------------ files.get / update / delete
 

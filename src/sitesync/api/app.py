@@ -4,17 +4,18 @@
 ``sitesync.Client``. With a ``worker`` the app runs it in a background thread for its lifetime
 and shows its live progress. Routes live in ``api/routes/`` by concern and call only the client.
 
-Protection, in order: with a token every ``/api/v1`` request except the OpenAPI document and its
-docs page needs ``Authorization: Bearer <token>`` (401 otherwise); requests whose ``Host`` is not
-one of ``allowed_hosts`` are refused (403: DNS rebinding); changes (POST/PUT/PATCH/DELETE) must be
-``Content-Type: application/json`` (415) and must not come from another origin (403), so a web page
-elsewhere cannot make a browser act on a loopback server. No CORS headers are ever sent.
+Protection, in order: requests whose ``Host`` is not one of ``allowed_hosts`` are refused (403:
+DNS rebinding); with a token every ``/api/v1`` request except the OpenAPI document, its docs page
+and the login itself needs ``Authorization: Bearer <token>`` or the dashboard's session cookie (401
+otherwise; see ``api/auth.py``); changes (POST/PUT/PATCH/DELETE) must be ``Content-Type:
+application/json`` (415) and must not come from another origin (403), so a web page elsewhere cannot
+make a browser act on a loopback server. No CORS headers are ever sent. ``/login?code=...`` turns a
+one-time login link into the session cookie.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -26,30 +27,39 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
 from sitesync import __version__
+from sitesync.api.auth import LOGIN_PATH, SESSION_COOKIE, LoginCodes, session_valid, token_matches
+from sitesync.api.docs import serve_docs
 from sitesync.client import Client
 from sitesync.engine.worker import Worker
 from sitesync.errors import (
     ConflictError,
     DatabaseError,
+    ForbiddenError,
     GuardRefusedError,
+    InvalidSettingError,
     NotFoundError,
     SitesyncError,
     StorageError,
     UserError,
+    one_line,
 )
 
 log = logging.getLogger("sitesync.api")
 
 API_PREFIX = "/api/v1"
-PUBLIC_API_PATHS = {f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs", f"{API_PREFIX}/docs/oauth2-redirect"}
+PUBLIC_API_PATHS = {
+    f"{API_PREFIX}/openapi.json",
+    f"{API_PREFIX}/docs",
+    f"{API_PREFIX}/docs/oauth2-redirect",
+    f"{API_PREFIX}/auth/session",  # checks the token itself
+}
 MAINTENANCE_SECONDS = 900.0
 
 
@@ -60,6 +70,7 @@ class ApiContext:
     client: Client
     worker: Worker | None = None
     token: str | None = None
+    login_codes: LoginCodes = field(default_factory=LoginCodes)
     worker_thread: threading.Thread | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -72,6 +83,13 @@ class ApiContext:
 
     def health(self) -> dict[tuple[str, str], str]:
         return self.worker.site_health() if self.worker is not None else {}
+
+    def backoff(self) -> dict[tuple[str, str], tuple[str, float]]:
+        return self.worker.site_backoff() if self.worker is not None else {}
+
+    def reached(self) -> frozenset[tuple[str, str]] | None:
+        """The (project, site) pairs the worker reached; None without a worker in this process."""
+        return self.worker.sites_reached() if self.worker_running and self.worker is not None else None
 
     def woke(self) -> None:
         """After an action: make the in-process worker look at its queues now."""
@@ -88,6 +106,10 @@ def _status_of(exc: SitesyncError) -> int:
         return 404
     if isinstance(exc, ConflictError | GuardRefusedError):
         return 409
+    if isinstance(exc, ForbiddenError):
+        return 403
+    if isinstance(exc, InvalidSettingError):
+        return 422
     if isinstance(exc, DatabaseError):
         return 503
     if isinstance(exc, UserError):
@@ -98,7 +120,7 @@ def _status_of(exc: SitesyncError) -> int:
 
 
 def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail, "error": error}, status_code=status, headers=headers)
+    return JSONResponse({"detail": one_line(detail), "error": error}, status_code=status, headers=headers)
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
@@ -128,16 +150,13 @@ class GuardMiddleware(BaseHTTPMiddleware):
             return error_response(
                 403, "Forbidden", f"host {host!r} is not served here; open the dashboard through a loopback address"
             )
-        if path.startswith(API_PREFIX) and path not in PUBLIC_API_PATHS and self.token is not None:
-            sent = request.headers.get("authorization", "")
-            scheme, _, value = sent.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.token.encode()):
-                return error_response(
-                    401,
-                    "Unauthorized",
-                    "missing or wrong token: send the header Authorization: Bearer <token>",
-                    {"WWW-Authenticate": "Bearer"},
-                )
+        if path.startswith(API_PREFIX) and path not in PUBLIC_API_PATHS and not self._authenticated(request):
+            return error_response(
+                401,
+                "Unauthorized",
+                "missing or wrong token: send the header Authorization: Bearer <token>",
+                {"WWW-Authenticate": "Bearer"},
+            )
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
             origin = request.headers.get("origin")
             if origin is not None and urlsplit(origin).netloc.lower() != host:
@@ -150,6 +169,15 @@ class GuardMiddleware(BaseHTTPMiddleware):
                     415, "UnsupportedMediaType", "send a JSON body with Content-Type: application/json ({} is fine)"
                 )
         return await call_next(request)
+
+    def _authenticated(self, request: Request) -> bool:
+        if self.token is None:
+            return True
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token_matches(value.strip(), self.token):
+            return True
+        cookie = request.cookies.get(SESSION_COOKIE)
+        return cookie is not None and session_valid(cookie, self.token)
 
 
 def _hostname(host: str) -> str:
@@ -166,7 +194,19 @@ def create_app(
     allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The API and dashboard around ``client``. ``worker`` runs in a thread while the app runs."""
-    from sitesync.api.routes import actions, events, health, metrics, projects, representations, settings, sites
+    from sitesync.api.routes import (
+        actions,
+        auth,
+        events,
+        health,
+        metrics,
+        operations,
+        overview,
+        projects,
+        representations,
+        settings,
+        sites,
+    )
 
     ctx = ApiContext(client=client, worker=worker, token=token)
 
@@ -199,7 +239,7 @@ def create_app(
             "`Content-Type: application/json`."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served from packaged assets below (api/docs.py), never from a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -231,26 +271,45 @@ def create_app(
         )
         return error_response(exc.status_code, name, detail, dict(exc.headers or {}))
 
-    @app.exception_handler(SQLAlchemyError)
-    async def _database_error(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
-        log.warning("database error: %s", exc)
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return error_response(503, "DatabaseError", f"database error: {reason}; retry, or check the database server")
-
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error: %s", exc)
         return error_response(500, "InternalError", "unexpected server error; the server log has the details")
 
-    for module in (health, metrics, projects, sites, settings, representations, actions, events):
+    for module in (
+        health,
+        auth,
+        metrics,
+        projects,
+        overview,
+        sites,
+        settings,
+        representations,
+        actions,
+        events,
+        operations,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
 
+    serve_docs(app, f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs")
     static = web_dir()
     app.mount("/static", StaticFiles(directory=static), name="static")
 
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
         return FileResponse(static / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get(LOGIN_PATH, include_in_schema=False)
+    def login(request: Request, code: str = "") -> Response:
+        """A one-time login link: the session cookie, then the dashboard (or why not)."""
+        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+        if ctx.token is None:
+            return RedirectResponse("/", status_code=303, headers=headers)
+        if not ctx.login_codes.redeem(code):
+            return RedirectResponse("/#login-refused", status_code=303, headers=headers)
+        response = RedirectResponse("/", status_code=303, headers=headers)
+        auth.set_session_cookie(response, request, ctx.token)
+        return response
 
     return app
 

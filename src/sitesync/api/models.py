@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
-SiteStatus = Literal["failed", "removing", "in_progress", "queued", "paused", "partial", "present", "none"]
-ReplicaStatus = Literal["queued", "in_progress", "present", "failed", "removing"]
+SiteStatus = Literal[
+    "lost", "failed", "no_source", "removing", "in_progress", "queued", "paused", "partial", "present", "none"
+]
+ReplicaStatus = Literal["queued", "in_progress", "present", "failed", "removing", "missing", "no_source"]
 
 
 class _Out(BaseModel):
@@ -44,8 +46,26 @@ class HealthOut(_Out):
     version: str
     site_id: str = Field(description="This machine's own site id.")
     database: str = Field(description="The state database, password masked.")
-    auth: bool = Field(description="Whether API requests need a bearer token.")
+    auth: bool = Field(description="Whether API requests need the token (bearer header or session cookie).")
     worker: WorkerState
+
+
+class LoginIn(_In):
+    token: str = Field(min_length=1, max_length=500, description="The server's API token.")
+
+
+class SessionOut(_Out):
+    auth: bool = Field(description="Whether this server needs a token at all.")
+    expires_in: int | None = Field(None, description="Seconds the session cookie that was set is valid.")
+
+
+class LoginLinkIn(_In):
+    """No fields: send ``{}`` (changes are JSON, see the guard)."""
+
+
+class LoginLinkOut(_Out):
+    url: str = Field(description="Opening it once in a browser logs the dashboard in.")
+    expires_in: int = Field(description="Seconds the link stays valid if nobody opens it.")
 
 
 class TransferOut(_Out):
@@ -99,6 +119,8 @@ class ProjectOut(_Out):
     remote_site: str | None
     state: Literal["syncing", "idle", "paused", "disabled", "failed", "error"]
     failed: int = Field(description="Representations failed on some site.")
+    lost: int = Field(0, description="Representations lost on some site (a copy gone, no other copy to fetch).")
+    no_source: int = Field(0, description="Representations waiting for a source (no site holds a verified copy).")
     in_progress: int
     queued: int
     counts: dict[str, int] = Field(description="Representations per overall status (present left out).")
@@ -111,7 +133,14 @@ class SiteOut(_Out):
     provider: str
     builtin: bool
     this_machine: bool = False
-    options: dict[str, Any] = Field(description="Provider options; secrets are masked.")
+    options: dict[str, Any] = Field(description="Provider options of the shared settings; secrets are masked.")
+    local_options: dict[str, Any] = Field(
+        default_factory=dict, description="The server machine's own options of the site; secrets are masked."
+    )
+    refused: str | None = Field(
+        None,
+        description="With ?project=: why the site's settings are not used (e.g. a program path in shared settings).",
+    )
     roots: dict[str, Any] | None = None
     alternative_sites: list[str] = Field(default_factory=list)
     resolved_roots: dict[str, str] | None = Field(None, description="With ?project=: where each root is here.")
@@ -177,6 +206,9 @@ class SiteSideOut(_Out):
     updated_at: float | None = Field(description="When a file of it last changed on this site.")
     files_present: int
     files_failed: int
+    files_missing: int = Field(description="Verified copies found gone or changed with no other copy: lost here.")
+    files_no_source: int = Field(description="Files wanted here that no site holds a verified copy of.")
+    paused: bool = Field(description="The representation is paused on this site (whatever its status).")
     priority: int | None
     attempts: int
     last_error: str | None
@@ -253,6 +285,7 @@ class ReplicaOut(_Out):
     priority: int
     updated_at: float
     source_site: str | None
+    next_attempt_at: float | None = Field(None, description="When a file that failed is tried again (queued).")
 
 
 class FileOut(_Out):
@@ -269,6 +302,7 @@ class EventOut(_Out):
     kind: str
     project: str | None
     representation_id: int | None
+    representation: str | None = Field(None, description="folder / product / version / name of it.")
     file_id: int | None
     site: str | None
     source_site: str | None

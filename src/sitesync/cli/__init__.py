@@ -12,13 +12,14 @@ import sys
 
 
 def main() -> None:
-    from sqlalchemy.exc import SQLAlchemyError
     from typer import Abort, TyperException
 
+    from sitesync import redaction
     from sitesync.cli.app import app
     from sitesync.cli.render import err_console
-    from sitesync.errors import SitesyncError, UserError
+    from sitesync.errors import SitesyncError, UserError, one_line
 
+    redaction.install()
     debug = os.environ.get("SITESYNC_DEBUG") == "1"
     try:
         code = app(prog_name="sitesync", standalone_mode=False)
@@ -27,25 +28,19 @@ def main() -> None:
         ctx = getattr(exc, "ctx", None)
         where = f"; see `{ctx.command_path} --help`" if ctx is not None else "; see `sitesync --help`"
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        err_console.print(f"error: {message}{where}", markup=False, soft_wrap=True)
+        err_console.print(one_line(f"error: {message}{where}"), markup=False, soft_wrap=True)
         sys.exit(getattr(exc, "exit_code", 2) or 2)
     except Abort:
         sys.exit(130)
     except UserError as exc:
         if debug:
             raise
-        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        err_console.print(one_line(f"error: {exc}"), markup=False, soft_wrap=True)
         sys.exit(2)
     except SitesyncError as exc:
         if debug:
             raise
-        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
-        sys.exit(1)
-    except SQLAlchemyError as exc:
-        if debug:
-            raise
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        err_console.print(f"error: database error: {reason}; retry, or check the database server", markup=False)
-        sys.exit(1)
+        err_console.print(one_line(f"error: {exc}"), markup=False, soft_wrap=True)
+        sys.exit(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
         sys.exit(130)

@@ -23,6 +23,7 @@ from sitesync.cli.render import (
     human_size,
     human_time,
     line,
+    print_bandwidth,
     print_json,
     progress_line,
     status_text,
@@ -92,6 +93,8 @@ def init(json: JsonOpt = False) -> None:
         console.print(f"the state database {result['database']} is up to date (schema {result['to']})")
     else:
         console.print(f"upgraded {result['database']} from schema {result['from']} to {result['to']}")
+    for what in result["tightened"]:
+        console.print(f"made private (readable by its owner only): {what}", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -183,6 +186,14 @@ def site_add(
     provider: Annotated[str, typer.Option("--provider", help="Provider name, e.g. local_drive.")],
     root: Annotated[list[str] | None, typer.Option("--root", help="NAME=PATH or NAME@PLATFORM=PATH (repeat).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Provider option KEY=VALUE (repeat).")] = None,
+    local_set: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--local-set",
+            help="Provider option KEY=VALUE kept in this machine's local settings only (programs, credentials "
+            "files, env:/file:/keyring: secrets; repeat).",
+        ),
+    ] = None,
     alternative: Annotated[
         list[str] | None, typer.Option("--alternative", help="A site that is the same storage (repeat).")
     ] = None,
@@ -190,7 +201,7 @@ def site_add(
 ) -> None:
     """Define a site: a provider, its options and where each root lives on it."""
     with client() as c:
-        result = c.add_site(name, provider, root or [], set_ or [], alternative or [])
+        result = c.add_site(name, provider, root or [], set_ or [], alternative or [], local_set or [])
     if json:
         print_json(result)
     else:
@@ -269,6 +280,40 @@ def site_test(
         raise typer.Exit(1)
 
 
+@site_app.command("mark")
+def site_mark(
+    name: str,
+    project: ProjectOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write the marker even where the check refuses (none where one was, another site's, another id): "
+            "you say this storage is the site's.",
+        ),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report; write nothing.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Show (and write on first use) the marker that identifies a site's storage at each root.
+    Exits with 1 when a root is not proven to be the site's storage."""
+    with client() as c:
+        result = c.mark_site(name, project, force=force, dry_run=dry_run)
+    if json:
+        print_json(result)
+    else:
+        t = table("project", "location", "state", "detail")
+        t.columns[3].no_wrap = False
+        for r in result["roots"]:
+            style = "green" if r["state"] in ("ok", "marked") else "bold red"
+            t.add_row(r["project"], r["location"], styled(r["state"], style), r["detail"])
+        console.print(t)
+        for s in result["skipped"]:
+            console.print(line(("skipped ", "yellow"), f"project {s['project']}: {s['reason']}"))
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
 @site_app.command("remove")
 def site_remove(
     name: str,
@@ -332,11 +377,13 @@ def settings_set(
 @settings_app.command("import")
 def settings_import(file: Path, json: JsonOpt = False) -> None:
     """Import system, default-project and project settings from a TOML file (all or nothing)."""
+    from sitesync.errors import InvalidInputError
+
     try:
         text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{file} is not UTF-8 text (a TOML settings export?); nothing was imported") from None
     except OSError as exc:
-        from sitesync.errors import InvalidInputError
-
         raise InvalidInputError(f"cannot read {file}: {exc.strerror}") from None
     with client() as c:
         result = c.settings_import(text)
@@ -429,15 +476,19 @@ def status(
     """Status of all projects, of one project (per representation), or of one representation (per file)."""
     with client() as c:
         data = c.status(project, representation=representation, site=site, limit=limit, offset=offset)
+        if representation is None:
+            data["bandwidth"] = c.bandwidth()
     if json:
         print_json(data)
         return
     if representation is not None:
         _print_detail(data)
-    elif project is None:
+        return
+    if project is None:
         project_list_render(data["projects"])
     else:
         _print_project_status(data)
+    print_bandwidth(data["bandwidth"])
 
 
 def project_list_render(projects: list[dict[str, Any]]) -> None:
@@ -751,9 +802,31 @@ def sync(
     project: ProjectOpt = None,
     site: Annotated[list[str] | None, typer.Option("--site", "-s", help="Only transfer to these sites.")] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", "-j", help="Parallel transfers.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be transferred and skipped now; change nothing.")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", help="With --dry-run: files listed per queue.")] = 50,
     json: JsonOpt = False,
 ) -> None:
-    """Run the sync engine in the foreground with a progress display."""
+    """Run the sync engine in the foreground with a progress display (--dry-run: only say what it
+    would do).
+
+    With --once the exit code tells whether the work it was asked to do is done: 0 done (nothing
+    left in the queues it serves), 3 files failed for good (see `sitesync status`, re-sync with
+    `sitesync reset`), 4 work remains (waiting for a retry, leased by another running worker, or
+    no reachable copy to read yet), 5 a site could not be reached (its files stay queued), 2 bad
+    input. The summary line and --json say which files and sites.
+    """
+    if dry_run:
+        from sitesync.cli.operations import print_plan
+
+        with client() as c:
+            plan = c.plan(project, site, limit=limit)
+        if json:
+            print_json(plan)
+        else:
+            print_plan(plan)
+        return
     _setup_logging(logging.WARNING)
     with client() as c:
         worker = c.worker(once=once, projects=[project] if project else None, targets=site, concurrency=concurrency)
@@ -762,27 +835,59 @@ def sync(
         finally:
             if worker.wake is not None:
                 worker.wake.close()
-    _print_report(report, json)
+    _print_report(report, json, once)
+    if once and report.exit_code:
+        raise typer.Exit(report.exit_code)
 
 
-def _print_report(report: RunReport, json: bool) -> None:
+def _print_report(report: RunReport, json: bool, once: bool = True) -> None:
+    unreachable = [f"site {site} unreachable for project {p}: {why}" for p, site, why in report.unreachable]
     if json:
-        print_json(
-            {
-                "transferred": report.transferred,
-                "failed_attempts": report.failed_attempts,
-                "bytes": report.bytes,
-                "seconds": round(report.seconds, 3),
-                "errors": report.errors,
-            }
-        )
+        data: dict[str, object] = {
+            "transferred": report.transferred,
+            "failed_attempts": report.failed_attempts,
+            "failed_files": report.failed_files,
+            "deferred": report.deferred,
+            "bytes": report.bytes,
+            "seconds": round(report.seconds, 3),
+            "errors": [*report.errors, *unreachable],
+        }
+        if once:
+            data["result"] = report.result
+            data["exit_code"] = report.exit_code
+            data["unreachable_sites"] = [
+                {"project": p, "site": site, "reason": why} for p, site, why in report.unreachable
+            ]
+            data["remaining"] = report.remaining
+        print_json(data)
         return
     rate = report.bytes / report.seconds if report.seconds > 0 else 0
-    console.print(
+    parts = [
         f"transferred {report.transferred} files ({human_size(report.bytes)}) in {report.seconds:.1f}s"
         + (f", {human_size(rate)}/s" if report.transferred else "")
-        + (f"; {report.failed_attempts} failed attempts (see `sitesync status`)" if report.failed_attempts else "")
-    )
+    ]
+    if report.failed_attempts:
+        parts.append(f"{report.failed_attempts} failed attempts")
+    if report.deferred:
+        parts.append(f"{report.deferred} put back because a site could not be used")
+    left = report.remaining
+    waiting = [
+        f"{left[key]} {words}"
+        for key, words in (
+            ("failed", "failed for good (see `sitesync status`; `sitesync reset` queues them again)"),
+            ("due", "queued"),
+            ("retry_later", "waiting for a retry"),
+            ("in_progress", "being transferred by another worker"),
+        )
+        if left.get(key)
+    ]
+    if waiting:
+        parts.append("left: " + ", ".join(waiting))
+    console.print("; ".join(parts))
+    for site_line in unreachable:
+        console.print(site_line)
+    if once and report.result != "done":
+        console.print(f"not done ({report.result}): exit code {report.exit_code}")
 
 
 @app.command()
@@ -791,7 +896,12 @@ def worker(
     site: Annotated[list[str] | None, typer.Option("--site", "-s", help="Only transfer to these sites.")] = None,
     concurrency: Annotated[int | None, typer.Option("--concurrency", "-j", help="Parallel transfers.")] = None,
     lease: Annotated[
-        float, typer.Option("--lease", help="Lease seconds (a crashed worker's work returns after this).")
+        float,
+        typer.Option(
+            "--lease",
+            help="Lease seconds, the backstop: a dead worker's files return at once on its own machine, "
+            "after 20 s without heartbeat elsewhere, after this when its loop hangs.",
+        ),
     ] = 60.0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Most files claimed at once.")] = 256,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
@@ -828,22 +938,34 @@ def worker(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback needs no token).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0 picks a free one).")] = 8765,
     token: Annotated[
         str | None,
         typer.Option(
             "--token",
             envvar="SITESYNC_TOKEN",
-            help="Every API request must send Authorization: Bearer TOKEN (required off loopback).",
+            help="The token every API request must send (default: this machine's token file, created on the "
+            "first start; `sitesync token show` prints it).",
         ),
     ] = None,
+    no_token: Annotated[
+        bool,
+        typer.Option(
+            "--no-token",
+            help="Serve WITHOUT a token (loopback only): every user and process of this machine can then use "
+            "the API. Only for a single-user machine.",
+        ),
+    ] = False,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API and dashboard only.")] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Run the worker, the REST API (/api/v1) and the web dashboard (/) in one process."""
+    """Run the worker, the REST API (/api/v1) and the web dashboard (/) in one process. The first line
+    printed holds a one-time login link for the dashboard."""
+    from sitesync.api.server import check_port
     from sitesync.api.server import serve as run_server
 
+    check_port(port)
     level = log_level.lower()
     if level not in ("debug", "info", "warning", "error"):
         from sitesync.errors import InvalidInputError
@@ -853,7 +975,7 @@ def serve(
     with client() as c:
         if wait_for_database(lambda: c.store.ping() or True, logging.getLogger("sitesync.serve")) is None:
             return  # stopped while waiting for the database
-        run_server(c, host=host, port=port, token=token, run_worker=not no_worker, log_level=level)
+        run_server(c, host=host, port=port, token=token, no_token=no_token, run_worker=not no_worker, log_level=level)
 
 
 def _setup_logging(level: int) -> None:
@@ -876,7 +998,10 @@ def demo(
     run_demo(dir, frames=frames)
 
 
-# the studio workflow commands (validate, fsck, wait, clear, wants) register themselves on `app`
+# the studio workflow commands (validate, fsck, wait, clear, wants) and the studio operations
+# (path, import) register themselves on `app`
+from sitesync.cli import access as _access  # noqa: E402, F401  (token, dashboard, secret)
+from sitesync.cli import operations as _operations  # noqa: E402, F401
 from sitesync.cli import workflows as _workflows  # noqa: E402, F401
 
 __all__ = ["app", "run_with_progress"]

@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import typer
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from sitesync.cli.app import app
 from sitesync.errors import ProviderNotAvailableError
+from sitesync.providers.base import Destination, LocalOnly
 from sitesync.providers.registry import installed_provider_names, provider_class
 from sitesync.settings import models
 
@@ -116,21 +117,36 @@ def _field_default(info: FieldInfo) -> str:
     return _shown(value)
 
 
+def _scope_notes(info: FieldInfo) -> str:
+    """What the option's declarations say about where it may be set (providers/base.py)."""
+    notes = []
+    if "SecretStr" in str(info.annotation):
+        notes.append(
+            " **Secret** (masked when shown): `env:NAME`, `file:PATH` or `keyring:NAME` (recommended; "
+            "local settings only), or the literal value."
+        )
+    for marker in info.metadata:
+        if isinstance(marker, LocalOnly):
+            what = f"keys matching `{marker.keys}`" if marker.keys else "it"
+            notes.append(
+                f" **Local only**: {what} {marker.why}; set with `settings set --local sites.NAME.options.KEY`."
+            )
+        elif isinstance(marker, Destination):
+            notes.append(
+                f" Where {', '.join(marker.credentials)} are sent: set locally wherever they are."
+                if marker.keys is None
+                else f" Keys matching `{marker.keys}` say where {', '.join(marker.credentials)} are sent: set them "
+                "locally wherever those are."
+            )
+    return "".join(notes)
+
+
 def model_rows(model: type[BaseModel], prefix: str = "") -> list[str]:
     rows = []
     for field, info in model.model_fields.items():
-        secret = (
-            " **secret** (masked when shown; literal, `env:NAME` or `file:PATH`)."
-            if info.annotation
-            in (
-                SecretStr,
-                SecretStr | None,
-            )
-            else ""
-        )
         rows.append(
             f"| `{prefix}{field}` | {_cell(_type_name(info.annotation))} | {_field_default(info)} | "
-            f"{_cell(info.description or '')}{secret} |"
+            f"{_cell(' '.join(x for x in (info.description or '', _scope_notes(info)) if x))} |"
         )
     return rows
 
@@ -172,6 +188,12 @@ SETTINGS_TABLES: list[tuple[str, str, type[BaseModel], str]] = [
         "",
     ),
     (
+        "This machine, a site",
+        "`sitesync settings set --local sites.NAME.KEY VALUE`",
+        models.LocalSiteSettings,
+        "sites.NAME.",
+    ),
+    (
         "This machine, per project",
         "`sitesync settings set --local --project P KEY VALUE`",
         models.LocalProjectSettings,
@@ -194,7 +216,10 @@ def render() -> str:
     lines += ["## Providers", ""]
     lines.append(
         "Options are given with `sitesync site add NAME --provider P --set KEY=VALUE` (or per project "
-        "as `sites.NAME.options.KEY`). `sitesync site test NAME` checks a configured site."
+        "as `sites.NAME.options.KEY`). Options marked **local only**, and secrets given as references, "
+        "name programs, files or credentials of a machine: the shared settings and the REST API refuse "
+        "them; each machine sets them in its local settings (`site add --local-set KEY=VALUE`, `sitesync "
+        "settings set --local sites.NAME.options.KEY VALUE`). `sitesync site test NAME` checks a configured site."
     )
     lines.append("")
     for name in installed_provider_names():

@@ -48,6 +48,9 @@ STATUS_STYLE = {
     "failed": "bold red",
     "paused": "magenta",
     "removing": "dim red",
+    "lost": "bold white on red",
+    "missing": "bold white on red",
+    "no_source": "bold yellow",
     "partial": "yellow",
     "none": "dim",
 }
@@ -158,3 +161,26 @@ def progress_line(snap: ProgressSnapshot, total_files: int, total_bytes: int) ->
     if snap.files_failed:
         line += f"  {snap.files_failed} failed attempts"
     return line
+
+
+def print_bandwidth(data: dict[str, Any]) -> None:
+    """This machine's bandwidth limits in force and current rates (``Client.bandwidth()``): one
+    line per scope (the machine, each site with a limit or traffic), or one line saying none."""
+    scopes = [("this machine", data["machine"]), *data["sites"].items()]
+
+    def active(entry: dict[str, Any]) -> bool:
+        return entry["schedule"] is not None or any(entry[d]["rate"] >= 1 for d in ("up", "down"))
+
+    shown = [(name, entry) for name, entry in scopes if active(entry)]
+    if not shown:
+        console.print(line(("bandwidth: ", "bold"), "no limits, nothing moving"))
+        return
+    console.print(line(("bandwidth", "bold"), " (limit in force, now)"))
+    for name, entry in shown:
+        sides = ", ".join(f"{d} {entry[d]['limit_text']} ({entry[d]['rate_text']})" for d in ("up", "down"))
+        schedule = ""
+        if entry["schedule"] is not None:
+            schedule = f"; {entry['schedule']}"
+            if entry["changes_at"]:
+                schedule += f", {entry['next']} from {entry['changes_at'].replace('T', ' ')}"
+        console.print(line((f"  {name}: ", "bold"), sides + schedule), soft_wrap=True)

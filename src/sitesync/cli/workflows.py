@@ -8,6 +8,7 @@ logs; ``--json`` prints only the summary.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -22,6 +23,14 @@ LOG_LINE_SECONDS = 5.0
 PHASES = {"walk": "listing files", "hash": "hashing", "check": "checking records"}
 
 SiteArg = Annotated[str, typer.Argument(help="Site name ('local' = this machine).")]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Check the site even though its storage is not proven to be its own (no marker: not mounted?; "
+        "another site's marker), and mark it as the site's.",
+    ),
+]
 
 
 class CheckProgress:
@@ -84,11 +93,12 @@ def _skipped(result: dict[str, Any]) -> None:
 
 
 @app.command()
-def validate(site: SiteArg, project: ProjectOpt = None, json: JsonOpt = False) -> None:
+def validate(site: SiteArg, project: ProjectOpt = None, force: ForceOpt = False, json: JsonOpt = False) -> None:
     """Register files a site already holds (size and hash checked, nothing copied) and find the
-    copies it lost (queued again where another copy exists, otherwise failed)."""
+    copies it lost (queued again where another copy exists, otherwise lost there). Refused on
+    storage not proven to be the site's (its marker) unless --force."""
     with client() as c, CheckProgress(not json) as progress:
-        result = c.validate(site, project, progress=progress)
+        result = c.validate(site, project, progress=progress, force=force)
     if json:
         print_json(result)
         return
@@ -102,7 +112,7 @@ def validate(site: SiteArg, project: ProjectOpt = None, json: JsonOpt = False) -
         console.print(
             styled(
                 f"{result['missing']} copies missing or damaged: {result['requeued']} queued again, "
-                f"{result['failed']} failed (no other verified copy)",
+                f"{result['lost']} lost (no other verified copy)",
                 "bold red",
             )
         )
@@ -117,11 +127,12 @@ def validate(site: SiteArg, project: ProjectOpt = None, json: JsonOpt = False) -
 
 
 @app.command()
-def fsck(site: SiteArg, project: ProjectOpt = None, json: JsonOpt = False) -> None:
+def fsck(site: SiteArg, project: ProjectOpt = None, force: ForceOpt = False, json: JsonOpt = False) -> None:
     """Re-hash every verified copy on a site; a missing or corrupt copy is reported, no longer
-    trusted, and re-fetched from a good copy."""
+    trusted, and re-fetched from a good copy. Refused on storage not proven to be the site's
+    (its marker) unless --force."""
     with client() as c, CheckProgress(not json) as progress:
-        result = c.fsck(site, project, progress=progress)
+        result = c.fsck(site, project, progress=progress, force=force)
     if json:
         print_json(result)
         return
@@ -138,6 +149,27 @@ def fsck(site: SiteArg, project: ProjectOpt = None, json: JsonOpt = False) -> No
         for p in result["problems"]:
             t.add_row(str(p["representation_id"]), p["path"], p["problem"], p["action"])
         console.print(t)
+    if result["leftovers_removed"]:
+        console.print(f"removed {result['leftovers_removed']} leftovers of interrupted writes:", soft_wrap=True)
+        for leftover in result["leftovers"]:
+            console.print(f"  {leftover}", soft_wrap=True, markup=False)
+
+
+def wait_progress_printer() -> Callable[[dict[str, Any]], None]:
+    """A ``wait`` progress callback: a line on stderr when the state changes, at least every 30 s."""
+    last = [0.0, ""]
+
+    def show(snap: dict[str, Any]) -> None:
+        text = (
+            f"waiting for {len(snap['representations'])} representation(s) on {snap['site']}: "
+            f"{snap['present']}/{snap['files']} files, {human_size(snap['bytes_present'])} of {human_size(snap['size'])}"
+        )
+        now = time.monotonic()
+        if text != last[1] or now - last[0] >= 30:
+            last[0], last[1] = now, text
+            err_console.print(text, soft_wrap=True)
+
+    return show
 
 
 @app.command()
@@ -150,23 +182,14 @@ def wait(
     json: JsonOpt = False,
 ) -> None:
     """Block until every file is verified on the site. Exit 0 present, 3 failed, 4 timeout, 2 bad input."""
-    last = [0.0, ""]
-
-    def show(snap: dict[str, Any]) -> None:
-        if json:
-            return
-        text = (
-            f"waiting for {len(snap['representations'])} representation(s) on {snap['site']}: "
-            f"{snap['present']}/{snap['files']} files, {human_size(snap['bytes_present'])} of {human_size(snap['size'])}"
-        )
-        now = time.monotonic()
-        if text != last[1] or now - last[0] >= 30:
-            last[0], last[1] = now, text
-            err_console.print(text, soft_wrap=True)
-
     with client() as c:
         result = c.wait(
-            representation, site, timeout=timeout, with_links=with_links, poll_interval=interval, progress=show
+            representation,
+            site,
+            timeout=timeout,
+            with_links=with_links,
+            poll_interval=interval,
+            progress=None if json else wait_progress_printer(),
         )
     if json:
         print_json(result)
@@ -229,4 +252,4 @@ def wants(
         console.print(t)
 
 
-__all__ = ["CheckProgress", "clear", "fsck", "validate", "wait", "wants"]
+__all__ = ["CheckProgress", "clear", "fsck", "validate", "wait", "wait_progress_printer", "wants"]

@@ -22,14 +22,19 @@ WORKER_PAUSE = "@worker"
 
 def publish_targets(view: ProjectView, present_site: str) -> list[str]:
     """Sites a publish on ``present_site`` is queued for: the remote site and every
-    ``always_accessible_on`` site (nothing when sync is off for the project)."""
+    ``always_accessible_on`` site (nothing when sync is off for the project). One site per
+    alternatives group (one storage reached several ways): the first named gets the transfer, the
+    others are recorded present by the alternatives rule when it lands."""
     if not view.sync_enabled:
         return []
     skip = {present_site, *_alts(view, present_site)}
-    out = []
+    out: list[str] = []
     for site in (view.remote_site, *view.always_accessible_on):
-        if site not in skip and site not in out and site in view.sites:
-            out.append(site)
+        if site in skip or site in out or site not in view.sites:
+            continue
+        if any(other in _alts(view, site) for other in out):
+            continue  # the same storage as a site already queued: one transfer for both
+        out.append(site)
     return out
 
 

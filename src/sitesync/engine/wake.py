@@ -13,19 +13,7 @@ import select
 import socket
 from pathlib import Path
 
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
+from sitesync.engine.liveness import pid_alive
 
 
 class WakeListener:
@@ -74,7 +62,7 @@ def notify_workers(wake_dir: Path) -> int:
                 port = int(path.read_text(encoding="ascii").strip())
             except (ValueError, OSError):
                 continue
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 with contextlib.suppress(OSError):
                     path.unlink()
                 continue

@@ -4,13 +4,16 @@ alive with progress, writes outcomes in batches, and never dies.
 One main thread talks to the database (claims, heartbeats, outcome batches, lease expiry); the
 pool's threads only move bytes. An error in one file, site or project is recorded and the others
 go on; an unexpected error in the loop is logged and the loop continues after a short pause.
-A site that cannot be reached is left alone for a growing while, without burning files' attempts.
+A site that cannot be reached is left alone for a growing while, without burning files' attempts
+(``sitehealth.py``: one back-off step per outage). What a failed transfer means for its file is
+decided by ``errors.decide``; the worker records that verdict as it is.
+When idle it sleeps until the earliest of: the next queued retry falling due, the next re-check of
+a held-back site, ``loop_delay``, a wake-up.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
 import logging
 import os
 import queue
@@ -22,13 +25,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sitesync.engine.bandwidth import MachineBandwidth
+from sitesync.engine.leftovers import LeftoverSweep
+from sitesync.engine.liveness import HEARTBEAT_SECONDS, HEARTBEAT_TIMEOUT_SECONDS, Heartbeat, reclaim_dead_leases
+from sitesync.engine.outcomes import failure_outcome, make_outcome, site_backoff
 from sitesync.engine.planner import QueuePlan, choose_source, source_preference, work_plan, worker_paused
 from sitesync.engine.progress import Progress
-from sitesync.engine.transfer import Expected, copy_verified
+from sitesync.engine.removal import finish_stale_removals
+from sitesync.engine.report import SYNC_EXIT_CODES, RunReport
+from sitesync.engine.sitehealth import SiteHealth
+from sitesync.engine.sources import diagnose
+from sitesync.engine.transfer import Expected, copy_verified, seen_of
 from sitesync.engine.wake import WakeListener
-from sitesync.errors import Disposition, SitesyncError, SiteUnavailableError, StorageError, disposition
+from sitesync.errors import SitesyncError, SiteUnavailableError, StorageError
+from sitesync.identity.storage import usable_site
 from sitesync.providers.base import Provider
-from sitesync.sites import MachineView, ProjectView, ProviderPool
+from sitesync.sites import MachineView, ProjectView, ProviderPool, alternative_closure
 from sitesync.state.records import ClaimedReplica, Outcome
 from sitesync.state.store import StateStore
 from sitesync.workflows.preferred import PreferredContent
@@ -38,8 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sitesync.worker")
 
-SITE_RETRY_FIRST = 15.0
-SITE_RETRY_MAX = 600.0
 IDLE_RECHECK_SECONDS = 2.0  # while busy, look at empty queues again this often
 BUFFER_BYTES = 256 * 1024 * 1024  # leased-but-not-started work per worker (bounds hogging)
 
@@ -63,29 +73,14 @@ class WorkerOptions:
 
 
 @dataclass
-class RunReport:
-    transferred: int = 0
-    failed_attempts: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
-
-
-@dataclass
 class _Job:
     claim: ClaimedReplica
     project: ProjectView
     source: str
     source_provider: Provider
     target_provider: Provider
+    started: float  # monotonic time of the claim (a site failure from before its recovery is stale)
     cancel: threading.Event = field(default_factory=threading.Event)
-
-
-@dataclass
-class _SiteHealth:
-    until: float
-    delay: float
-    reason: str
 
 
 def new_worker_id(site_id: str) -> str:
@@ -103,6 +98,7 @@ class Worker:
         wake: WakeListener | None = None,
         pool: ProviderPool | None = None,
         notifications: NotificationRelay | None = None,
+        bandwidth: MachineBandwidth | None = None,
     ) -> None:
         self.store = store
         self._load_view = load_view
@@ -113,15 +109,20 @@ class Worker:
         # wakes from other machines sharing a PostgreSQL queue; started and stopped by run()
         self.notifications = notifications
         self.pool = pool or ProviderPool()
+        # this machine's bandwidth limits, shared with its other workers (engine/bandwidth.py)
+        self.bandwidth = bandwidth or MachineBandwidth.for_view(lambda: self.view)
         self.progress = Progress()
         self._stop = threading.Event()
-        self._unavailable: dict[tuple[str, str], _SiteHealth] = {}
-        self._checked: set[tuple[str, str]] = set()
+        self.health = SiteHealth(self._site_event)
+        self.leftovers = LeftoverSweep()
+        self._served: set[tuple[int, str]] = set()  # (project id, target) queues the last claim looked at
+        self._turn = 0  # which queue the next claim starts with
         self._idle: set[tuple[str, str]] = set()
         self._inflight: dict[int, _Job] = {}  # replica id -> claimed job, queued or running in the pool
         self._done: queue.SimpleQueue[tuple[_Job, Outcome]] = queue.SimpleQueue()  # filled by pool threads
         self._outcomes: list[Outcome] = []
-        self._written: dict[int, Provider] = {}  # replica id -> target provider of a copy not yet recorded
+        # replica id -> (target provider, job) of a copy not yet recorded
+        self._written: dict[int, tuple[Provider, _Job]] = {}
         self._views: dict[str, ProjectView] = {}
         self._project_ids: dict[str, int] = {}
         self._pauses: set[tuple[str, str]] = set()
@@ -129,6 +130,8 @@ class Worker:
         self._last_flush = time.monotonic()
         self._last_heartbeat = time.monotonic()
         self._last_expiry = 0.0
+        self._last_reclaim = -HEARTBEAT_SECONDS
+        self.heartbeat = Heartbeat(store, self.worker_id, self.view.site_id)
         self._idle_since = time.monotonic()
         self._avg_size = 1024 * 1024
         self.report = RunReport()
@@ -151,7 +154,15 @@ class Worker:
     def site_health(self) -> dict[tuple[str, str], str]:
         """(project, site) -> why this worker could not reach the site at its last try (it is
         tried again after a growing pause and leaves this map once it answers)."""
-        return {key: h.reason for key, h in list(self._unavailable.items())}
+        return self.health.held()
+
+    def sites_reached(self) -> frozenset[tuple[str, str]]:
+        """(project, site) pairs this worker reached at its last try."""
+        return self.health.reached()
+
+    def site_backoff(self) -> dict[tuple[str, str], tuple[str, float]]:
+        """(project, site) -> (why it could not be reached, when it is tried again; Unix time)."""
+        return self.health.holds()
 
     # ------------------------------------------------------------------ main loop
 
@@ -161,6 +172,7 @@ class Worker:
         settings_loaded = False
         if self.notifications is not None:
             self.notifications.start()
+        self.heartbeat.start()
         with cf.ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="sitesync-transfer") as pool:
             while True:
                 try:
@@ -186,10 +198,34 @@ class Worker:
                     if self._stop.wait(delay):
                         break
             self._shutdown()
+        if self.options.once:
+            self._report_unfinished()
+        self.heartbeat.close()
+        self.bandwidth.close()  # after the pool: no transfer thread accounts any more
         if self.notifications is not None:
             self.notifications.close()
         self.report.seconds = time.monotonic() - started
         return self.report
+
+    def _report_unfinished(self) -> None:
+        """What the run leaves undone, for its report: held-back sites and the queues' rest."""
+        self.report.unreachable = sorted((p, site, why) for (p, site), why in self.health.held().items())
+        try:
+            self.report.remaining = self.store.queue_remaining(self._requested_queues())
+        except Exception as exc:  # the database went away at the very end: say so, do not guess
+            self.report.errors.append(f"could not count the work left: {exc}")
+            self.report.remaining = {}
+
+    def _requested_queues(self) -> set[tuple[int, str]]:
+        """(project id, target) of every queue this run was asked to serve, reachable or not
+        (a paused queue is not asked for; paused workers are)."""
+        out = set()
+        for view in self._views.values():
+            project_id = self._project_ids.get(view.name)
+            for plan in work_plan(view, self._pauses, set(), self.options.targets):
+                if project_id is not None:
+                    out.add((project_id, plan.target))
+        return out
 
     def _step(self, pool: cf.ThreadPoolExecutor) -> int | None:
         """One turn of the loop. Returns how many files were claimed, or None if it did not look."""
@@ -197,13 +233,20 @@ class Worker:
         self._refresh()
         if self.preferred.step(self.view, self._views, self._project_ids, self.options.targets):
             self._idle.clear()  # preferred-content rules queued work
+        if now - self._last_reclaim >= HEARTBEAT_SECONDS:
+            self._last_reclaim = now
+            # silence is judged only once our own heartbeats got through for a whole timeout
+            judge = self.heartbeat.healthy_for() >= HEARTBEAT_TIMEOUT_SECONDS
+            if reclaim_dead_leases(self.store, judge_silence=judge, exclude=self.worker_id):
+                self._idle.clear()
         if now - self._last_expiry >= self.options.lease_seconds / 2:
             self._last_expiry = now
             expired = self.store.expire_leases()
             if expired:
-                log.warning("returned %d transfers of stopped workers to the queue", expired)
+                log.warning("returned %d transfers whose lease expired to the queue", expired)
                 self._idle.clear()
             self._finish_stale_removals()
+        self._sweep_leftovers()
         if self.wake is not None and self.wake.wait(0):
             # something was asked (work added, a pause or resume): look at every queue again, with
             # the pauses as they are now, not as the last periodic refresh saw them
@@ -227,6 +270,20 @@ class Worker:
         # a retry that went back to the queue just now counts as work: look again before idling
         return (claimed or 0) + 1 if requeued else claimed
 
+    def _sweep_leftovers(self) -> None:
+        """Look again at folders where writes failed, for what they left (``engine/leftovers.py``)."""
+        for (project, site), folder in self.leftovers.due():
+            view = self._views.get(project)
+            if view is None or site not in view.sites or not self._site_usable(view, site):
+                continue
+            try:
+                removed = self.pool.get(view.sites[site]).sweep_leftovers(folder)
+            except Exception as exc:  # the next sweep tries again; fsck reports what stays
+                log.info("site %s: could not sweep %s for leftovers: %s", site, folder, exc)
+                continue
+            if removed:
+                self._site_event("leftovers_removed", site, f"{len(removed)} in {folder}: " + ", ".join(removed[:20]))
+
     def _claim_target(self) -> int:
         """How many files to hold leases on: about BUFFER_BYTES of work, at least two per thread."""
         per_file = max(1, self._avg_size)
@@ -234,15 +291,26 @@ class Worker:
         return max(self.options.concurrency * 2, min(self.options.batch_size, wanted))
 
     def _sleep(self) -> None:
-        delay = min((v.settings.loop_delay for v in self._views.values()), default=60.0)
-        soonest_site = min((h.until for h in self._unavailable.values()), default=None)
-        if soonest_site is not None:
-            delay = max(0.05, min(delay, soonest_site - time.time()))
+        """Sleep until the earliest of: the next queued retry of a served queue falling due, the
+        next re-check of a held-back site, ``loop_delay``, a wake-up."""
+        delay = self._idle_delay()
         woken = self.wake.wait(delay) if self.wake is not None else self._stop.wait(delay)
         if woken:
             log.debug("woken up")
             self._pauses = self.store.pauses()
         self._idle.clear()
+
+    def _idle_delay(self) -> float:
+        delay = min((v.settings.loop_delay for v in self._views.values()), default=60.0)
+        if self.store.leased_owners() - {self.worker_id}:
+            delay = min(delay, HEARTBEAT_SECONDS)  # others hold work: be there to reclaim it if they die
+        recheck = self.health.next_check()
+        if recheck is not None:
+            delay = min(delay, recheck - self.health.now())
+        due = self.store.next_due(self._served)
+        if due is not None:
+            delay = min(delay, due - time.time())
+        return max(0.05, delay)
 
     # ------------------------------------------------------------------ settings and plans
 
@@ -254,7 +322,7 @@ class Worker:
         version = self.store.settings_version()
         if force or version != self.view.version:
             self.view = self._load_view()
-            self._checked.clear()
+            self.health.forget_checks()
         projects = self.store.projects()
         self._project_ids = {p.name: p.id for p in projects}
         views: dict[str, ProjectView] = {}
@@ -269,39 +337,20 @@ class Worker:
         self._pauses = self.store.pauses()
 
     def _site_usable(self, project: ProjectView, site: str) -> bool:
-        key = (project.name, site)
-        health = self._unavailable.get(key)
-        if health is not None and health.until > time.time():
-            return False
-        if key in self._checked and health is None:
-            return True
-        try:
-            self.pool.get(project.sites[site]).check()
-        except SitesyncError as exc:
-            self._mark_unavailable(project.name, site, str(exc))
-            return False
-        except Exception as exc:  # a provider bug must not stop the worker
-            self._mark_unavailable(project.name, site, f"{type(exc).__name__}: {exc}")
-            return False
-        if health is not None:
-            log.info("site %s is reachable again", site)
-            self.store.add_event("site_available", self.worker_id, site=site, message=f"project {project.name}")
-            del self._unavailable[key]
-        self._checked.add(key)
-        return True
+        spec = project.sites[site]
+        pid = self._project_ids.get(project.name)
+        # reachable, and proven to be the site's own storage (its marker: identity/storage.py)
+        return self.health.usable(
+            (project.name, site),
+            lambda: usable_site(self.store, spec, self.pool.get(spec), self.worker_id, pid),
+            site_backoff(project),
+        )
 
-    def _mark_unavailable(self, project: str, site: str, reason: str) -> None:
-        key = (project, site)
-        old = self._unavailable.get(key)
-        delay = SITE_RETRY_FIRST if old is None else min(SITE_RETRY_MAX, old.delay * 2)
-        self._unavailable[key] = _SiteHealth(time.time() + delay, delay, reason)
-        self._checked.discard(key)
-        if old is None:
-            log.warning("site %s unavailable for project %s (retrying in %.0fs): %s", site, project, delay, reason)
-            try:
-                self.store.add_event("site_unavailable", self.worker_id, site=site, message=reason[:2000])
-            except Exception:  # the history is best effort here; the loop handles DB outages
-                log.debug("could not record site_unavailable event", exc_info=True)
+    def _site_event(self, kind: str, site: str, message: str) -> None:
+        try:
+            self.store.add_event(kind, self.worker_id, site=site, message=message[:2000])
+        except Exception:  # the history is best effort here; the loop handles DB outages
+            log.debug("could not record %s event", kind, exc_info=True)
 
     def plans(self) -> list[tuple[ProjectView, QueuePlan]]:
         out: list[tuple[ProjectView, QueuePlan]] = []
@@ -317,15 +366,21 @@ class Worker:
 
     def _claim(self, pool: cf.ThreadPoolExecutor, capacity: int) -> int:
         total = 0
-        for view, plan in self.plans():
+        served: set[tuple[int, str]] = set()
+        plans = self.plans()
+        if plans:  # each claim starts at the next queue: one busy queue never starves the others
+            self._turn = (self._turn + 1) % len(plans)
+            plans = plans[self._turn :] + plans[: self._turn]
+        for view, plan in plans:
             key = (plan.project, plan.target)
-            if key in self._idle:
-                continue
-            if capacity - total <= 0:
-                break
             project_id = self._project_ids.get(plan.project)
             if project_id is None:
                 continue
+            served.add((project_id, plan.target))
+            if key in self._idle:
+                continue
+            if capacity - total <= 0:
+                continue  # full; the loop goes on only to note every queue served
             claims = self.store.claim(
                 project_id,
                 plan.target,
@@ -334,6 +389,7 @@ class Worker:
                 min(self.options.batch_size, capacity - total),
                 self.options.lease_seconds,
                 refresh_summaries=False,
+                alternatives=view.sites[plan.target].alternatives,  # one transfer per storage
             )
             if not claims:
                 self._idle.add(key)
@@ -349,18 +405,19 @@ class Worker:
             for claim in claims:
                 source = choose_source(claim.sources, usable, preference)
                 if source is None:  # the holder became unusable meanwhile
-                    self._outcomes.append(self._outcome(claim, view, "release", error=None))
+                    self._outcomes.append(make_outcome(claim, view, "release", error=None))
                     self.progress.released(claim.replica_id, claim.size)
                     continue
                 if source not in sources:
                     sources[source] = self.pool.get(view.sites[source])
-                job = _Job(claim, view, source, sources[source], target)
+                job = _Job(claim, view, source, sources[source], target, time.monotonic())
                 self.progress.start(claim.replica_id, claim.path, claim.site, source, claim.size)
                 self._inflight[claim.replica_id] = job
                 pool.submit(self._run, job)
             # the dashboard's summaries, now the transfers have started (outside the claim's
             # transaction, which competing workers wait for)
             self.store.refresh_summaries({(c.representation_id, c.site) for c in claims})
+        self._served = served
         return total
 
     def _run(self, job: _Job) -> None:
@@ -368,9 +425,7 @@ class Worker:
         try:
             outcome = self._transfer(job)
         except BaseException as exc:  # _transfer never raises; this keeps the main thread waiting for nothing
-            outcome = self._outcome(
-                job.claim, job.project, "error", source=job.source, error=f"{type(exc).__name__}: {exc}"
-            )
+            outcome = failure_outcome(job.claim, job.project, job.source, exc, 0.0)
         self._done.put((job, outcome))
 
     def _collect(self, timeout: float) -> int:
@@ -394,7 +449,7 @@ class Worker:
         """Runs in a pool thread: one verified copy. Never raises."""
         claim, view = job.claim, job.project
         if job.cancel.is_set():  # stopped (or the lease was lost) before this transfer started
-            return self._outcome(claim, view, "release", source=job.source)
+            return make_outcome(claim, view, "release", source=job.source)
         counter = self.progress.counter(claim.replica_id)
 
         def on_bytes(n: int) -> None:
@@ -412,70 +467,78 @@ class Worker:
                 dst_spec.resolve(claim.path),
                 Expected(claim.size, claim.hash_algo, claim.hash),
                 on_bytes,
+                self.bandwidth.throttle(job.source, claim.site, job.source_provider, job.target_provider, job.cancel),
+                target_seen=seen_of(claim),
             )
         except TransferCancelled:
-            return self._outcome(claim, view, "release", source=job.source)
+            return make_outcome(claim, view, "release", source=job.source)
         except Exception as exc:
+            exc = self._diagnose(job, exc)  # the source copy gone or changed? (engine/sources.py)
             if not isinstance(exc, SitesyncError):
                 log.exception("unexpected error transferring %s to %s", claim.path, claim.site)
-                message = f"{type(exc).__name__}: {exc}"
-            else:
-                message = str(exc)
-            if disposition(exc) is Disposition.SKIP_SITE:
-                site = exc.site if isinstance(exc, StorageError) and exc.site else claim.site
-                return self._outcome(claim, view, "release", source=job.source, error=message, unavailable=site)
-            return self._outcome(
-                claim, view, "error", source=job.source, error=message, duration=time.monotonic() - started
-            )
-        return self._outcome(claim, view, "present", source=job.source, nbytes=result.bytes, duration=result.duration)
-
-    def _outcome(
-        self,
-        claim: ClaimedReplica,
-        view: ProjectView,
-        kind: str,
-        *,
-        source: str | None = None,
-        error: str | None = None,
-        nbytes: int = 0,
-        duration: float = 0.0,
-        unavailable: str | None = None,
-    ) -> Outcome:
-        spec = view.sites.get(claim.site)
-        outcome = Outcome(
-            replica_id=claim.replica_id,
-            file_id=claim.file_id,
-            representation_id=claim.representation_id,
-            project_id=claim.project_id,
-            site=claim.site,
-            kind=kind,
-            source_site=source,
-            bytes=nbytes,
-            duration=duration,
-            error=error,
-            retry_count=view.settings.retry_count,
-            retry_backoff=view.settings.retry_backoff if kind == "error" else 0.0,
-            alternatives=spec.alternatives if spec else (),
-            unavailable_site=unavailable,
+            return failure_outcome(job.claim, job.project, job.source, exc, time.monotonic() - started)
+        return make_outcome(
+            claim, view, "present", source=job.source, nbytes=result.bytes, duration=result.duration, result=result
         )
-        return outcome
 
-    def _result(self, outcome: Outcome, job: _Job) -> Outcome:
+    def _diagnose(self, job: _Job, exc: BaseException) -> BaseException:
+        claim, view = job.claim, job.project
+        return diagnose(
+            exc,
+            self.store,
+            view.sites[job.source],
+            job.source_provider,
+            view.sites[job.source].resolve(claim.path),
+            Expected(claim.size, claim.hash_algo, claim.hash),
+            file_id=claim.file_id,
+            project_id=claim.project_id,
+            target=claim.site,
+            actor=self.worker_id,
+        )
+
+    def _result(self, outcome: Outcome, job: _Job, *, shown: bool = True) -> Outcome:
+        """Account for a finished transfer (``shown=False``: its progress was already shown as done)."""
         claim = job.claim
         if outcome.kind == "present":
-            self._written[claim.replica_id] = job.target_provider
-            self.progress.finish(claim.replica_id, True, outcome.bytes)
+            if shown:
+                self.progress.finish(claim.replica_id, True, outcome.bytes)
+            self._written[claim.replica_id] = (job.target_provider, job)
             self.report.transferred += 1
             self.report.bytes += outcome.bytes
-        elif outcome.kind == "error":
-            self.progress.finish(claim.replica_id, False, 0)
+            for site in (claim.site, job.source):
+                self.health.succeeded((job.project.name, site))
+            return outcome
+        if outcome.error and outcome.kind != "source_lost" and outcome.unavailable_site in (None, claim.site):
+            self._note_failed_write(job)  # (a lost source: nothing was written)
+        if outcome.kind in ("retry", "failed"):
+            if shown:
+                self.progress.finish(claim.replica_id, False, 0)
             self.report.failed_attempts += 1
-            log.warning("transfer of %s to %s failed: %s", claim.path, claim.site, outcome.error)
-        else:
+            self.report.failed_files += outcome.kind == "failed"
+            log.warning("transfer of %s to %s failed (%s): %s", claim.path, claim.site, outcome.note, outcome.error)
+            return outcome
+        if shown:
             self.progress.released(claim.replica_id, claim.size)
-            if outcome.unavailable_site:
-                self._mark_unavailable(job.project.name, outcome.unavailable_site, outcome.error or "unavailable")
+        if outcome.unavailable_site:
+            self.report.deferred += 1
+            self.health.failed(
+                (job.project.name, outcome.unavailable_site),
+                outcome.error or "unavailable",
+                site_backoff(job.project),
+                condition=outcome.condition or "unreachable",
+                started=job.started,
+            )
         return outcome
+
+    def _note_failed_write(self, job: _Job) -> None:
+        """The write may have left a temporary file or upload behind: sweep its folder later."""
+        spec = job.project.sites.get(job.claim.site)
+        try:
+            location = spec.resolve(job.claim.path) if spec is not None else None
+        except SitesyncError:  # no place for it on the site: nothing was written
+            return
+        if location is not None:
+            self.leftovers.failed_write((job.project.name, job.claim.site), _parent(location))
 
     # ------------------------------------------------------------------ database writes
 
@@ -495,31 +558,38 @@ class Worker:
         requeued = [o for o in batch if o.kind != "present"]
         for o in requeued:
             self._idle.discard((self._project_name(o.project_id), o.site))
+            if o.kind == "source_lost" and o.source_site:  # the lost copy may be fetched again there
+                self._idle.discard((self._project_name(o.project_id), o.source_site))
         return bool(requeued)
 
     def _make_durable(self, batch: list[Outcome]) -> list[Outcome]:
         """``flush()`` the targets of the batch's new copies (local_drive fsyncs their folders here,
-        once per folder) before they are recorded. A target whose flush fails fails its own copies;
-        the others are recorded."""
-        targets = {id(p): p for o in batch if o.kind == "present" and (p := self._written.get(o.replica_id))}
-        failed: dict[int, str] = {}
+        once per folder) before they are recorded. A target whose flush fails fails its own copies
+        (as ``errors.decide`` judges the flush's error); the others are recorded."""
+        written = {o.replica_id: w for o in batch if o.kind == "present" and (w := self._written.get(o.replica_id))}
+        targets = {id(provider): provider for provider, _job in written.values()}
+        failed: dict[int, Exception] = {}
         for key, provider in targets.items():
             try:
                 provider.flush()
             except Exception as exc:  # a provider bug must not hold back the other sites' outcomes
-                failed[key] = str(exc) if isinstance(exc, SitesyncError) else f"{type(exc).__name__}: {exc}"
-                log.warning("site %s: could not make new copies durable: %s", provider.site, failed[key])
+                failed[key] = exc
+                log.warning("site %s: could not make new copies durable: %s", provider.site, exc)
         if not failed:
             return batch
         out = []
         for o in batch:
-            provider = self._written.get(o.replica_id) if o.kind == "present" else None
-            if provider is not None and id(provider) in failed:
+            provider, job = written.get(o.replica_id, (None, None))
+            if provider is not None and job is not None and id(provider) in failed:
                 self.report.transferred -= 1
                 self.report.bytes -= o.bytes
-                self.report.failed_attempts += 1
-                o = dataclasses.replace(
-                    o, kind="error", error=f"the copy could not be made durable: {failed[id(provider)]}"
+                exc = failed[id(provider)]
+                reason = str(exc) if isinstance(exc, SitesyncError) else f"{type(exc).__name__}: {exc}"
+                failure = StorageError(f"the copy could not be made durable: {reason}", site=provider.site)
+                if isinstance(exc, SiteUnavailableError):
+                    failure = SiteUnavailableError(str(failure), site=provider.site)
+                o = self._result(
+                    failure_outcome(job.claim, job.project, job.source, failure, o.duration), job, shown=False
                 )
             out.append(o)
         return out
@@ -546,22 +616,12 @@ class Worker:
             running[rid].cancel.set()
 
     def _finish_stale_removals(self) -> None:
-        for view in self._views.values():
-            sites = [s for s in view.reachable_sites if self._site_usable(view, s)]
-            stale = self.store.claim_stale_removals(sites, self.worker_id, self.options.lease_seconds)
-            by_site: dict[tuple[str, int], list[int]] = {}
-            for rid, _fid, rep_id, site, path in stale:
-                spec = view.sites[site]
-                try:
-                    self.pool.get(spec).delete(spec.resolve(path))
-                except Exception as exc:
-                    log.warning("could not finish removing %s from %s: %s", path, site, exc)
-                    continue
-                by_site.setdefault((site, rep_id), []).append(rid)
-            for (site, rep_id), ids in by_site.items():
-                # the site's alternatives are the same storage: their records of these copies go too
-                alternatives = view.sites[site].alternatives
-                self.store.finish_remove(ids, rep_id, site, self.worker_id, alternatives=alternatives)
+        """Removals whose remover stopped are finished by the guarded removal (engine/removal.py)."""
+        usable = {v.name: [s for s in v.reachable_sites if self._site_usable(v, s)] for v in self._views.values()}
+        views = [(self._project_ids[v.name], v) for v in self._views.values() if v.name in self._project_ids]
+        finish_stale_removals(
+            self.store, views, self.pool, self.worker_id, usable, alternative_closure(self.view.system)
+        )
 
     def _shutdown(self) -> None:
         for job in self._inflight.values():
@@ -586,6 +646,12 @@ class Worker:
         self.pool.close()
 
 
+def _parent(path: str) -> str:
+    """The folder of a resolved path (``/`` or ``\\`` separated)."""
+    cut = max(path.rfind("/"), path.rfind("\\"))
+    return path[:cut] if cut > 0 else path
+
+
 def run_until_signalled(worker: Worker, signals: Iterable[int]) -> RunReport:
     """Run ``worker`` in this thread; the given signals stop it cleanly."""
     import signal
@@ -605,4 +671,4 @@ def run_until_signalled(worker: Worker, signals: Iterable[int]) -> RunReport:
             signal.signal(sig, old)
 
 
-__all__ = ["RunReport", "SiteUnavailableError", "Worker", "WorkerOptions", "new_worker_id"]
+__all__ = ["SYNC_EXIT_CODES", "RunReport", "SiteUnavailableError", "Worker", "WorkerOptions", "new_worker_id"]

@@ -7,11 +7,13 @@ import logging
 import os
 from typing import Any, Self
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from sitesync import redaction
+from sitesync.engine.removal import Removal
 from sitesync.engine.wake import notify_workers
+from sitesync.engine.worker import new_worker_id
 from sitesync.errors import SitesyncError
 from sitesync.facade.common import _user
+from sitesync.private import FILE_MODE, FOLDER_MODE, tighten
 from sitesync.settings.layers import SettingsDocuments
 from sitesync.settings.machine import (
     MachinePaths,
@@ -20,8 +22,8 @@ from sitesync.settings.machine import (
     site_id,
 )
 from sitesync.settings.models import LocalSettings
-from sitesync.sites import MachineView, ProjectView, ProviderPool
-from sitesync.state.database import mask_url
+from sitesync.sites import MachineView, ProjectView, ProviderPool, alternative_closure
+from sitesync.state.database import mask_url, sqlite_file, sqlite_paths
 from sitesync.state.records import RepresentationRow
 from sitesync.state.store import StateStore
 
@@ -36,6 +38,7 @@ class FacadeBase:
         *,
         actor: str | None = None,
     ) -> None:
+        redaction.install()
         self.paths: MachinePaths = machine_paths(home)
         self.db_url = db or os.environ.get("SITESYNC_DB") or f"sqlite:///{self.paths.default_db_file}"
         self.site_id = site_id(self.paths)
@@ -62,13 +65,35 @@ class FacadeBase:
         self.close()
 
     def init(self) -> dict[str, Any]:
-        """Create or upgrade the state database."""
+        """Create or upgrade the state database, and make this machine's private files (SQLite
+        database, config and data folders) readable by their owner only, saying what was tightened."""
         store = StateStore(self.db_url, check=False)
         try:
             before, after = store.migrate()
         finally:
             store.close()
-        return {"database": mask_url(self.db_url), "from": before, "to": after, "created": before is None}
+        return {
+            "database": mask_url(self.db_url),
+            "from": before,
+            "to": after,
+            "created": before is None,
+            "tightened": self._tighten_private_files(),
+        }
+
+    def _tighten_private_files(self) -> list[str]:
+        done = []
+        folders = [self.paths.config_dir]
+        files = [self.paths.local_settings_file, self.paths.api_token_file]
+        db_file = sqlite_file(self.db_url)
+        if db_file is not None:
+            files += sqlite_paths(db_file)
+            if db_file.parent == self.paths.data_dir:  # another folder may be shared: leave it
+                folders.append(db_file.parent)
+        for folder in dict.fromkeys(folders):
+            done.append(tighten(folder, FOLDER_MODE))
+        for path in files:
+            done.append(tighten(path, FILE_MODE))
+        return [x for x in done if x]
 
     def documents(self) -> SettingsDocuments:
         version, docs = self.store.settings_documents()
@@ -94,7 +119,7 @@ class FacadeBase:
             told = 0
         try:
             self.store.notify_workers()
-        except (SitesyncError, SQLAlchemyError) as exc:
+        except SitesyncError as exc:
             log.warning("could not notify the workers of other machines: %s", exc)
         return told
 
@@ -103,6 +128,18 @@ class FacadeBase:
     def _rep_view(self, rep_id: int) -> tuple[RepresentationRow, ProjectView]:
         rep = self.representation(rep_id)
         return rep, self.project_view(rep.project)
+
+    def removal(self, view: ProjectView, project_id: int) -> Removal:
+        """The guarded removal (``engine/removal.py``) as this client runs it for a project."""
+        return Removal(
+            self.store,
+            view,
+            self._pool,
+            self.actor,
+            new_worker_id(self.site_id),
+            alternative_closure(self.view().system),
+            project_id,
+        )
 
     def _target(self, view: ProjectView, site: str | None, default: str) -> str:
         name = default if site is None else self.view().normalize_site(site)

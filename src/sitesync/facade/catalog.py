@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -20,10 +21,16 @@ from sitesync.facade.common import (
     _rep_dict,
     _rep_id,
     _summary_dict,
+    check_count,
 )
+from sitesync.hashing import DEFAULT_ALGORITHM
+from sitesync.identity.locations import PublishTarget, copy_target, refuse_taken_paths
+from sitesync.identity.storage import usable_site
 from sitesync.paths import RootedPath, relative_to_base
-from sitesync.publishing import check_key, copy_into_site, hash_in_place, place_files
+from sitesync.providers.base import Provider
+from sitesync.publishing import PlacedFile, check_key, copy_into_site, hash_in_place, place_files
 from sitesync.settings.models import STUDIO
+from sitesync.sites import SiteSpec
 from sitesync.state.records import FileFacts, PublishResult, RepresentationRow
 from sitesync.status import summarize_site_state
 
@@ -45,27 +52,34 @@ class CatalogFacade(FacadeBase):
         """Register a representation. ``links``: the representations it references (a workfile's
         caches, textures...); given, they replace the stored links, omitted, they are kept."""
         prow = self.store.project(project)
-        view = self.project_view(project)
+        machine = self.view()
+        view = machine.project(project)
         key = check_key(folder, product, version, name)
         if priority is not None:
             _check_priority(priority)
         link_ids = self._check_links(prow.id, key, links)
-        site_name = view.active_site if site is None else self.view().normalize_site(site)
+        site_name = view.active_site if site is None else machine.normalize_site(site)
         spec = view.site(site_name)
         if not spec.reachable:
             raise InvalidInputError(f"site {site_name!r} is not reachable from this machine; publish where it is")
         placed = place_files(files, project, key, spec, view.settings.publish_template)
-        facts: dict[str, FileFacts] = hash_in_place(placed)
+        provider = self._pool.get(spec)
+        try:  # reachable, and proven to be the site's own storage (its marker; first use marks it)
+            usable_site(self.store, spec, provider, self.actor, prow.id)
+        except StorageError as exc:
+            raise InvalidInputError(f"cannot publish to site {site_name!r}: {exc}; nothing was published") from None
+        # one physical location, one catalog file (identity/locations.py)
+        targets = [PublishTarget(p.template, p.real if p.in_place else None) for p in placed]
+        refuse_taken_paths(self.store, machine, prow.id, key, site_name, targets)
+        facts = self._hash_in_place(placed, spec, provider)
         to_copy = [p for p in placed if not p.in_place]
         if to_copy:
-            provider = self._pool.get(spec)
-            try:
-                provider.check()
-            except StorageError as exc:
-                raise InvalidInputError(f"cannot publish to site {site_name!r}: {exc}") from None
             for p in to_copy:
                 try:
-                    facts[p.template] = copy_into_site(p, spec, provider)
+                    found = copy_target(
+                        self.store, prow.id, key, spec, provider, p.template, p.source, DEFAULT_ALGORITHM
+                    )
+                    facts[p.template] = found if found is not None else copy_into_site(p, spec, provider)
                 except StorageError as exc:
                     raise InvalidInputError(f"could not copy {p.source} into site {site_name!r}: {exc}") from None
             try:
@@ -91,6 +105,20 @@ class CatalogFacade(FacadeBase):
             self.wake()
         return result
 
+    @staticmethod
+    def _hash_in_place(placed: Sequence[PlacedFile], spec: SiteSpec, provider: Provider) -> dict[str, FileFacts]:
+        """Hash the files registered in place, with the storage's fingerprint of each (taken after
+        hashing and compared with the size and time seen before: a file that changed meanwhile is
+        refused, its hash would not be its content)."""
+        facts = hash_in_place(placed)
+        in_place = [p for p in placed if p.in_place]
+        entries = provider.stat_many([spec.resolve(p.template) for p in in_place])
+        for p, now in zip(in_place, entries, strict=True):
+            if now is None or (now.size, now.mtime) != (p.size, p.mtime) or now.size != facts[p.template].size:
+                raise InvalidInputError(f"{p.source} changed while it was being published; publish it again")
+            facts[p.template] = dataclasses.replace(facts[p.template], mtime=now.mtime, ref=now.ref)
+        return facts
+
     def representation(self, rep_id: int) -> RepresentationRow:
         return self.store.representation(_rep_id(rep_id))
 
@@ -105,6 +133,8 @@ class CatalogFacade(FacadeBase):
     ) -> dict[str, Any]:
         if representation is not None:
             return self.representation_detail(representation)
+        check_count(limit, "--limit")
+        check_count(offset, "--offset")
         if project is None:
             return {"projects": self.projects()}
         prow = self.store.project(project)
@@ -157,6 +187,7 @@ class CatalogFacade(FacadeBase):
                             "priority": r.priority,
                             "updated_at": r.updated_at,
                             "source_site": r.source_site,
+                            "next_attempt_at": r.next_attempt_at if r.status == "queued" and r.attempts else None,
                         }
                         for r in replicas
                     ],

@@ -6,7 +6,6 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sitesync.errors import (
@@ -26,7 +25,8 @@ from sitesync.state.records import RepresentationRow
 from sitesync.status import summarize_site_state
 
 PRIORITY_MIN, PRIORITY_MAX = 1, 1000
-LOCAL_TOP_KEYS = {"local_root", "concurrency"}
+MAX_ID = 2**63 - 1  # ids are 64-bit integers in both databases
+LOCAL_TOP_KEYS = {"local_root", "concurrency", "bandwidth", "sites"}
 
 
 def parse_roots(items: Sequence[str], *, local_paths: bool = True) -> dict[str, dict[str, str]]:
@@ -63,13 +63,6 @@ def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True)
-class RemoveResult:
-    site: str
-    deleted: int
-    dropped_requests: int
-
-
 # ---------------------------------------------------------------------- helpers
 
 
@@ -89,7 +82,18 @@ def _rep_id(value: Any) -> int:
         ) from None
     if rep_id <= 0:
         raise InvalidInputError(f"invalid representation id {value!r}: ids are positive numbers")
+    if rep_id > MAX_ID:
+        raise InvalidInputError(
+            f"invalid representation id {value!r}: no id is that large; see `sitesync status PROJECT`"
+        )
     return rep_id
+
+
+def check_count(value: Any, what: str) -> int:
+    """A paging number or an id given as an option: a whole number from 0 to the largest id."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise InvalidInputError(f"invalid {what} {value!r}: use a whole number from 0 to {MAX_ID}")
+    return value
 
 
 def _check_priority(priority: int) -> None:

@@ -37,8 +37,9 @@ class DashboardFacade(FacadeBase):
         """Ask the site's provider whether this machine reaches it right now."""
         return syncqueue.check_site(self, name, project)
 
-    def provider_check(self, spec: Any) -> None:
-        self._pool.get(spec).check()
+    def provider_for(self, spec: Any) -> Any:
+        """This client's provider instance for a site as one project sees it (``SiteSpec``)."""
+        return self._pool.get(spec)
 
     def pause_list(self) -> list[dict[str, Any]]:
         """Every pause above representation level, with who paused it and when."""

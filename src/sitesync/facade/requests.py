@@ -5,21 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sitesync.engine.liveness import reclaim_dead_leases
 from sitesync.engine.planner import WORKER_PAUSE
+from sitesync.engine.removal import RemoveResult
 from sitesync.engine.wake import WakeListener
-from sitesync.engine.worker import Worker, WorkerOptions, new_worker_id
+from sitesync.engine.worker import Worker, WorkerOptions
 from sitesync.errors import (
     InvalidInputError,
     NotFoundError,
-    StorageError,
 )
 from sitesync.facade.base import FacadeBase
-from sitesync.facade.common import (
-    RemoveResult,
-    _check_priority,
-)
+from sitesync.facade.common import _check_priority, check_count
 from sitesync.settings.models import STUDIO
-from sitesync.sites import ProjectView, alternative_closure
+from sitesync.sites import ProjectView
 from sitesync.state.records import RepresentationRow
 from sitesync.state.store import ALL
 
@@ -75,52 +73,19 @@ class RequestsFacade(FacadeBase):
         return {"representation_id": rep.id, "site": target, **counts}
 
     def remove(self, rep_id: int, site: str | None = None) -> RemoveResult:
-        """Delete the site's copy of the representation, guarded by ``min_copies``."""
+        """Delete the site's copy of the representation: the guarded removal (``engine/removal.py``:
+        the storage proven to be the site's, ``min_copies`` in the catalog and at the other copies'
+        storage, each file checked to be the content to remove just before it is deleted)."""
         rep, view = self._rep_view(rep_id)
         target = self._target(view, site, view.active_site)
-        spec = view.site(target)
-        if not spec.reachable:
-            raise InvalidInputError(f"site {target!r} is not reachable from this machine; run the removal there")
-        provider = self._pool.get(spec)
-        try:
-            provider.check()
-        except StorageError as exc:
-            raise InvalidInputError(f"cannot remove from site {target!r}: {exc}") from None
-        owner = new_worker_id(self.site_id)
-        ticket = self.store.begin_remove(
-            rep.id,
-            target,
-            view.settings.min_copies,
-            owner,
-            self.actor,
-            same_storage=alternative_closure(self.view().system),
-        )
-        deleted, kept, first_error = [], [], None
-        for rid, _fid, path in ticket.replicas:
-            location = spec.resolve(path)
-            try:
-                provider.delete(location)
-                deleted.append(rid)
-            except Exception as exc:
-                first_error = first_error or str(exc)
-                try:
-                    still_there = provider.stat(location) is not None
-                except Exception:
-                    still_there = True
-                (kept if still_there else deleted).append(rid)
-        if deleted:
-            self.store.finish_remove(deleted, rep.id, target, self.actor, alternatives=spec.alternatives)
-        if kept:
-            self.store.abort_remove(kept)
-            raise StorageError(
-                f"could not delete {len(kept)} of {len(ticket.replicas)} files from site {target!r} "
-                f"({first_error}); those copies stay registered, the rest were removed"
-            )
-        return RemoveResult(target, len(deleted), ticket.dropped_wanted)
+        reclaim_dead_leases(self.store)  # a killed worker of this machine holds nothing any more
+        return self.removal(view, rep.project_id).remove(rep.id, target)
 
     def reset(self, rep_id: int, site: str | None = None, *, file_id: int | None = None) -> dict[str, Any]:
         """Re-sync: clear attempts and errors and queue again. Without ``site``: every site where
         the representation is not yet present; with ``site``: that site, verified copies included."""
+        if file_id is not None:
+            check_count(file_id, "file id")
         rep, view = self._rep_view(rep_id)
         if site is None:
             sites = list(self.store.representation_sites(rep.id)) or [view.active_site, view.remote_site]

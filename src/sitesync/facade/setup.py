@@ -7,15 +7,19 @@ from typing import Any
 
 from sitesync.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
+    InvalidSettingError,
     NotFoundError,
     SitesyncError,
+    StorageError,
 )
 from sitesync.facade.base import FacadeBase
 from sitesync.facade.common import (
     parse_assignments,
     parse_roots,
 )
+from sitesync.identity.storage import check_site_storage
 from sitesync.providers.base import CAP_LOCAL_PATH
 from sitesync.providers.registry import provider_class, provider_names
 from sitesync.settings.layers import (
@@ -23,13 +27,16 @@ from sitesync.settings.layers import (
     validate_project,
     validate_system,
 )
+from sitesync.settings.machine import save_local_settings
 from sitesync.settings.models import (
     DEFAULT_PROJECT,
     LOCAL,
     PROJECT_NAME_RE,
     STUDIO,
+    LocalSiteSettings,
     check_site_name,
 )
+from sitesync.settings.scopes import destination_message, destination_problems, local_only_options
 from sitesync.sites import MachineView, ProjectView, mask_secrets
 from sitesync.state.store import ALL
 
@@ -105,7 +112,11 @@ class SetupFacade(FacadeBase):
         roots: Sequence[str] = (),
         options: Sequence[str] | dict[str, Any] = (),
         alternative_sites: Sequence[str] = (),
+        local_options: Sequence[str] | dict[str, Any] = (),
     ) -> dict[str, Any]:
+        """Define a site in the shared settings. ``local_options`` go to this machine's local
+        settings (``sites.NAME.options``): the options that name programs, credentials files or
+        secrets of this machine, which the shared settings refuse."""
         try:
             check_site_name(name)
         except ValueError as exc:
@@ -121,6 +132,15 @@ class SetupFacade(FacadeBase):
                 f"site {name!r} already exists; remove it first or use `sitesync settings set system.sites.{name}...`"
             )
         opts = parse_assignments(options) if not isinstance(options, dict) else dict(options)
+        mine = parse_assignments(local_options) if not isinstance(local_options, dict) else dict(local_options)
+        found = local_only_options(provider, opts)
+        if found:
+            first = found[0]
+            raise ForbiddenError(
+                f"option {first.option} {first.why}: it is taken only from this machine's local settings, never "
+                f"from the shared settings or the REST API; give it with --local-set {first.option}=VALUE (or "
+                f"`sitesync settings set --local sites.{name}.options.{first.option} VALUE` on each machine)"
+            )
         sites[name] = {
             "provider": provider,
             "roots": parse_roots(roots, local_paths=CAP_LOCAL_PATH in provider_cls.capabilities),
@@ -128,7 +148,16 @@ class SetupFacade(FacadeBase):
             "alternative_sites": list(alternative_sites),
         }
         system["sites"] = sites
-        validate_system(system)
+        local = self.local_settings()
+        if mine:
+            local = local.model_copy(deep=True)
+            local.sites[name] = LocalSiteSettings(options=mine)
+        validate_system(system, overlay={n: s.options for n, s in local.sites.items()})
+        if mine:
+            problems = destination_problems(provider, opts, mine)
+            if problems:
+                raise InvalidSettingError(destination_message(name, problems))
+            save_local_settings(self.paths, local)
         self.store.put_settings({SYSTEM_SCOPE: system}, self.actor)
         return self.site(name)
 
@@ -153,12 +182,15 @@ class SetupFacade(FacadeBase):
                 "provider": site.provider,
                 "builtin": False,
                 "options": mask_secrets(site.provider, site.options),
+                "local_options": mask_secrets(site.provider, view.local_site_options(name)),
                 "roots": site.roots,
                 "alternative_sites": sorted(set(site.alternative_sites)),
             }
         if spec is not None:
             entry["resolved_roots"] = spec.roots
             entry["enabled"] = spec.enabled
+            if spec.refused:
+                entry["refused"] = spec.refused
         pauses = self.store.pauses()
         entry["paused"] = (ALL, name) in pauses
         return entry
@@ -202,6 +234,40 @@ class SetupFacade(FacadeBase):
             self.store.project(project)
         view = self.view()
         return run_site_test(view.project(project), view.normalize_site(name), root=root, only=list(only or ()))
+
+    def mark_site(
+        self, name: str, project: str | None = None, *, force: bool = False, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """The storage identity of a site's roots (``identity/storage.py``), for ``project`` or
+        every project: each root's marker and whether it is proven to be the site's own storage.
+        Writes the marker where a root is used for the first time; ``force`` writes (or replaces)
+        it where the check refuses (no marker where one was, another site's, another id): a person
+        says this storage is the site's. ``dry_run`` only reports."""
+        view = self.view()
+        site = view.normalize_site(name)
+        if site not in (STUDIO, self.site_id) and site not in view.system.sites:
+            raise NotFoundError(f"unknown site {name!r}; see `sitesync site list`")
+        rows = [self.store.project(project)] if project else self.store.projects()
+        out: list[dict[str, Any]] = []
+        skipped: list[dict[str, str]] = []
+        for row in rows:
+            spec = view.project(row.name).sites.get(site)
+            if spec is None or not spec.reachable or not spec.roots:
+                skipped.append({"project": row.name, "reason": "not reachable from this machine, or no roots"})
+                continue
+            provider = self._pool.get(spec)
+            try:
+                provider.check()
+                checks = check_site_storage(
+                    self.store, spec, provider, self.actor, project_id=row.id, force=force, write=not dry_run
+                )
+            except StorageError as exc:
+                skipped.append({"project": row.name, "reason": str(exc)})
+                continue
+            out.extend({"project": row.name, **check.as_dict()} for check in checks)
+        if project and skipped:
+            raise InvalidInputError(f"cannot check site {site!r} for project {project!r}: {skipped[0]['reason']}")
+        return {"site": site, "roots": out, "skipped": skipped, "ok": all(r["state"] in ("ok", "marked") for r in out)}
 
     def remove_site(self, name: str, *, forget: bool = False) -> dict[str, Any]:
         view = self.view()

@@ -47,16 +47,26 @@ class WorkflowsFacade(FacadeBase):
             "linked_by": [_rep_dict(reps[i]) for i in incoming if i in reps],
         }
 
-    def validate(self, site: str, project: str | None = None, *, progress: ProgressFn | None = None) -> dict[str, Any]:
-        """Register files a site already holds (size + hash checked) and detect the copies it lost."""
-        result = validate_site(self.store, self.view(), self._pool, self.actor, site, project, progress=progress)
+    def validate(
+        self, site: str, project: str | None = None, *, progress: ProgressFn | None = None, force: bool = False
+    ) -> dict[str, Any]:
+        """Register files a site already holds (size + hash checked) and detect the copies it lost.
+        Refused on storage not proven to be the site's own (its marker) unless ``force``."""
+        result = validate_site(
+            self.store, self.view(), self._pool, self.actor, site, project, progress=progress, force=force
+        )
         if result["requeued"]:
             self.wake()
         return result
 
-    def fsck(self, site: str, project: str | None = None, *, progress: ProgressFn | None = None) -> dict[str, Any]:
-        """Re-hash the verified copies on a site; a bad copy is re-fetched from a good one."""
-        result = fsck_site(self.store, self.view(), self._pool, self.actor, site, project, progress=progress)
+    def fsck(
+        self, site: str, project: str | None = None, *, progress: ProgressFn | None = None, force: bool = False
+    ) -> dict[str, Any]:
+        """Re-hash the verified copies on a site; a bad copy is re-fetched from a good one.
+        Refused on storage not proven to be the site's own (its marker) unless ``force``."""
+        result = fsck_site(
+            self.store, self.view(), self._pool, self.actor, site, project, progress=progress, force=force
+        )
         if result["requeued"]:
             self.wake()
         return result
@@ -139,4 +149,5 @@ class WorkflowsFacade(FacadeBase):
             self._pool.get(spec).check()
         except StorageError as exc:
             raise InvalidInputError(f"cannot clear site {target!r}: {exc}; nothing was removed") from None
-        return clear_flow.clear_site(self.store, prow.id, project, target, self.remove, progress)
+        removal = self.removal(view, prow.id)
+        return clear_flow.clear_site(self.store, prow.id, project, target, removal.remove, progress)

@@ -12,26 +12,115 @@ raises, the provider discards what it wrote and re-raises. Optional capabilities
 
 Providers raise only the storage errors of ``sitesync.errors``; ``SiteUnavailableError`` means the
 whole site cannot be reached right now. Methods may be called from several threads at once.
+
+Options (``Config``, a pydantic model; each field's docstring is its description). The settings a
+site's options come from are *shared* (the database every machine reads, written by anyone with
+database access or the API token) and *local* (this machine's settings file, ``sitesync settings
+set --local sites.NAME.options.KEY``, and its environment). Shared settings must never make the
+service run a program, read a file of this machine, or hand this machine's credentials to a place
+of the writer's choice. So a provider declares, on the option itself:
+
+* ``LocalOnly(why)`` for an option that names a program, a command line, a credentials or
+  configuration file, or credentials this machine holds (``keys=`` a regular expression: only those
+  keys of a table option). The shared settings and the REST API refuse it (403, ``ForbiddenError``)
+  and a value found in the shared settings anyway makes the site unusable on every machine, with
+  the reason, until it is moved to local settings.
+* ``Destination(credentials=...)`` for an option that says where the provider connects and sends
+  the named credential options (a password, a token): if one of those comes from this machine's
+  local settings, the destination must come from there too.
+* ``OptionsOf(field)`` for a table option holding another provider's options (``faulty``): they are
+  checked against that provider's declarations.
+
+Every secret (a ``SecretStr`` option) may be literal, or a reference ``env:NAME``, ``file:PATH`` or
+``keyring:NAME`` that reads this machine's environment, files or keyring; a reference is therefore
+local-only too, whatever the option. The same declarations drive validation, the generated
+reference (``docs/reference.md``) and the refusal, and appear in the JSON schema of the options
+(``x-sitesync-local-only``, ``x-sitesync-destination``).
 """
 
 from __future__ import annotations
 
 import abc
+import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from sitesync.errors import PermanentStorageError
+
 # Optional capabilities a provider may advertise.
 CAP_LOCAL_PATH = "local_path"  # local_path(path) gives an OS path: kernel copy paths may be used
 CAP_LOCAL_COPY = "local_copy"  # write_local(): the target copies from a local OS path itself
 CAP_NATIVE_HASH = "native_hash"  # Entry.hashes carries a storage-computed hash (md5, sha1...)
 CAP_SERVER_SIDE_COPY = "server_side_copy"
+CAP_USAGE = "usage"  # usage() tells the storage's free and total space
+
+# Temporary files and unfinished uploads older than this are leftovers of interrupted writes (a live
+# write touches its temporary file all the time; a multipart upload is dated by its start, hence hours)
+LEFTOVER_AGE_SECONDS = 6 * 3600.0
+
+
+class FoldersSeen:
+    """The folders a provider already looked at for leftovers (the most recent ``limit``), so it
+    looks at each once. Not thread-safe: callers hold their own lock."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    def first_visit(self, folder: str) -> bool:
+        first = folder not in self._seen
+        self._seen[folder] = None
+        self._seen.move_to_end(folder)
+        while len(self._seen) > self._limit:
+            self._seen.popitem(last=False)
+        return first
 
 
 class ReadableStream(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class LocalOnly:
+    """Option metadata (``Annotated[T, LocalOnly("names a program the service runs")]``): only this
+    machine's local settings may give the option (with ``keys``: the keys of a table option that
+    match this regular expression). ``why`` completes "KEY ..." in messages and the reference."""
+
+    why: str
+    keys: str | None = None
+
+    def local_only_key(self, key: str) -> bool:
+        return self.keys is None or re.search(self.keys, key) is not None
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        out = handler(schema)
+        out["x-sitesync-local-only"] = self.why + (f" (keys matching {self.keys})" if self.keys else "")
+        return out
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Option metadata: the option says where the provider connects and sends the ``credentials``
+    (names of other options). With ``keys``: only the keys of a table option matching it."""
+
+    credentials: tuple[str, ...]
+    keys: str | None = None
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        out = handler(schema)
+        out["x-sitesync-destination"] = list(self.credentials)
+        return out
+
+
+@dataclass(frozen=True)
+class OptionsOf:
+    """Option metadata: a table of options of the provider named by the option ``provider_field``."""
+
+    provider_field: str
 
 
 class ProviderConfig(BaseModel):
@@ -51,6 +140,14 @@ class Entry:
     mtime: float | None = None
     ref: str | None = None  # provider's own id (a Drive file id, an S3 version id...)
     hashes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Space on a site's storage, in bytes. ``total`` is None when the storage has no fixed limit."""
+
+    free: int | None
+    total: int | None
 
 
 CommitCheck = Callable[[], None]
@@ -126,6 +223,59 @@ class Provider(abc.ABC):
         discard everything and re-raise. ``on_bytes`` gets the size of each copied chunk and may
         raise to cancel."""
         raise NotImplementedError(f"provider {self.name} cannot copy from a local path")
+
+    def stat_many(self, paths: list[str]) -> list[Entry | None]:
+        """``stat`` of each path, in order (providers that can do it faster per folder override it)."""
+        return [self.stat(path) for path in paths]
+
+    # ---- site markers (the storage identity of a root; see ``sitesync.identity.markers``) -------
+
+    def read_small(self, path: str, limit: int) -> bytes | None:
+        """The content of the small file at ``path`` (None if there is none); used for site markers.
+        Raises a storage error if it cannot be read or is longer than ``limit`` bytes."""
+        entry = self.stat(path)
+        if entry is None:
+            return None
+        if entry.size > limit:
+            raise PermanentStorageError(f"site {self.site}: {path} is {entry.size} bytes, expected at most {limit}")
+        with self.open_read(path) as fh:
+            return fh.read(limit + 1)
+
+    def write_small(self, path: str, data: bytes) -> None:
+        """Store a small file (a site marker) at ``path``, atomically."""
+        import io
+
+        self.write(path, io.BytesIO(data), len(data), lambda: None)
+
+    def folders_above(self, base: str) -> list[str]:
+        """The folders enclosing a root's base location, nearest first, where another site's marker
+        would mean this root lies inside that site's storage. Default: the parents of ``base`` in
+        the provider's ``/``-separated namespace."""
+        out = []
+        current = base.rstrip("/")
+        while "/" in current.strip("/"):
+            current = current.rsplit("/", 1)[0] or "/"
+            out.append(current)
+            if current == "/":
+                break
+        return out
+
+    def read_small_above(self, path: str, limit: int) -> bytes | None:
+        """Like ``read_small`` for a marker in a folder above the roots (``folders_above``)."""
+        return self.read_small(path, limit)
+
+    def sweep_leftovers(self, prefix: str, older_than: float = LEFTOVER_AGE_SECONDS) -> list[str]:
+        """Remove what interrupted writes left below the folder ``prefix`` and that is older than
+        ``older_than`` seconds: temporary files, unfinished multipart uploads. Returns what was
+        removed (paths, or ``path (unfinished upload)``). Providers whose writes leave nothing
+        behind keep this default. ``fsck`` and the worker call it; providers also clean up after
+        themselves on their next successful write."""
+        return []
+
+    def usage(self) -> Usage | None:
+        """Free and total space of the storage (CAP_USAGE), or None when the provider cannot tell
+        (S3 has no such notion). Raises a storage error when the site cannot be asked now."""
+        return None
 
     def flush(self) -> None:
         """Make every write that has returned durable, where the provider defers part of that to

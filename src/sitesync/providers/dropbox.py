@@ -26,19 +26,30 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, BinaryIO, TypeVar
+from typing import Annotated, Any, BinaryIO, TypeVar
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sitesync.errors import (
     PermanentStorageError,
+    SiteFullError,
     SiteUnavailableError,
     StorageError,
     TransientStorageError,
     VerificationError,
 )
 from sitesync.providers._cloud import Backoff, Retry, remote_parts
-from sitesync.providers.base import CAP_NATIVE_HASH, CommitCheck, Entry, Provider, ProviderConfig, ReadableStream
+from sitesync.providers.base import (
+    CAP_NATIVE_HASH,
+    CAP_USAGE,
+    CommitCheck,
+    Destination,
+    Entry,
+    Provider,
+    ProviderConfig,
+    ReadableStream,
+    Usage,
+)
 from sitesync.secrets import reveal
 
 T = TypeVar("T")
@@ -64,9 +75,9 @@ class DropboxConfig(ProviderConfig):
     """Seconds one request may spend waiting for a throttled or failing Dropbox before giving up."""
     timeout: float = Field(100.0, gt=0.0)
     """Seconds one HTTP request may take before it counts as failed."""
-    api_url: str | None = None
+    api_url: Annotated[str | None, Destination(("token", "refresh_token", "app_secret"))] = None
     """Send API calls here instead of https://api.dropboxapi.com (a gateway or a test server)."""
-    content_url: str | None = None
+    content_url: Annotated[str | None, Destination(("token", "refresh_token", "app_secret"))] = None
     """Send uploads and downloads here instead of https://content.dropboxapi.com."""
 
     @field_validator("chunk_size")
@@ -109,7 +120,7 @@ def _reroute_adapter(target: str) -> Any:
 class DropboxProvider(Provider):
     name = "dropbox"
     Config = DropboxConfig
-    capabilities = frozenset({CAP_NATIVE_HASH})
+    capabilities = frozenset({CAP_NATIVE_HASH, CAP_USAGE})
     description = "a Dropbox account, team member or team folder"
     config: DropboxConfig
 
@@ -243,7 +254,10 @@ class DropboxProvider(Provider):
         if isinstance(exc, exceptions.ApiError):
             summary = _summary(exc)
             if "insufficient_space" in summary:
-                return PermanentStorageError(f"site {site}: {what}: the Dropbox is full; free space", site=site)
+                return SiteFullError(
+                    f"site {site}: {what}: the Dropbox is full; free space there (transfers to the site wait)",
+                    site=site,
+                )
             return PermanentStorageError(f"site {site}: {what}: {summary}", site=site)
         if isinstance(exc, (exceptions.DropboxException, requests.exceptions.RequestException, OSError)):
             return TransientStorageError(f"site {site}: {what}: {type(exc).__name__}: {str(exc)[:300]}", site=site)
@@ -265,6 +279,23 @@ class DropboxProvider(Provider):
             raise
         except StorageError as exc:
             raise SiteUnavailableError(str(exc), site=self.site) from None
+
+    def usage(self) -> Usage | None:
+        """``users/get_space_usage``: the account's allocation, or the team's (capped by the
+        member's own limit when the team sets one)."""
+        client = self.client()
+        space = self._call(client.users_get_space_usage, "read the space usage")
+        allocation = space.allocation
+        if allocation.is_individual():
+            total = int(allocation.get_individual().allocated)
+            return Usage(free=max(0, total - int(space.used)), total=total)
+        if allocation.is_team():
+            team = allocation.get_team()
+            total, free = int(team.allocated), max(0, int(team.allocated) - int(team.used))
+            if team.user_within_team_space_allocated:
+                free = min(free, max(0, int(team.user_within_team_space_allocated) - int(space.used)))
+            return Usage(free=free, total=total)
+        return None
 
     def _metadata(self, path: str) -> Any:
         from dropbox import files

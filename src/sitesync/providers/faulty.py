@@ -11,9 +11,10 @@ that path), so a run is reproducible whatever the thread interleaving, and each 
 
 Faults: ``transient`` (TransientStorageError), ``timeout`` (a stall, then TransientStorageError),
 ``unavailable`` (SiteUnavailableError), ``permission`` (PermissionError -> PermanentStorageError),
-``enospc`` (the write fails with ENOSPC half way, through the inner provider's real error path),
+``enospc`` (the source stream raises ENOSPC half way through a write; ``local_drive`` maps it as a
+real full disk, remote inner providers pass the stream's error on unchanged),
 ``truncate`` and ``flip`` (reads return a short stream / one flipped byte: only hash verification
-can notice), and ``slow_read_bytes_per_second`` (throttled reads).
+can notice; an empty file cannot be damaged), and ``slow_read_bytes_per_second`` (throttled reads).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 from pydantic import Field
 
@@ -33,7 +34,7 @@ from sitesync.errors import (
     TransientStorageError,
     storage_error_from_os,
 )
-from sitesync.providers.base import CommitCheck, Entry, Provider, ProviderConfig, ReadableStream
+from sitesync.providers.base import CommitCheck, Entry, OptionsOf, Provider, ProviderConfig, ReadableStream
 from sitesync.providers.registry import provider_class
 
 Rate = Field(0.0, ge=0.0, le=1.0)
@@ -42,7 +43,7 @@ Rate = Field(0.0, ge=0.0, le=1.0)
 class FaultyConfig(ProviderConfig):
     inner: str = "local_drive"
     """The provider whose storage is used (and whose operations fail on purpose)."""
-    inner_options: dict[str, Any] = Field(default_factory=dict)
+    inner_options: Annotated[dict[str, Any], OptionsOf("inner")] = Field(default_factory=dict)
     """That provider's options."""
     seed: int = 0
     """Seed of the fault dice: the same seed injects the same faults in the same order."""
@@ -209,6 +210,24 @@ class FaultyProvider(Provider):
     def list(self, prefix: str) -> Iterator[Entry]:
         self._inject("list", prefix)
         return self.inner.list(prefix)
+
+    # the site's marker is its identity, not one of the file operations faults are injected into
+    def read_small(self, path: str, limit: int) -> bytes | None:
+        return self.inner.read_small(path, limit)
+
+    def write_small(self, path: str, data: bytes) -> None:
+        self.inner.write_small(path, data)
+
+    def folders_above(self, base: str) -> list[str]:
+        return self.inner.folders_above(base)
+
+    def read_small_above(self, path: str, limit: int) -> bytes | None:
+        return self.inner.read_small_above(path, limit)
+
+    def sweep_leftovers(self, prefix: str, older_than: float | None = None) -> list[str]:
+        if older_than is None:
+            return self.inner.sweep_leftovers(prefix)
+        return self.inner.sweep_leftovers(prefix, older_than)
 
     def close(self) -> None:
         self.inner.close()

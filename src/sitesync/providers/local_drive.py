@@ -12,6 +12,14 @@ writes made a sequence quadratic).
 ``write_local`` (capability ``local_copy``) copies from another local file with the kernel's copy
 path (``copy_file_range``, no round trip of the bytes through Python) and has the caller verify the
 written temporary file, read back, before it gets its final name.
+
+Every operation stays beneath its root (``beneath.py``): paths are opened relative to the root
+folder with ``RESOLVE_BENEATH`` rules (a symbolic link is followed only while it stays inside the
+root), and names are created, renamed and unlinked inside an opened folder, so a link planted in a
+site never makes sitesync read, write or delete (or prune folders) outside it. A root folder that is
+missing (an unmounted share) makes the site unavailable: its files are unknown, never absent.
+Entries carry the file's inode as ``ref``: with size and modification time it is the fingerprint
+of a stored copy (see ``sitesync.identity.content``).
 """
 
 from __future__ import annotations
@@ -21,33 +29,36 @@ import errno
 import logging
 import os
 import secrets
+import stat as stat_mod
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import BinaryIO
 
-from sitesync.errors import SiteUnavailableError, StorageError, storage_error_from_os
+from sitesync.errors import PathEscapeError, SiteUnavailableError, StorageError, storage_error_from_os
 from sitesync.hashing import buffer_size_for
 from sitesync.providers.base import (
     CAP_LOCAL_COPY,
     CAP_LOCAL_PATH,
+    CAP_USAGE,
+    LEFTOVER_AGE_SECONDS,
     CommitCheck,
     Entry,
     Provider,
     ProviderConfig,
     ReadableStream,
+    Usage,
 )
+from sitesync.providers.beneath import O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, Root
+from sitesync.providers.fileio import copy_fd, fsync_dir, write_all
 
 log = logging.getLogger("sitesync.local_drive")
 
 TEMP_PREFIX = ".sitesync-"
 TEMP_SUFFIX = ".part"
 CHUNK = 1024 * 1024
-KERNEL_COPY_CHUNK = 16 * 1024 * 1024  # per copy_file_range call: progress and cancellation in between
 FOLDER_MEMO = 4096  # folders remembered as existing (and looked at for stale temporary files)
-# copy_file_range cannot serve this pair of files: fall back to copying through a buffer
-_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF, errno.EPERM}
 
 
 class LocalDriveConfig(ProviderConfig):
@@ -70,7 +81,7 @@ def is_temp_name(name: str) -> bool:
 class LocalDriveProvider(Provider):
     name = "local_drive"
     Config = LocalDriveConfig
-    capabilities = frozenset({CAP_LOCAL_PATH, CAP_LOCAL_COPY})
+    capabilities = frozenset({CAP_LOCAL_PATH, CAP_LOCAL_COPY, CAP_USAGE})
     description = "a mounted file system: local disk, NAS, SMB or NFS share"
     config: LocalDriveConfig
 
@@ -86,6 +97,8 @@ class LocalDriveProvider(Provider):
     def __init__(self, site: str, config: LocalDriveConfig, roots: dict[str, str] | None = None) -> None:
         super().__init__(site, config, roots)
         self._lock = threading.Lock()
+        # longest base first: a path belongs to the deepest root that holds it
+        self._roots = [Root(base) for base in sorted(set(self.roots.values()), key=len, reverse=True)]
         # folder -> {target file name: stale temporary names seen when the folder was first used}
         self._folders: OrderedDict[str, dict[str, list[str]]] = OrderedDict()
         self._unsynced: set[str] = set()  # folders with new names (or new subfolders) not yet fsynced
@@ -106,180 +119,272 @@ class LocalDriveProvider(Provider):
                 f"site {self.site}: root folder {base} does not exist (not mounted?)", site=self.site
             )
 
-    def local_path(self, path: str) -> str | None:
-        return path
+    # ------------------------------------------------------------------ paths beneath the roots
+
+    def _where(self, path: str) -> tuple[Root, str]:
+        """The root holding ``path`` and the part below it. Every operation acts on that part below
+        that root's folder, never following a link out of it (``beneath.py``)."""
+        for root in self._roots:
+            rel = root.relative(path)
+            if rel is not None:
+                return root, rel
+        raise PathEscapeError(f"site {self.site}: {path} is not below any root of the site; nothing was done")
+
+    def _unmounted(self, root: Root) -> SiteUnavailableError | None:
+        if os.path.isdir(root.base):
+            return None
+        return SiteUnavailableError(
+            f"site {self.site}: root folder {root.base} is not there (not mounted?)", site=self.site
+        )
+
+    def usage(self) -> Usage | None:
+        """The file systems holding the roots (each counted once, ``statvfs``): the space an
+        unprivileged writer may use, and the total size."""
+        seen: dict[int, Usage] = {}
+        for base in self.roots.values():
+            if not os.path.isdir(base):
+                raise SiteUnavailableError(
+                    f"site {self.site}: root folder {base} is not there (not mounted?)", site=self.site
+                )
+            try:
+                device = os.stat(base).st_dev
+                if device in seen:
+                    continue
+                st = os.statvfs(base)
+            except OSError as exc:
+                raise self._error(exc, "read the free space of", base) from None
+            seen[device] = Usage(free=st.f_bavail * st.f_frsize, total=st.f_blocks * st.f_frsize)
+        if not seen:
+            return None
+        return Usage(free=sum(u.free or 0 for u in seen.values()), total=sum(u.total or 0 for u in seen.values()))
 
     def _error(self, exc: OSError, what: str, path: str) -> StorageError:
         """An OS error, or ``SiteUnavailableError`` when the root holding ``path`` is gone (unmounted)."""
         if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ESTALE, errno.ENODEV, errno.ENXIO):
-            base = self._root_of(path)
-            if base is not None and not os.path.isdir(base):
-                return SiteUnavailableError(
-                    f"site {self.site}: root folder {base} is not there (not mounted?)", site=self.site
-                )
+            for root in self._roots:
+                if root.relative(path) is not None and (gone := self._unmounted(root)) is not None:
+                    return gone
         return storage_error_from_os(exc, f"site {self.site}: {what} {path}", site=self.site)
 
-    def stat(self, path: str) -> Entry | None:
+    def _open(self, path: str, flags: int, what: str) -> int:
+        root, rel = self._where(path)
+        if not rel:
+            raise self._error(OSError(errno.EISDIR, "is a root folder, not a file"), what, path)
         try:
-            st = os.stat(path)
-        except FileNotFoundError:
+            return root.open(rel, flags)
+        except OSError as exc:
+            raise self._error(exc, what, path) from None
+
+    def stat(self, path: str) -> Entry | None:
+        root, rel = self._where(path)
+        if not rel:
             return None
-        except NotADirectoryError:
+        try:
+            fd = root.open(rel, O_PATH or os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError):
+            if not self.config.create_roots and (gone := self._unmounted(root)) is not None:
+                raise gone from None  # unknown, never absent
             return None
         except OSError as exc:
             raise self._error(exc, "stat", path) from None
-        if not os.path.isfile(path):
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
             return None
-        return Entry(path=path, size=st.st_size, mtime=st.st_mtime)
+        return _entry(path, st)
+
+    def stat_many(self, paths: list[str]) -> list[Entry | None]:
+        """``stat`` of many files, each folder opened beneath its root once (a sequence of frames is
+        one folder): one ``fstatat`` per plain file; links take the full ``stat``."""
+        out: list[Entry | None] = [None] * len(paths)
+        by_folder: dict[tuple[int, str], list[int]] = {}
+        for i, path in enumerate(paths):
+            root, rel = self._where(path)
+            folder_rel, _, _name = rel.rpartition("/")
+            by_folder.setdefault((self._roots.index(root), folder_rel), []).append(i)
+        for (root_index, folder_rel), indexes in by_folder.items():
+            try:
+                folder = self._roots[root_index].folder(folder_rel)
+                folder_fd = folder.__enter__()
+            except OSError:
+                for i in indexes:
+                    out[i] = self.stat(paths[i])
+                continue
+            try:
+                for i in indexes:
+                    name = paths[i].rsplit(os.sep, 1)[-1]
+                    try:
+                        st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+                    except (FileNotFoundError, NotADirectoryError):
+                        continue
+                    if stat_mod.S_ISLNK(st.st_mode):
+                        out[i] = self.stat(paths[i])
+                    elif stat_mod.S_ISREG(st.st_mode):
+                        out[i] = _entry(paths[i], st)
+            finally:
+                folder.__exit__(None, None, None)
+        return out
 
     def open_read(self, path: str) -> BinaryIO:
-        try:
-            return open(path, "rb")
-        except IsADirectoryError:
-            raise self._error(OSError(errno.EISDIR, "is a folder, not a file"), "read", path) from None
-        except OSError as exc:
-            raise self._error(exc, "read", path) from None
+        fd = self._open(path, os.O_RDONLY, "read")
+        if stat_mod.S_ISDIR(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise self._error(OSError(errno.EISDIR, "is a folder, not a file"), "read", path)
+        return os.fdopen(fd, "rb")
 
-    def _stale_temps(self, folder: str) -> dict[str, list[str]]:
-        """Temporary files in ``folder`` (left by crashed writers, or being written right now by
-        another), by the name of the file they were meant to become."""
-        stale: dict[str, list[str]] = {}
+    def local_path(self, path: str) -> str | None:
+        """The file's real path, its links resolved beneath the root at this moment (what a kernel
+        copy then opens without following links)."""
+        fd = self._open(path, O_PATH or os.O_RDONLY, "read")
         try:
-            names = os.listdir(folder)
+            real = os.readlink(f"/proc/self/fd/{fd}") if os.path.isdir("/proc/self/fd") else None
         except OSError:
-            return stale
-        for name in names:
-            if is_temp_name(name):
-                target = name[len(TEMP_PREFIX) : -len(TEMP_SUFFIX)].rsplit(".", 1)[0]
-                stale.setdefault(target, []).append(name)
-        return stale
+            real = None
+        finally:
+            os.close(fd)
+        return real or path
 
-    def _remove_stale_temps(self, folder: str, name: str) -> None:
-        with self._lock:
-            temps = self._folders.get(folder, {}).pop(name, None)
-        for temp in temps or ():
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(folder, temp))
+    # ------------------------------------------------------------------ folders
 
-    def _prepare_folder(self, path: str, *, known: bool = True) -> str:
-        """Make sure the parent folder of ``path`` exists (never recreating a missing mount point),
-        remembering it, and remove stale temporary files of ``path``. Returns the folder."""
-        parent = os.path.dirname(path)
-        with self._lock:
-            if known and parent in self._folders:
-                self._folders.move_to_end(parent)
-                ready = True
-            else:
-                ready = False
-        if not ready:
-            root = self._root_of(path)
-            if root is not None and not self.config.create_roots and not os.path.isdir(root):
-                raise SiteUnavailableError(
-                    f"site {self.site}: root folder {root} is not there (not mounted?)", site=self.site
-                )
-            created = _missing_folders(parent)
+    @contextlib.contextmanager
+    def _parent(self, path: str) -> Iterator[tuple[int, str, str]]:
+        """The folder that holds ``path``, opened beneath its root and created if missing (never a
+        missing mount point: the root itself must exist unless ``create_roots``): (folder
+        descriptor, folder path, file name). Stale temporary files of ``path`` are removed."""
+        root, rel = self._where(path)
+        if not rel:
+            raise self._error(OSError(errno.EISDIR, "is a root folder, not a file"), "write", path)
+        folder_rel, _, name = rel.rpartition("/")
+        folder = os.path.dirname(path)
+        if not os.path.isdir(root.base):
+            if not self.config.create_roots:
+                raise self._unmounted(root) or SiteUnavailableError(f"site {self.site}: no root", site=self.site)
             try:
-                os.makedirs(parent, exist_ok=True)
+                os.makedirs(root.base, exist_ok=True)
             except OSError as exc:
-                raise self._error(exc, "create folder", parent) from None
+                raise self._error(exc, "create folder", root.base) from None
+        created = False
+        try:
+            try:
+                fd = root.open(folder_rel, os.O_RDONLY | O_DIRECTORY) if folder_rel else root.open_root()
+            except FileNotFoundError:
+                self._forget_folder(folder)
+                fd = root.makedirs(folder_rel)
+                created = True
+        except OSError as exc:
+            raise self._error(exc, "create folder", folder) from None
+        try:
             if created and self.config.fsync:
+                # the new folders' names live in their parents: fsync from the root down to here
+                parts = folder_rel.split("/")
                 with self._lock:
-                    self._unsynced.update(os.path.dirname(folder) for folder in created)
-            stale = self._stale_temps(parent)
+                    self._unsynced.update(os.path.join(root.base, *parts[:i]) for i in range(len(parts)))
+            self._remove_stale_temps(fd, folder, name)
+            yield fd, folder, name
+        finally:
+            os.close(fd)
+
+    def _remove_stale_temps(self, folder_fd: int, folder: str, name: str) -> None:
+        """Temporary files of ``name`` left in the folder by a crashed writer are removed; the
+        folder is listed once per provider instance (remembered), not at every write."""
+        with self._lock:
+            known = self._folders.get(folder)
+            if known is not None:
+                self._folders.move_to_end(folder)
+                temps = known.pop(name, None)
+        if known is None:
+            stale = _stale_temps(folder_fd)
+            temps = stale.pop(name, None)
             with self._lock:
-                self._folders[parent] = stale
+                self._folders[folder] = stale
                 while len(self._folders) > FOLDER_MEMO:
                     self._folders.popitem(last=False)
-        self._remove_stale_temps(parent, os.path.basename(path))
-        return parent
+        for temp in temps or ():
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=folder_fd)
 
     def _forget_folder(self, folder: str) -> None:
         with self._lock:
             self._folders.pop(folder, None)
 
-    def _create_temp(self, path: str, flags: int) -> tuple[str, str, int]:
-        """(folder, temporary name, open fd) for a new write of ``path``."""
-        parent = self._prepare_folder(path)
-        tmp = temp_name_for(path)
-        try:
-            return parent, tmp, os.open(tmp, flags | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileNotFoundError:  # the folder was removed since we last wrote into it
-            self._forget_folder(parent)
-            parent = self._prepare_folder(path, known=False)
-        except OSError as exc:
-            raise self._error(exc, "write", path) from None
-        try:
-            return parent, tmp, os.open(tmp, flags | os.O_CREAT | os.O_EXCL, 0o644)
-        except OSError as exc:
-            raise self._error(exc, "write", path) from None
+    # ------------------------------------------------------------------ writing
 
-    def _commit(self, fd: int, tmp: str, path: str, parent: str, check: Callable[[], None]) -> Entry:
-        """fsync the temporary file, let ``check`` accept it, rename it into place, fsync the folder.
-        On any failure the temporary file is removed and nothing appears under ``path``."""
+    def _commit(
+        self, folder_fd: int, fd: int, tmp: str, name: str, path: str, folder: str, check: CommitCheck
+    ) -> Entry:
+        """fsync the temporary file, let ``check`` accept it, rename it into place (the rename
+        replaces a name in the folder: a link there is replaced, never followed). On any failure
+        the temporary file is removed and nothing appears under ``path``."""
         committed = False
         try:
             try:
                 if self.config.fsync:
                     os.fsync(fd)
-                size = os.fstat(fd).st_size
             finally:
                 os.close(fd)
             check()
-            os.replace(tmp, path)
+            os.replace(tmp, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
             committed = True
         except OSError as exc:
             raise self._error(exc, "write", path) from None
         finally:
             if not committed:
                 with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+                    os.unlink(tmp, dir_fd=folder_fd)
         if self.config.fsync:
             with self._lock:
-                self._unsynced.add(parent)
+                self._unsynced.add(folder)
         try:
-            mtime = os.stat(path).st_mtime
+            st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
         except OSError as exc:
             raise self._error(exc, "stat", path) from None
-        return Entry(path=path, size=size, mtime=mtime)
+        return _entry(path, st)
+
+    def _temp(self, folder_fd: int, path: str, flags: int) -> tuple[str, int]:
+        tmp = os.path.basename(temp_name_for(path))
+        try:
+            return tmp, os.open(tmp, flags | os.O_CREAT | os.O_EXCL | O_CLOEXEC, 0o644, dir_fd=folder_fd)
+        except OSError as exc:
+            raise self._error(exc, "write", path) from None
+
+    def _discard(self, exc: BaseException, fd: int, tmp: str, folder_fd: int, what: str, path: str) -> BaseException:
+        """A write failed before its commit: close and remove the temporary file; the error to
+        raise (an OS error translated, anything else as it was: cancellation, a refused check)."""
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=folder_fd)
+        return self._error(exc, what, path) if isinstance(exc, OSError) else exc
 
     def flush(self) -> None:
         with self._lock:
             folders, self._unsynced = self._unsynced, set()
         for folder in sorted(folders, key=len, reverse=True):  # deepest first: children before parents
-            _fsync_dir(folder)
-
-    def _root_of(self, path: str) -> str | None:
-        for base in self.roots.values():
-            if path.startswith(base.rstrip("/\\") + os.sep):
-                return base
-        return None
+            fsync_dir(folder)
 
     def write(self, path: str, stream: ReadableStream, size: int, commit_check: CommitCheck) -> Entry:
-        parent, tmp, fd = self._create_temp(path, os.O_WRONLY)
-        try:
-            readinto = getattr(stream, "readinto", None)
-            if readinto is not None:
-                buf = bytearray(buffer_size_for(size))
-                view = memoryview(buf)
-                while True:
-                    n = readinto(buf)
-                    if not n:
-                        break
-                    _write_all(fd, view[:n])
-            else:
-                while True:
-                    chunk = stream.read(CHUNK)
-                    if not chunk:
-                        break
-                    _write_all(fd, chunk)
-        except BaseException as exc:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            if isinstance(exc, OSError):
-                raise self._error(exc, "write", path) from None
-            raise
-        return self._commit(fd, tmp, path, parent, commit_check)
+        with self._parent(path) as (folder_fd, folder, name):
+            tmp, fd = self._temp(folder_fd, path, os.O_WRONLY)
+            try:
+                readinto = getattr(stream, "readinto", None)
+                if readinto is not None:
+                    buf = bytearray(buffer_size_for(size))
+                    view = memoryview(buf)
+                    while True:
+                        n = readinto(buf)
+                        if not n:
+                            break
+                        write_all(fd, view[:n])
+                else:
+                    while True:
+                        chunk = stream.read(CHUNK)
+                        if not chunk:
+                            break
+                        write_all(fd, chunk)
+            except BaseException as exc:
+                raise self._discard(exc, fd, tmp, folder_fd, "write", path) from None
+            return self._commit(folder_fd, fd, tmp, name, path, folder, commit_check)
 
     def write_local(
         self,
@@ -290,132 +395,171 @@ class LocalDriveProvider(Provider):
         on_bytes: Callable[[int], None] | None = None,
     ) -> Entry:
         try:
-            src = os.open(source, os.O_RDONLY)
+            # the source's real path (see local_path): a link swapped in meanwhile is not followed
+            src = os.open(source, os.O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         except IsADirectoryError:
             raise self._error(OSError(errno.EISDIR, "is a folder, not a file"), "read", source) from None
         except OSError as exc:
             raise self._error(exc, "read", source) from None
         try:
-            parent, tmp, fd = self._create_temp(path, os.O_RDWR)
-            try:
-                _copy_fd(src, fd, size, on_bytes)
-                os.lseek(fd, 0, os.SEEK_SET)
-                with open(fd, "rb", buffering=0, closefd=False) as stored:  # what the temporary file holds
-                    verify(stored)
-            except BaseException as exc:
-                os.close(fd)
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                if isinstance(exc, OSError):
-                    raise self._error(exc, "copy to", path) from None
-                raise
+            with self._parent(path) as (folder_fd, folder, name):
+                tmp, fd = self._temp(folder_fd, path, os.O_RDWR)
+                try:
+                    copy_fd(src, fd, size, on_bytes)
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    with open(fd, "rb", buffering=0, closefd=False) as stored:  # what the temporary file holds
+                        verify(stored)
+                except BaseException as exc:
+                    raise self._discard(exc, fd, tmp, folder_fd, "copy to", path) from None
+                return self._commit(folder_fd, fd, tmp, name, path, folder, _accept)
         finally:
             os.close(src)
-        return self._commit(fd, tmp, path, parent, _accept)
+
+    # ------------------------------------------------------------------ site markers above the roots
+
+    def folders_above(self, base: str) -> list[str]:
+        """The real folders enclosing a root (its links resolved: a root that is a link into another
+        site's storage is inside that storage), nearest first."""
+        real = os.path.realpath(base)
+        out = []
+        while True:
+            parent = os.path.dirname(real)
+            if parent == real:
+                return out
+            out.append(parent)
+            real = parent
+
+    def read_small_above(self, path: str, limit: int) -> bytes | None:
+        """A marker in a folder above the roots: read-only, never following a link in its name."""
+        try:
+            fd = os.open(path, os.O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None
+            raise self._error(exc, "read", path) from None
+        try:
+            if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                return fh.read(limit + 1)
+        finally:
+            os.close(fd)
+
+    # ------------------------------------------------------------------ deleting and listing
 
     def delete(self, path: str) -> None:
+        root, rel = self._where(path)
+        if not rel:
+            raise self._error(OSError(errno.EISDIR, "is a root folder, not a file"), "delete", path)
+        folder_rel, _, name = rel.rpartition("/")
         try:
-            os.unlink(path)
-        except FileNotFoundError:
+            with root.folder(folder_rel) as folder_fd:
+                # unlink removes the name in that folder: a link is removed, its target never touched
+                os.unlink(name, dir_fd=folder_fd)
+        except (FileNotFoundError, NotADirectoryError):
+            if (gone := self._unmounted(root)) is not None:
+                raise gone from None
             return
         except OSError as exc:
             raise self._error(exc, "delete", path) from None
-        _prune_empty_parents(os.path.dirname(path), list(self.roots.values()))
+        self._prune(root, folder_rel)
+
+    def _prune(self, root: Root, folder_rel: str) -> None:
+        """Remove folders emptied by a delete, up to (not including) the root; a linked folder is
+        never followed (rmdir of a link fails) and nothing above the root is touched."""
+        while folder_rel:
+            parent_rel, _, name = folder_rel.rpartition("/")
+            try:
+                with root.folder(parent_rel) as parent_fd:
+                    os.rmdir(name, dir_fd=parent_fd)
+            except OSError:
+                return
+            self._forget_folder(os.path.join(root.base, *folder_rel.split("/")))
+            folder_rel = parent_rel
+
+    def sweep_leftovers(self, prefix: str, older_than: float = LEFTOVER_AGE_SECONDS) -> list[str]:
+        """Temporary files below ``prefix`` not modified for ``older_than`` seconds (a live write
+        touches its own all the time). The first write to a folder removes the temporary files of
+        the name it writes already; this finds the rest (fsck, the worker's sweep)."""
+        limit = time.time() - older_than
+        removed = []
+        for dirpath, _dirnames, filenames in os.walk(prefix):
+            for name in filenames:
+                if not is_temp_name(name):
+                    continue
+                path = os.path.join(dirpath, name)
+                with contextlib.suppress(OSError):
+                    if os.stat(path).st_mtime <= limit:
+                        os.unlink(path)
+                        removed.append(path)
+        if removed:
+            log.info("site %s: removed %d leftover temporary files below %s", self.site, len(removed), prefix)
+        return removed
 
     def list(self, prefix: str) -> Iterator[Entry]:
-        if not os.path.isdir(prefix):
+        root, rel = self._where(prefix)
+        try:
+            top = root.folder(rel)
+            top_fd = top.__enter__()
+        except (FileNotFoundError, NotADirectoryError):
+            if not self.config.create_roots and (gone := self._unmounted(root)) is not None:
+                raise gone from None
             return
-        for dirpath, dirnames, filenames in os.walk(prefix):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if is_temp_name(name):
-                    continue
-                full = os.path.join(dirpath, name)
+        except OSError as exc:
+            raise self._error(exc, "list", prefix) from None
+        try:
+            base = prefix.rstrip("/\\")
+            for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=top_fd):
+                dirnames.sort()  # linked folders are not entered (fwalk never follows them)
+                for name in sorted(filenames):
+                    if is_temp_name(name):
+                        continue
+                    sub = os.path.normpath(os.path.join(dirpath, name))
+                    entry = self._listed(root, rel, sub, name, dir_fd, os.path.join(base, sub))
+                    if entry is not None:
+                        yield entry
+        finally:
+            top.__exit__(None, None, None)
+
+    def _listed(self, root: Root, rel: str, sub: str, name: str, dir_fd: int, path: str) -> Entry | None:
+        """A listed name as an entry: a regular file, or a link resolving to one beneath the root."""
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat_mod.S_ISLNK(st.st_mode):
+                fd = root.open("/".join(p for p in (rel, sub.replace(os.sep, "/")) if p), O_PATH or os.O_RDONLY)
                 try:
-                    st = os.stat(full)
-                except OSError:
-                    continue
-                yield Entry(path=full, size=st.st_size, mtime=st.st_mtime)
+                    st = os.fstat(fd)
+                finally:
+                    os.close(fd)
+        except (OSError, PathEscapeError):
+            return None  # gone meanwhile, or a link out of the root: not a file of this site
+        return _entry(path, st) if stat_mod.S_ISREG(st.st_mode) else None
+
+
+def _entry(path: str, st: os.stat_result) -> Entry:
+    # the inode is the file's identity on its file system: an atomic replace gives a new one
+    return Entry(path=path, size=st.st_size, mtime=st.st_mtime, ref=f"ino:{st.st_ino}")
+
+
+def _stale_temps(folder_fd: int) -> dict[str, list[str]]:
+    """Temporary files in a folder (left by crashed writers, or being written right now by
+    another), by the name of the file they were meant to become."""
+    stale: dict[str, list[str]] = {}
+    try:
+        names = os.listdir(folder_fd)
+    except OSError:
+        return stale
+    for name in names:
+        if is_temp_name(name):
+            target = name[len(TEMP_PREFIX) : -len(TEMP_SUFFIX)].rsplit(".", 1)[0]
+            stale.setdefault(target, []).append(name)
+    return stale
 
 
 def _accept() -> None:
     """The commit check of ``write_local``: its content was verified before the fsync."""
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _copy_fd(src: int, dst: int, size: int, on_bytes: Callable[[int], None] | None) -> None:
-    """Copy ``src`` from its start to its end into ``dst``: in the kernel where it can, else through
-    a buffer. ``on_bytes`` gets each chunk's size (it may raise to cancel)."""
-    kernel = hasattr(os, "copy_file_range")
-    while kernel:
-        try:
-            n = os.copy_file_range(src, dst, KERNEL_COPY_CHUNK)
-        except OSError as exc:
-            if exc.errno not in _NO_KERNEL_COPY:
-                raise
-            kernel = False
-            break
-        if not n:
-            return
-        if on_bytes is not None:
-            on_bytes(n)
-    buf = bytearray(buffer_size_for(size))
-    view = memoryview(buf)
-    while True:
-        n = os.readv(src, [buf])
-        if not n:
-            return
-        _write_all(dst, view[:n])
-        if on_bytes is not None:
-            on_bytes(n)
-
-
-def _missing_folders(folder: str) -> list[str]:
-    """``folder`` and those of its parents that do not exist yet (what makedirs will create)."""
-    missing = []
-    while folder and not os.path.isdir(folder):
-        missing.append(folder)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    return missing
-
-
-def _fsync_dir(path: str) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # some file systems cannot fsync a folder; a failing disk shows elsewhere too
-        log.debug("fsync of folder %s failed: %s", path, exc)
-    finally:
-        os.close(fd)
-
-
-def _prune_empty_parents(folder: str, roots: list[str]) -> None:
-    """Remove folders emptied by a delete, up to (not including) the site's root folders."""
-    stop = {os.path.normpath(r) for r in roots}
-    current = Path(folder)
-    while True:
-        norm = os.path.normpath(str(current))
-        if norm in stop or current.parent == current or not any(norm.startswith(r + os.sep) for r in stop):
-            return
-        try:
-            current.rmdir()
-        except OSError:
-            return
-        current = current.parent
 
 
 __all__ = ["LocalDriveConfig", "LocalDriveProvider", "StorageError", "is_temp_name"]

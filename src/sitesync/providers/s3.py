@@ -13,6 +13,11 @@ Downloads of large objects fetch ``multipart_part_size`` ranges ahead in paralle
 
 Errors: a missing bucket, refused credentials or an unreachable endpoint make the whole site
 unavailable; a refused or missing object fails that file only.
+
+Leftovers: an unfinished multipart upload is invisible but stored (and billed) until aborted. One
+whose abort failed (the endpoint went away mid-upload) is aborted after the next successful write;
+the first write below a folder also aborts other unfinished uploads there started more than
+``leftover_age`` ago, and ``sweep_leftovers`` (fsck, the worker's sweep) does so below any prefix.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import io
+import logging
+import posixpath
 import re
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, BinaryIO, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 
 import boto3
 import botocore.exceptions as bex
@@ -32,10 +39,20 @@ from botocore.config import Config as BotoConfig
 from pydantic import Field, SecretStr, model_validator
 
 from sitesync.errors import PermanentStorageError, SiteUnavailableError, StorageError, TransientStorageError
-from sitesync.providers.base import CommitCheck, Entry, Provider, ProviderConfig, ReadableStream
+from sitesync.providers.base import (
+    LEFTOVER_AGE_SECONDS,
+    CommitCheck,
+    Entry,
+    FoldersSeen,
+    LocalOnly,
+    Provider,
+    ProviderConfig,
+    ReadableStream,
+)
 from sitesync.providers.streams import read_upto
 from sitesync.secrets import reveal
 
+log = logging.getLogger("sitesync.providers.s3")
 MiB = 1024 * 1024
 MIN_PART = 5 * MiB  # S3's smallest part (except the last)
 MAX_PARTS = 10_000
@@ -81,7 +98,7 @@ class S3Config(ProviderConfig):
     """Endpoint of an S3-compatible service, e.g. ``https://minio.example.com:9000``. Empty: AWS."""
     region: str | None = None
     """Region, e.g. ``eu-west-1``. Empty: the profile's or environment's region."""
-    profile: str | None = None
+    profile: Annotated[str | None, LocalOnly("names a profile of this machine's AWS credentials files")] = None
     """A named profile of the AWS config files (``~/.aws/credentials``)."""
     access_key_id: SecretStr | None = None
     """Access key id (literal, ``env:NAME`` or ``file:PATH``). Empty: profile or default chain."""
@@ -107,8 +124,11 @@ class S3Config(ProviderConfig):
     """Seconds to wait for data on an open connection before the request counts as failed."""
     verify_tls: bool = True
     """Verify the endpoint's TLS certificate (leave on; use ``ca_bundle`` for a private CA)."""
-    ca_bundle: str | None = None
+    ca_bundle: Annotated[str | None, LocalOnly("names a file the service reads")] = None
     """A PEM file of certificate authorities to trust for the endpoint."""
+    leftover_age: float = Field(default=LEFTOVER_AGE_SECONDS, ge=0)
+    """Unfinished multipart uploads started more than this many seconds ago are leftovers of
+    interrupted writes: aborted by the next write to their folder, by ``fsck`` and the worker's sweep."""
 
     @model_validator(mode="after")
     def _credentials_pair(self) -> S3Config:
@@ -132,6 +152,9 @@ class S3Provider(Provider):
         self._prefix = f"{prefix}/" if prefix else ""
         self._lock = threading.Lock()
         self._client: Any = None
+        self._orphans: set[tuple[str, str]] = set()  # (key, upload id) whose abort failed
+        self._active: set[str] = set()  # upload ids of this provider's multipart uploads under way
+        self._swept = FoldersSeen()  # folders looked at for others' leftovers
 
     # ------------------------------------------------------------------ plumbing
 
@@ -313,8 +336,74 @@ class S3Provider(Provider):
                 put = self.client.put_object(Bucket=self.config.bucket, Key=key, Body=data, **extra)
             except Exception as exc:
                 raise self._error(exc, f"write {path}") from None
+            self._after_write(key)
             return Entry(path=path, size=len(data), mtime=time.time(), ref=put.get("VersionId"))
-        return self._multipart(path, key, stream, size, commit_check, extra)
+        entry = self._multipart(path, key, stream, size, commit_check, extra)
+        self._after_write(key)
+        return entry
+
+    def _after_write(self, key: str) -> None:
+        """A write succeeded, so the endpoint answers: abort the uploads whose abort failed, and
+        look once below this folder for other unfinished uploads older than ``leftover_age``."""
+        folder = posixpath.dirname(key)
+        with self._lock:
+            orphans, self._orphans = self._orphans, set()
+            first = self._swept.first_visit(folder)
+        removed = []
+        for orphan_key, upload_id in sorted(orphans):
+            if self._abort(orphan_key, upload_id):
+                removed.append(f"{orphan_key} (unfinished upload)")
+        if first:
+            with contextlib.suppress(StorageError):
+                removed += self._sweep(folder + "/" if folder else "", self.config.leftover_age)
+        if removed:
+            log.info(
+                "site %s: aborted %d unfinished uploads of interrupted writes: %s", self.site, len(removed), removed
+            )
+
+    def _abort(self, key: str, upload_id: str) -> bool:
+        """Abort one multipart upload; False (and remembered for later) if the endpoint failed."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.config.bucket, Key=key, UploadId=upload_id)
+        except bex.ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in MISSING_CODES:
+                return True
+            log.warning("site %s: could not abort the unfinished upload of %s: %s", self.site, key, exc)
+            return False
+        except Exception:
+            with self._lock:
+                self._orphans.add((key, upload_id))
+            return False
+        return True
+
+    def sweep_leftovers(self, prefix: str, older_than: float | None = None) -> list[str]:
+        folder = self.key(prefix).rstrip("/")
+        removed = self._sweep(
+            folder + "/" if folder else "", self.config.leftover_age if older_than is None else older_than
+        )
+        if removed:
+            log.info("site %s: aborted %d unfinished uploads below %s", self.site, len(removed), prefix)
+        return removed
+
+    def _sweep(self, key_prefix: str, older_than: float) -> list[str]:
+        """Abort the unfinished multipart uploads below ``key_prefix`` started ``older_than`` ago
+        (by the endpoint's clock against ours: the default age of hours absorbs any skew)."""
+        limit = time.time() - older_than
+        removed: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.config.bucket, Prefix=key_prefix
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []) or []:
+                    started = upload.get("Initiated")
+                    if (started is not None and started.timestamp() > limit) or upload["UploadId"] in self._active:
+                        continue
+                    if self._abort(upload["Key"], upload["UploadId"]):
+                        removed.append(f"{upload['Key']} (unfinished upload)")
+        except Exception as exc:
+            raise self._error(exc, f"list unfinished uploads below {key_prefix or '/'}") from None
+        return removed
 
     def _part_size(self, size: int) -> int:
         part = self.config.multipart_part_size
@@ -332,6 +421,19 @@ class S3Provider(Provider):
             upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
         except Exception as exc:
             raise self._error(exc, what) from None
+        with self._lock:
+            self._active.add(upload_id)
+        try:
+            return self._upload_parts(path, key, upload_id, stream, size, commit_check)
+        finally:
+            with self._lock:
+                self._active.discard(upload_id)
+
+    def _upload_parts(
+        self, path: str, key: str, upload_id: str, stream: ReadableStream, size: int, commit_check: CommitCheck
+    ) -> Entry:
+        client, bucket = self.client, self.config.bucket
+        what = f"write {path}"
         part_size = self._part_size(size)
         etags: dict[int, str] = {}
         total = 0
@@ -379,8 +481,7 @@ class S3Provider(Provider):
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException as exc:
-            with contextlib.suppress(Exception):
-                client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            self._abort(key, upload_id)
             if caller or not isinstance(exc, Exception) or isinstance(exc, StorageError):
                 raise
             raise self._error(exc, what) from None

@@ -13,6 +13,11 @@ Writes go to a hidden temporary name in the target folder (``.sitesync-NAME.RAND
 streamed with several requests in flight; after ``commit_check`` passes the temporary file is
 renamed over the final name with the ``posix-rename@openssh.com`` extension (atomic replace),
 falling back to remove + rename on servers without it. Paths map below ``base_path``.
+
+A write cut off by a dropped connection cannot remove its temporary file (the session is gone):
+the provider remembers it and removes it after its next successful write; that write also looks
+once at its folder for temporary files older than ``leftover_age`` (other writers' leftovers), and
+``sweep_leftovers`` (fsck, the worker's sweep) does the same below any folder.
 """
 
 from __future__ import annotations
@@ -22,43 +27,64 @@ import collections
 import concurrent.futures as cf
 import contextlib
 import io
+import logging
 import posixpath
 import re
 import secrets
 import stat as stat_mod
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, BinaryIO, TypeVar
+from typing import Annotated, Any, BinaryIO, TypeVar
 
 import asyncssh
 from pydantic import Field, SecretStr, field_validator
 
-from sitesync.errors import PermanentStorageError, SiteUnavailableError, StorageError, TransientStorageError
-from sitesync.providers.base import CommitCheck, Entry, Provider, ProviderConfig, ReadableStream
+from sitesync.errors import (
+    PermanentStorageError,
+    SiteFullError,
+    SiteUnavailableError,
+    StorageError,
+    TransientStorageError,
+)
+from sitesync.providers.base import (
+    LEFTOVER_AGE_SECONDS,
+    CommitCheck,
+    Destination,
+    Entry,
+    FoldersSeen,
+    LocalOnly,
+    Provider,
+    ProviderConfig,
+    ReadableStream,
+)
 from sitesync.providers.local_drive import TEMP_PREFIX, TEMP_SUFFIX, is_temp_name
 from sitesync.providers.sftp_connect import LOST_CONNECTION, Connections, RequestTimeout, Session
 from sitesync.providers.streams import read_upto
 
 T = TypeVar("T")
+log = logging.getLogger("sitesync.providers.sftp")
 CHUNK = 1024 * 1024  # bytes per write/read call; asyncssh splits each into parallel SFTP requests
 IN_FLIGHT = 4  # chunks in flight per file, each way
 FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
 
 
 class SftpConfig(ProviderConfig):
-    host: str = Field(min_length=1)
+    host: Annotated[str, Destination(("password",))] = Field(min_length=1)
     """Host name or address of the SSH server."""
     port: int = Field(default=22, ge=1, le=65535)
     """SSH port of the server."""
     user: str = Field(min_length=1)
     """Login name on the server."""
-    key_file: str | None = None
+    key_file: Annotated[str | None, LocalOnly("names a file the service reads credentials from")] = None
     """Private key file (OpenSSH format). Empty: the default keys in ~/.ssh and the ssh agent."""
     key_passphrase: SecretStr | None = None
     """Passphrase of the key file (literal, ``env:NAME`` or ``file:PATH``)."""
     password: SecretStr | None = None
     """Login password (literal, ``env:NAME`` or ``file:PATH``), when the server allows passwords."""
-    known_hosts: str = "~/.ssh/known_hosts"
+    known_hosts: Annotated[str, LocalOnly("names a file the service reads trusted host keys from")] = (
+        "~/.ssh/known_hosts"
+    )
     """OpenSSH known_hosts file that lists the server's host key."""
     host_key_fingerprint: str | None = None
     """The server's host key fingerprint, ``SHA256:...`` as ``ssh-keygen -lf`` prints it. When set,
@@ -69,6 +95,9 @@ class SftpConfig(ProviderConfig):
     """Seconds to wait for the connection and the SSH handshake."""
     timeout: float = Field(default=120.0, gt=0)
     """Seconds to wait for one answer of the server before the connection counts as lost."""
+    leftover_age: float = Field(default=LEFTOVER_AGE_SECONDS, ge=0)
+    """Temporary files older than this (seconds) are leftovers of interrupted writes: removed by the
+    next write to their folder, by ``fsck`` and by the worker's sweep."""
 
     @field_validator("host_key_fingerprint")
     @classmethod
@@ -93,6 +122,9 @@ class SftpProvider(Provider):
     def __init__(self, site: str, config: SftpConfig, roots: dict[str, str] | None = None) -> None:  # type: ignore[override]
         super().__init__(site, config, roots)
         self.connections = Connections(site, config)
+        self._lock = threading.Lock()
+        self._orphans: set[str] = set()  # temporary files a dropped connection kept us from removing
+        self._swept = FoldersSeen()  # folders looked at for others' leftovers
 
     def close(self) -> None:
         self.connections.close()
@@ -112,8 +144,10 @@ class SftpProvider(Provider):
         if isinstance(exc, asyncssh.SFTPNotADirectory | asyncssh.SFTPFileIsADirectory):
             return PermanentStorageError(f"site {site}: {what}: {exc.reason}", site=site)
         if isinstance(exc, asyncssh.SFTPNoSpaceOnFilesystem | asyncssh.SFTPQuotaExceeded):
-            return PermanentStorageError(
-                f"site {site}: {what}: no space left on the SFTP server; free space and re-sync", site=site
+            return SiteFullError(
+                f"site {site}: {what}: no space left on the SFTP server; free space there (transfers to the "
+                "site wait and resume by themselves)",
+                site=site,
             )
         if isinstance(exc, RequestTimeout):
             return TransientStorageError(
@@ -218,8 +252,14 @@ class SftpProvider(Provider):
                 await _makedirs(sftp, folder)
                 return await sftp.open(temp, "wb")
 
-        handle = self._request(open_temp, what)  # nothing consumed yet: safe to reconnect and retry
-        session = self.connections.session()
+        try:
+            handle = self._request(open_temp, what)  # nothing consumed yet: safe to reconnect and retry
+            # the session that opened it (reconnecting here if it dropped meanwhile raises too)
+            session = self.connections.session()
+        except (TransientStorageError, SiteUnavailableError):
+            with self._lock:  # the server may have created it before the connection dropped
+                self._orphans.add(temp)
+            raise
         pending: collections.deque[cf.Future[Any]] = collections.deque()
         written = 0
         caller = False  # True while the caller's code runs (stream, commit_check): its errors pass unchanged
@@ -242,13 +282,76 @@ class SftpProvider(Provider):
             self.connections.call(self._replace(session.sftp, temp, remote))
         except BaseException as exc:
             self.connections.settle(pending)
-            self._discard(session, handle, temp)
+            if not self._discard(session, handle, temp):
+                with self._lock:
+                    self._orphans.add(temp)
             if caller or not isinstance(exc, Exception) or isinstance(exc, StorageError):
                 raise
             if isinstance(exc, (RequestTimeout, *LOST_CONNECTION)):
                 self.connections.drop(session)
             raise self._sftp_error(exc, what) from None
+        self._after_write(folder)
         return Entry(path=path, size=written, mtime=time.time())
+
+    def _after_write(self, folder: str) -> None:
+        """A write succeeded, so the server answers: remove the temporary files dropped connections
+        left behind, and look once at this folder for other writers' old leftovers."""
+        with self._lock:
+            orphans, self._orphans = self._orphans, set()
+            first = self._swept.first_visit(folder)
+        removed = []
+        for temp in sorted(orphans):
+            try:
+                self._request(lambda sftp, temp=temp: _remove_if_there(sftp, temp), f"remove {temp}")
+                removed.append(temp)
+            except (TransientStorageError, SiteUnavailableError):
+                with self._lock:  # try again after the next write
+                    self._orphans.add(temp)
+            except StorageError as exc:
+                log.warning("site %s: could not remove the temporary file %s: %s", self.site, temp, exc)
+        if first:
+            with contextlib.suppress(StorageError):
+                removed += self._sweep(folder, self.config.leftover_age, recursive=False)
+        if removed:
+            log.info("site %s: removed %d temporary files of interrupted writes: %s", self.site, len(removed), removed)
+
+    def sweep_leftovers(self, prefix: str, older_than: float | None = None) -> list[str]:
+        age = self.config.leftover_age if older_than is None else older_than
+        removed = self._sweep(self.remote(prefix.rstrip("/")), age, recursive=True)
+        if removed:
+            log.info("site %s: removed %d leftover temporary files below %s", self.site, len(removed), prefix)
+        return removed
+
+    def _sweep(self, remote_top: str, older_than: float, *, recursive: bool) -> list[str]:
+        """Remove temporary files below ``remote_top`` not modified for ``older_than`` seconds (their
+        modification time against this machine's clock: the default age of hours absorbs any skew)."""
+
+        async def sweep(sftp: Any) -> list[str]:
+            found: list[tuple[str, float]] = []
+            folders = [remote_top]
+            while folders:
+                current = folders.pop()
+                try:
+                    names = await sftp.readdir(current)
+                except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath, asyncssh.SFTPNotADirectory):
+                    continue
+                for n in names:
+                    mode = n.attrs.permissions or 0
+                    if n.filename in (".", ".."):
+                        continue
+                    if stat_mod.S_ISDIR(mode) and recursive:
+                        folders.append(f"{current}/{n.filename}")
+                    elif stat_mod.S_ISREG(mode) and is_temp_name(n.filename):
+                        found.append((f"{current}/{n.filename}", float(n.attrs.mtime or 0)))
+            limit = time.time() - older_than
+            removed = []
+            for path, mtime in found:
+                if mtime <= limit:
+                    await _remove_if_there(sftp, path)
+                    removed.append(path)
+            return removed
+
+        return self._request(sweep, f"sweep {remote_top}")
 
     @staticmethod
     async def _replace(sftp: Any, temp: str, final: str) -> None:
@@ -259,17 +362,20 @@ class SftpProvider(Provider):
                 await sftp.remove(final)
             await sftp.rename(temp, final)
 
-    def _discard(self, session: Session, handle: Any, temp: str) -> None:
-        """Best effort: close and remove a temporary file after a failed or refused write."""
+    def _discard(self, session: Session, handle: Any, temp: str) -> bool:
+        """Close and remove a temporary file after a failed or refused write. False if it could
+        not be removed (the connection dropped): the caller remembers it for later."""
 
         async def discard() -> None:
             with contextlib.suppress(Exception):
                 await handle.close()
-            with contextlib.suppress(Exception):
-                await session.sftp.remove(temp)
+            await _remove_if_there(session.sftp, temp)
 
-        with contextlib.suppress(Exception):
+        try:
             self.connections.call(discard(), timeout=min(30.0, self.config.timeout))
+        except Exception:
+            return False
+        return True
 
     def delete(self, path: str) -> None:
         remote = self.remote(path)
@@ -317,6 +423,11 @@ class SftpProvider(Provider):
 
         for rel, size, mtime in self._request(walk, f"list {prefix}"):
             yield Entry(path=top + rel, size=size, mtime=mtime)
+
+
+async def _remove_if_there(sftp: Any, path: str) -> None:
+    with contextlib.suppress(asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+        await sftp.remove(path)
 
 
 async def _makedirs(sftp: Any, folder: str) -> None:

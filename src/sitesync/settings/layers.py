@@ -13,13 +13,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sitesync.errors import InvalidSettingError, SitesyncError
+from sitesync.errors import InvalidSettingError, PathTemplateError, SitesyncError
+from sitesync.paths import check_absolute_location
+from sitesync.providers.base import CAP_LOCAL_PATH, LocalOnly
 from sitesync.providers.registry import provider_class
 from sitesync.settings.models import (
+    ANY_PLATFORM,
     DEFAULT_PROJECT,
     LOCAL,
     STUDIO,
     ProjectSettings,
+    RootLocations,
     SystemSettings,
 )
 from sitesync.settings.validation import deep_merge, describe_validation_error
@@ -71,7 +75,12 @@ class SettingsDocuments:
             ) from None
 
 
-def validate_system(doc: dict[str, Any], *, check_providers: bool = True) -> SystemSettings:
+def validate_system(
+    doc: dict[str, Any], *, check_providers: bool = True, overlay: dict[str, dict[str, Any]] | None = None
+) -> SystemSettings:
+    """Validate the system document. ``overlay``: this machine's local options per site, which
+    complete the shared ones (options such as credential files are only ever given there)."""
+    overlay = overlay or {}
     try:
         system = SystemSettings.model_validate(doc)
     except ValidationError as exc:
@@ -81,7 +90,11 @@ def validate_system(doc: dict[str, Any], *, check_providers: bool = True) -> Sys
         if name == STUDIO and site.provider != "local_drive":
             raise InvalidSettingError("system.sites.studio.provider: the studio site is always local_drive")
         if check_providers:
-            check_provider_options(f"system.sites.{name}.options", site.provider, site.options)
+            check_provider_options(
+                f"system.sites.{name}.options", site.provider, deep_merge(site.options, overlay.get(name, {})), name
+            )
+            if on_disk(site.provider):
+                check_absolute_roots(f"system.sites.{name}.roots", site.roots)
         for alt in site.alternative_sites:
             if alt not in names:
                 raise InvalidSettingError(
@@ -92,7 +105,26 @@ def validate_system(doc: dict[str, Any], *, check_providers: bool = True) -> Sys
     return system
 
 
-def check_provider_options(key: str, provider: str, options: dict[str, Any]) -> None:
+def on_disk(provider: str) -> bool:
+    """Whether a provider's root locations are OS paths on this machine."""
+    try:
+        return CAP_LOCAL_PATH in provider_class(provider).capabilities
+    except SitesyncError:
+        return False
+
+
+def check_absolute_roots(key: str, roots: dict[str, RootLocations]) -> None:
+    """Disk roots must be absolute paths (a relative one depends on each command's working folder)."""
+    for root, locations in roots.items():
+        for platform, location in locations.items():
+            where = f"{key}.{root}" + ("" if platform == ANY_PLATFORM else f".{platform}")
+            try:
+                check_absolute_location(location, platform, context=where)
+            except PathTemplateError as exc:
+                raise InvalidSettingError(str(exc)) from None
+
+
+def check_provider_options(key: str, provider: str, options: dict[str, Any], site: str = "NAME") -> None:
     try:
         cls = provider_class(provider)
     except SitesyncError as exc:
@@ -100,18 +132,37 @@ def check_provider_options(key: str, provider: str, options: dict[str, Any]) -> 
     try:
         cls.Config.model_validate(options)
     except ValidationError as exc:
-        raise InvalidSettingError(describe_validation_error(exc, f"{key}.")) from None
+        message = describe_validation_error(exc, f"{key}.")
+        local_only = [
+            n for n, info in cls.Config.model_fields.items() if any(isinstance(m, LocalOnly) for m in info.metadata)
+        ]
+        named = [n for n in local_only if n in message and n not in options]
+        if named:
+            message += f" ({named[0]} is set on each machine: `sitesync settings set --local sites.{site}.options.{named[0]} VALUE`)"
+        raise InvalidSettingError(message) from None
+    except (TypeError, AttributeError, KeyError, RecursionError) as exc:
+        # a third-party provider's validator that did not expect this shape: still one line
+        raise InvalidSettingError(f"{key}: invalid options for provider {provider} ({type(exc).__name__})") from None
 
 
 def validate_project(
-    project: str, doc: dict[str, Any], default_doc: dict[str, Any], system: SystemSettings
+    project: str,
+    doc: dict[str, Any],
+    default_doc: dict[str, Any],
+    system: SystemSettings,
+    overlay: dict[str, dict[str, Any]] | None = None,
 ) -> ProjectSettings:
-    """Validate a project (or the default project) document merged over the default project."""
+    """Validate a project (or the default project) document merged over the default project
+    (``overlay``: this machine's local options per site, as for ``validate_system``)."""
+    overlay = overlay or {}
+    if not isinstance(doc, dict):
+        raise InvalidSettingError("a project's settings must be a table of key = value")
     merged = doc if project == DEFAULT_PROJECT else deep_merge(default_doc, doc)
     try:
         settings = ProjectSettings.model_validate(merged)
     except ValidationError as exc:
         raise InvalidSettingError(describe_validation_error(exc)) from None
+    check_absolute_roots("roots", settings.roots)
     known = set(system.sites) | {STUDIO, LOCAL}
     for key in ("active_site", "remote_site"):
         value = getattr(settings, key)
@@ -133,10 +184,17 @@ def validate_project(
     for name, site in settings.sites.items():
         if name not in known:
             raise InvalidSettingError(f"sites.{name}: unknown site {name!r}; define it with `sitesync site add`")
+        provider = system.sites[name].provider if name in system.sites else "local_drive"
+        if on_disk(provider):
+            check_absolute_roots(f"sites.{name}.roots", site.roots)
         if site.options:
-            provider = system.sites[name].provider if name in system.sites else "local_drive"
             base = system.sites[name].options if name in system.sites else {}
-            check_provider_options(f"sites.{name}.options", provider, deep_merge(base, site.options))
+            check_provider_options(
+                f"sites.{name}.options",
+                provider,
+                deep_merge(deep_merge(base, site.options), overlay.get(name, {})),
+                name,
+            )
     template_root = settings.publish_template[len("{root[") :].split("]", 1)[0]
     if settings.roots and template_root not in settings.roots:
         raise InvalidSettingError(

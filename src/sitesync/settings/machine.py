@@ -21,6 +21,7 @@ import tomli_w
 from pydantic import ValidationError
 
 from sitesync.errors import InvalidSettingError
+from sitesync.private import describe_os_error, write_private_file
 from sitesync.settings.models import SITE_NAME_RE, LocalSettings
 from sitesync.settings.validation import describe_validation_error
 
@@ -35,6 +36,11 @@ class MachinePaths:
     @property
     def local_settings_file(self) -> Path:
         return self.config_dir / "local.toml"
+
+    @property
+    def api_token_file(self) -> Path:
+        """The token ``sitesync serve`` requires (created on its first start, mode 0600)."""
+        return self.config_dir / "api_token"
 
     @property
     def site_id_file(self) -> Path:
@@ -53,6 +59,11 @@ class MachinePaths:
         return self.data_dir / "wake"
 
     @property
+    def bandwidth_dir(self) -> Path:
+        """The shared bandwidth buckets of every worker process on this machine."""
+        return self.data_dir / "bandwidth"
+
+    @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
 
@@ -61,6 +72,10 @@ def machine_paths(home: str | os.PathLike[str] | None = None) -> MachinePaths:
     home = home or os.environ.get("SITESYNC_HOME")
     if home:
         base = Path(home).expanduser().absolute()
+        if base.exists() and not base.is_dir():
+            raise InvalidSettingError(
+                f"SITESYNC_HOME={home} is a file, not a folder; point it at a folder (it is created if missing)"
+            )
         return MachinePaths(config_dir=base / "config", data_dir=base / "data")
     return MachinePaths(
         config_dir=Path(platformdirs.user_config_dir(APP_NAME)),
@@ -85,27 +100,38 @@ def site_id(paths: MachinePaths) -> str:
         return override
     path = paths.site_id_file
     if path.exists():
-        value = path.read_text(encoding="utf-8").strip()
+        value = _read_text(path, "site id file").strip()
         if SITE_NAME_RE.match(value):
             return value
         raise InvalidSettingError(f"{path} holds an invalid site id {value!r}; fix or delete the file")
     value = f"{_slug(socket.gethostname())}-{secrets.token_hex(3)}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(value + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_private_file(path, value + "\n", what="site id file")
     return value
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidSettingError(f"{what} {path} is not UTF-8 text; fix it or move it away") from None
+    except OSError as exc:
+        raise InvalidSettingError(f"cannot read the {what} {path}: {describe_os_error(exc)}") from None
 
 
 def load_local_settings(paths: MachinePaths) -> LocalSettings:
     path = paths.local_settings_file
     if not path.exists():
         return LocalSettings()
+    text = _read_text(path, "local settings file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InvalidSettingError(
             f"local settings file {path} is not valid TOML ({exc}); fix it or move it away to start fresh"
+        ) from None
+    except RecursionError:
+        raise InvalidSettingError(
+            f"local settings file {path} nests tables or arrays too deeply; fix it or move it away to start fresh"
         ) from None
     try:
         return LocalSettings.model_validate(data)
@@ -116,9 +142,5 @@ def load_local_settings(paths: MachinePaths) -> LocalSettings:
 
 
 def save_local_settings(paths: MachinePaths, settings: LocalSettings) -> None:
-    path = paths.local_settings_file
-    path.parent.mkdir(parents=True, exist_ok=True)
     data: dict[str, Any] = settings.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
+    write_private_file(paths.local_settings_file, tomli_w.dumps(data), what="local settings file")

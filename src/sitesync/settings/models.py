@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sitesync.errors import PathTemplateError
-from sitesync.paths import ROOT_NAME_RE, RootedPath
+from sitesync.paths import ROOT_NAME_RE, RootedPath, check_absolute_location
+from sitesync.settings.timetable import check_bandwidth
 from sitesync.workflows.rules import check_rule
 
 PLATFORMS = ("windows", "linux", "darwin")
@@ -56,8 +57,12 @@ RootLocations = dict[str, str]
 
 def _check_roots(value: dict[str, Any]) -> dict[str, RootLocations]:
     """Accept ``{root: "path"}`` (all platforms) or ``{root: {platform: "path"}}``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("must be a table of root name = path (or = table of platform = path)")
     out: dict[str, RootLocations] = {}
-    for root, loc in (value or {}).items():
+    for root, loc in value.items():
         if not ROOT_NAME_RE.match(str(root)):
             raise ValueError(f"invalid root name {root!r}: use letters, digits, '_' or '-'")
         if isinstance(loc, str):
@@ -89,8 +94,12 @@ class SiteDefinition(_Strict):
     """The provider's options (see its table under Providers); secrets are masked when shown."""
     alternative_sites: list[str] = Field(default_factory=list)
     """Sites that are the same storage reached another way: presence is shared, nothing is copied."""
+    bandwidth: str | None = None
+    """Limit for transfers to (up) and from (down) this site, per machine: a rate (``10M``), ``UP:DOWN``
+    (``10M:2M``) or an rclone-style timetable (``"08:00,2M 19:00,off"``); see docs/operations.md."""
 
     _roots = field_validator("roots", mode="before")(_check_roots)
+    _bandwidth = field_validator("bandwidth")(check_bandwidth)
 
     @field_validator("alternative_sites")
     @classmethod
@@ -103,6 +112,17 @@ class SystemSettings(_Strict):
     """The global switch: when off, only the ``studio`` site is used and nothing is synced."""
     sites: dict[str, SiteDefinition] = Field(default_factory=dict)
     """The defined sites by name (``studio`` and this machine's site exist without a definition)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _studio_provider(cls, value: Any) -> Any:
+        # ``system.sites.studio.bandwidth`` (or options) may be set without naming the provider:
+        # the studio site is always local_drive
+        sites = value.get("sites") if isinstance(value, dict) else None
+        studio = sites.get(STUDIO) if isinstance(sites, dict) else None
+        if isinstance(studio, dict) and "provider" not in studio:
+            value = {**value, "sites": {**sites, STUDIO: {"provider": "local_drive", **studio}}}
+        return value
 
     @field_validator("sites")
     @classmethod
@@ -141,7 +161,13 @@ class ProjectSettings(_Strict):
     retry_backoff: float = Field(30.0, ge=0, le=86400)
     """Seconds before the first retry; doubles with each attempt, capped at one hour."""
     loop_delay: float = Field(60.0, gt=0, le=86400)
-    """Seconds between a worker's looks for work when nothing wakes it."""
+    """Seconds between a worker's looks for work when nothing wakes it (it wakes sooner for a retry
+    falling due, a site re-check or new work)."""
+    site_retry_backoff: float = Field(15.0, gt=0, le=3600)
+    """Seconds a worker leaves a site alone after it could not be reached (one step per outage, not
+    per file); doubles with each failed re-check up to ``site_retry_max``; reset when it answers."""
+    site_retry_max: float = Field(600.0, gt=0, le=86400)
+    """The longest a worker leaves an unreachable site alone before checking it again (seconds)."""
     active_site: str = STUDIO
     """Where artists work: publishes land here and ``download`` fetches to it (``local``: this machine)."""
     remote_site: str = STUDIO
@@ -220,22 +246,60 @@ class LocalProjectSettings(_Strict):
                     raise ValueError(f"invalid root name {root!r}")
                 if not path or "\x00" in path:
                     raise ValueError(f"roots.{site}.{root}: the location must be a non-empty path")
+                if site in (LOCAL, STUDIO):
+                    _absolute(path, f"root {root!r} of site {site!r}: ")
         return value
+
+
+class LocalSiteSettings(_Strict):
+    """This machine's part of a site's definition."""
+
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Provider options given on this machine only, over the shared ones: the options that name
+    programs, credentials files or secrets of this machine (``env:``, ``file:``, ``keyring:``) can
+    only be set here (see each provider's table)."""
+
+
+def _absolute(path: str, prefix: str = "") -> str:
+    """``path`` if it is absolute, else ``ValueError`` (pydantic names the key)."""
+    try:
+        return check_absolute_location(path, ANY_PLATFORM, context="-")
+    except PathTemplateError as exc:
+        raise ValueError(prefix + str(exc).removeprefix("-: ")) from None
 
 
 class LocalSettings(_Strict):
     local_root: str | None = None
-    """Base folder of this machine's site; each root R lives at ``<local_root>/R`` unless overridden."""
+    """Base folder of this machine's site (an absolute path); each root R lives at ``<local_root>/R``
+    unless overridden."""
     concurrency: int = Field(4, ge=1, le=256)
     """How many files this machine's worker transfers at once."""
+    bandwidth: str | None = None
+    """Limit for every transfer of this machine, shared by all its workers: a rate (``10M``), ``UP:DOWN``
+    (``10M:2M``) or an rclone-style timetable (``"08:00,2M 19:00,off"``); changes apply within seconds."""
+
+    _bandwidth = field_validator("bandwidth")(check_bandwidth)
     default: LocalProjectSettings = Field(default_factory=LocalProjectSettings)
     """Overrides for every project on this machine."""
     projects: dict[str, LocalProjectSettings] = Field(default_factory=dict)
     """Overrides for one project on this machine (``projects.NAME.KEY``), over ``default``."""
+    sites: dict[str, LocalSiteSettings] = Field(default_factory=dict)
+    """This machine's options of a site (``sites.NAME.options.KEY``), over the shared definition."""
+
+    @field_validator("local_root")
+    @classmethod
+    def _local_root(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not value.strip() or "\x00" in value:
+                raise ValueError("the location must be a non-empty path")
+            _absolute(value)
+        return value
 
     @model_validator(mode="after")
     def _names(self) -> LocalSettings:
         for name in self.projects:
             if not PROJECT_NAME_RE.match(name):
                 raise ValueError(f"invalid project name {name!r}")
+        for name in self.sites:
+            check_site_name(name)
         return self

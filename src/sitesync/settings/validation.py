@@ -9,6 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sitesync.errors import InvalidSettingError
+
+MAX_DEPTH = 24  # tables and lists inside each other: real settings nest 6 deep at most
 SECRET_WORDS = ("secret", "password", "passphrase", "token", "key", "credential")
 
 
@@ -113,6 +116,28 @@ def parse_cli_value(text: str) -> Any:
     if stripped in ("null", "unset"):
         return None
     try:
-        return json.loads(stripped)
+        value = json.loads(stripped)
     except ValueError:
         return text
+    except RecursionError:
+        raise InvalidSettingError(f"the value nests lists or tables more than {MAX_DEPTH} levels deep") from None
+    check_depth(value)
+    return value
+
+
+def check_depth(value: Any, what: str = "the value") -> None:
+    """Refuse values nested deeper than any setting is (they would only exhaust the stack later),
+    and ``null`` inside a table or list: TOML, the format of exports and local settings, has none."""
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth >= MAX_DEPTH:
+                raise InvalidSettingError(f"{what} nests lists or tables more than {MAX_DEPTH} levels deep")
+            children = list(node.values()) if isinstance(node, dict) else node
+            if any(child is None for child in children):
+                raise InvalidSettingError(
+                    f"{what} holds null inside a table or list, which settings cannot store (TOML has no null); "
+                    "leave the entry out instead"
+                )
+            stack.extend((child, depth + 1) for child in children)

@@ -19,6 +19,7 @@ from sitesync.state.database import (
     migrate,
     translate_connect_errors,
 )
+from sitesync.state.dberrors import database_errors
 
 
 def chunked(items: Sequence[Any], size: int = 2000) -> Iterator[Sequence[Any]]:
@@ -96,14 +97,18 @@ class StoreBase:
 
     # ------------------------------------------------------------------ connections
 
+    # Every connection is used inside ``database_errors``: no SQLAlchemy exception leaves the
+    # store (see ``dberrors.py``), and the public methods retry what the database aborted as busy.
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
         with translate_connect_errors(self.engine):
             conn = self.engine.connect()
         try:
-            conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+            with database_errors(self.engine):
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    yield conn
         finally:
             conn.close()
 
@@ -112,7 +117,7 @@ class StoreBase:
         with translate_connect_errors(self.engine):
             conn = self.engine.connect()
         try:
-            with conn.begin():
+            with database_errors(self.engine), conn.begin():
                 yield conn
         finally:
             conn.close()

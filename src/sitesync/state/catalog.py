@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,22 +14,22 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from sitesync.errors import ConflictError, GuardRefusedError, NotFoundError
+from sitesync.errors import NotFoundError
 from sitesync.state import schema as s
-from sitesync.state.base import StoreBase, chunked, ids_in, ids_param, insert_many
+from sitesync.state.base import chunked, ids_in, ids_param, insert_many
+from sitesync.state.physical import PhysicalMixin
 from sitesync.state.records import (
     FileFacts,
     FileRow,
     PublishResult,
-    RemovalTicket,
     RepresentationKey,
     RepresentationRow,
     version_label,
 )
-from sitesync.state.sitestates import refresh_pairs, refresh_replicas, refresh_representations
+from sitesync.state.sitestates import refresh_pairs, refresh_representations
 
 DEFAULT_PRIORITY = 50
-_WANTED = (s.QUEUED, s.FAILED)
+_WANTED = s.NOT_HELD
 
 
 def path_key(path: str) -> str:
@@ -39,6 +39,18 @@ def path_key(path: str) -> str:
 def _rep_select() -> sa.Select[Any]:
     r = s.representations
     return sa.select(r, s.projects.c.name.label("project")).join(s.projects, s.projects.c.id == r.c.project_id)
+
+
+def _key_is(project_id: int, key: RepresentationKey) -> list[sa.ColumnElement[bool]]:
+    """The representation with this key in the project (the table's unique key)."""
+    r = s.representations
+    return [
+        r.c.project_id == project_id,
+        r.c.folder == key.folder,
+        r.c.product == key.product,
+        r.c.version == key.version,
+        r.c.name == key.name,
+    ]
 
 
 def _rep_row(row: Any) -> RepresentationRow:
@@ -74,7 +86,25 @@ REPLICA_INSERT_COLUMNS = [
     "bytes_done",
     "updated_at",
     "present_since",
+    "seen_size",
+    "seen_hash",
 ]
+
+
+def _tagged_hash(f: Any) -> sa.ColumnElement[str]:
+    return f.c.hash_algo + ":" + f.c.hash
+
+
+def seen_values() -> dict[str, Any]:
+    """A replica UPDATE's values recording that its location holds its file's content (as
+    verified now): size and hash from the file; the storage fingerprint is recorded separately."""
+    f, r = s.files, s.replicas
+    return {
+        "seen_size": sa.select(f.c.size).where(f.c.id == r.c.file_id).scalar_subquery(),
+        "seen_hash": sa.select(_tagged_hash(f)).where(f.c.id == r.c.file_id).scalar_subquery(),
+        "seen_mtime": None,
+        "provider_ref": None,
+    }
 
 
 @functools.cache
@@ -102,11 +132,14 @@ def _queue_missing_statement(dialect: str, with_ids: bool) -> sa.Executable:
         sa.literal(0),
         sa.bindparam("b_now", type_=sa.Float),
         sa.bindparam("b_present", type_=sa.Float),
+        # a copy recorded present holds the file's content: that is what was verified there
+        sa.case((sa.bindparam("b_status", type_=sa.String) == s.PRESENT, f.c.size), else_=sa.null()),
+        sa.case((sa.bindparam("b_status", type_=sa.String) == s.PRESENT, _tagged_hash(f)), else_=sa.null()),
     ).where(*cond)
     return r.insert().from_select(REPLICA_INSERT_COLUMNS, sel).returning(r.c.id)
 
 
-class CatalogMixin(StoreBase):
+class CatalogMixin(PhysicalMixin):
     # ------------------------------------------------------------------ lookups
 
     def representation(self, rep_id: int) -> RepresentationRow:
@@ -125,17 +158,8 @@ class CatalogMixin(StoreBase):
         return out
 
     def find_representation(self, project_id: int, key: RepresentationKey) -> RepresentationRow | None:
-        r = s.representations
         with self._read() as conn:
-            row = conn.execute(
-                _rep_select().where(
-                    r.c.project_id == project_id,
-                    r.c.folder == key.folder,
-                    r.c.product == key.product,
-                    r.c.version == key.version,
-                    r.c.name == key.name,
-                )
-            ).first()
+            row = conn.execute(_rep_select().where(*_key_is(project_id, key))).first()
         return _rep_row(row) if row else None
 
     def files_of(self, rep_id: int) -> list[FileRow]:
@@ -178,6 +202,12 @@ class CatalogMixin(StoreBase):
         row = conn.execute(sa.select(t.c.priority, t.c.paused).where(where)).first()
         if row is None:
             prio = priority if priority is not None else DEFAULT_PRIORITY
+            # a representation paused everywhere is paused on a site requested after the pause too
+            held = bool(
+                conn.execute(
+                    sa.select(s.representations.c.paused).where(s.representations.c.id == rep_id)
+                ).scalar_one_or_none()
+            )
             insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(t)
             # two requests for the same site at once: the second finds the first's row
             inserted = conn.execute(
@@ -185,7 +215,7 @@ class CatalogMixin(StoreBase):
                     representation_id=rep_id,
                     site=site,
                     priority=prio,
-                    paused=False,
+                    paused=held,
                     requested_at=now,
                     requested_by=actor,
                 )
@@ -193,7 +223,7 @@ class CatalogMixin(StoreBase):
                 .returning(t.c.site)
             ).first()
             if inserted is not None:
-                return prio, False
+                return prio, held
             row = conn.execute(sa.select(t.c.priority, t.c.paused).where(where)).one()
         if priority is not None and priority != row.priority:
             conn.execute(t.update().where(where).values(priority=priority))
@@ -263,6 +293,7 @@ class CatalogMixin(StoreBase):
             "lease_expires_at": None,
             "source_site": source,
             "updated_at": now,
+            **seen_values(),
         }
 
     def _mark_present(
@@ -278,11 +309,8 @@ class CatalogMixin(StoreBase):
     ) -> None:
         r = s.replicas
         for part in chunked(list(file_ids)):
-            conn.execute(
-                r.update()
-                .where(r.c.site == site, r.c.file_id.in_(part), r.c.status != s.REMOVING)
-                .values(**self._present_values(now))
-            )
+            # every record there, a pending removal's too: the publish put this content there now
+            conn.execute(r.update().where(r.c.site == site, r.c.file_id.in_(part)).values(**self._present_values(now)))
             self._queue_missing(conn, rep_id, project_id, site, priority, paused, now, part, status=s.PRESENT)
 
     @classmethod
@@ -335,40 +363,16 @@ class CatalogMixin(StoreBase):
         same_storage = [present_site, *alts]
         queue_sites = [q for q in dict.fromkeys(queue_sites) if q not in same_storage]
         with self._write() as conn:
-            existing = conn.execute(
-                sa.select(rep_t.c.id).where(
-                    rep_t.c.project_id == project_id,
-                    rep_t.c.folder == key.folder,
-                    rep_t.c.product == key.product,
-                    rep_t.c.version == key.version,
-                    rep_t.c.name == key.name,
-                )
-            ).first()
+            existing = self._representation_id(conn, project_id, key)
             total = sum(x.size for x in files)
             if existing is None:
-                rep_id = conn.execute(
-                    rep_t.insert()
-                    .values(
-                        project_id=project_id,
-                        folder=key.folder,
-                        product=key.product,
-                        version=key.version,
-                        name=key.name,
-                        file_count=len(files),
-                        total_size=total,
-                        content_rev=1,
-                        created_at=now,
-                        updated_at=now,
-                        published_by=actor,
-                    )
-                    .returning(rep_t.c.id)
-                ).scalar_one()
-                self._insert_files(conn, rep_id, files, now)
+                rep_id = self._insert_representation(conn, project_id, key, files, actor, now)
                 prio, paused = self._ensure_rep_site(conn, rep_id, present_site, actor, now, priority)
                 # a new representation's files have no replicas yet: insert them present directly, on
                 # the publishing site and on its alternatives (the same storage)
                 for site in same_storage:
                     self._queue_missing(conn, rep_id, project_id, site, prio, paused, now, status=s.PRESENT)
+                self._publish_fingerprints(conn, rep_id, same_storage, files)
                 for site in queue_sites:
                     prio, paused = self._ensure_rep_site(conn, rep_id, site, actor, now, priority)
                     self._queue_missing(conn, rep_id, project_id, site, prio, paused, now)
@@ -389,7 +393,7 @@ class CatalogMixin(StoreBase):
                 )
                 return PublishResult(rep_id, True, len(files), (), tuple(queue_sites))
 
-            rep_id = existing.id
+            rep_id = existing
             self._lock_replicas(conn, rep_id)
             old = {
                 row.path: row
@@ -442,6 +446,7 @@ class CatalogMixin(StoreBase):
             current_ids = [old[p].id for p in new if p in old] + added_ids
             for site in same_storage:
                 self._mark_present(conn, rep_id, project_id, site, current_ids, now, prio, paused)
+            self._publish_fingerprints(conn, rep_id, same_storage, files)
             wanted_sites = set(queue_sites) | requeued
             wanted_sites |= set(
                 conn.execute(
@@ -452,6 +457,7 @@ class CatalogMixin(StoreBase):
             for site in sorted(wanted_sites):
                 prio, paused = self._ensure_rep_site(conn, rep_id, site, actor, now, priority)
                 self._queue_missing(conn, rep_id, project_id, site, prio, paused, now)
+            self._settle_sources(conn, None, now, rep_ids=[rep_id])
             content_changed = bool(changed or added or dropped)
             conn.execute(
                 rep_t.update()
@@ -487,6 +493,59 @@ class CatalogMixin(StoreBase):
             return PublishResult(
                 rep_id, False, len(changed) + len(added), tuple(sorted(requeued)), tuple(sorted(wanted_sites))
             )
+
+    def _publish_fingerprints(
+        self, conn: Connection, rep_id: int, sites: Sequence[str], files: Sequence[FileFacts]
+    ) -> None:
+        """The storage fingerprints publish took of its files, on the publishing site's records."""
+        by_path = {x.path: x for x in files if x.mtime is not None or x.ref is not None}
+        if not by_path:
+            return
+        r, f = s.replicas, s.files
+        rows = conn.execute(
+            sa.select(r.c.id, f.c.path)
+            .join(f, f.c.id == r.c.file_id)
+            .where(r.c.representation_id == rep_id, r.c.site.in_(list(sites)), r.c.status == s.PRESENT)
+        ).all()
+        self._record_fingerprints(
+            conn, [(row.id, by_path[row.path].mtime, by_path[row.path].ref) for row in rows if row.path in by_path]
+        )
+
+    @staticmethod
+    def _representation_id(conn: Connection, project_id: int, key: RepresentationKey) -> int | None:
+        row = conn.execute(sa.select(s.representations.c.id).where(*_key_is(project_id, key))).first()
+        return None if row is None else int(row.id)
+
+    @classmethod
+    def _insert_representation(
+        cls,
+        conn: Connection,
+        project_id: int,
+        key: RepresentationKey,
+        files: Sequence[FileFacts],
+        actor: str,
+        now: float,
+    ) -> int:
+        """A new representation row and its files (no replicas yet); returns its id."""
+        rep_id = conn.execute(
+            s.representations.insert()
+            .values(
+                project_id=project_id,
+                folder=key.folder,
+                product=key.product,
+                version=key.version,
+                name=key.name,
+                file_count=len(files),
+                total_size=sum(x.size for x in files),
+                content_rev=1,
+                created_at=now,
+                updated_at=now,
+                published_by=actor,
+            )
+            .returning(s.representations.c.id)
+        ).scalar_one()
+        cls._insert_files(conn, rep_id, files, now)
+        return int(rep_id)
 
     @staticmethod
     def _insert_files(conn: Connection, rep_id: int, files: Sequence[FileFacts], now: float) -> list[int]:
@@ -546,6 +605,7 @@ class CatalogMixin(StoreBase):
                 cond.append(r.c.file_id.in_(list(file_ids)))
             retried = conn.execute(r.update().where(*cond).values(**self._requeue_values(now))).rowcount or 0
             self._adopt_alternatives(conn, rep_id, site, alternatives, now)
+            settled = self._settle_sources(conn, None, now, rep_ids=[rep_id])
             counts = {
                 row.status: row.n
                 for row in conn.execute(
@@ -554,7 +614,7 @@ class CatalogMixin(StoreBase):
                     .group_by(r.c.status)
                 )
             }
-            refresh_pairs(conn, [(rep_id, x) for x in (site, *alternatives)])
+            refresh_pairs(conn, {(rep_id, x) for x in (site, *alternatives)} | settled)
             self._events(
                 conn,
                 [
@@ -615,7 +675,8 @@ class CatalogMixin(StoreBase):
                 result["kept_only_copy"] = conn.execute(
                     sa.select(sa.func.count()).select_from(r).where(*base, r.c.status == s.PRESENT)
                 ).scalar_one()
-            refresh_pairs(conn, [(rep_id, site) for site in sites])
+            settled = self._settle_sources(conn, None, now, rep_ids=[rep_id])
+            refresh_pairs(conn, {(rep_id, site) for site in sites} | settled)
             self._events(
                 conn,
                 [
@@ -650,11 +711,17 @@ class CatalogMixin(StoreBase):
         with self._write() as conn:
             rep = self._require_rep(conn, rep_id)
             self._lock_replicas(conn, rep_id)
+            if site is None and "paused" in values:
+                # every site, including those it is requested on later (``_ensure_rep_site``)
+                conn.execute(
+                    s.representations.update().where(s.representations.c.id == rep_id).values(paused=values["paused"])
+                )
             cond_t = [t.c.representation_id == rep_id]
             cond_r = [r.c.representation_id == rep_id]
             if site is not None:
                 cond_t.append(t.c.site == site)
                 cond_r.append(r.c.site == site)
+            sites = sorted(conn.execute(sa.select(t.c.site).where(*cond_t)).scalars())
             n = conn.execute(t.update().where(*cond_t).values(**values)).rowcount or 0
             conn.execute(r.update().where(*cond_r).values(**values))
             if site is None:
@@ -662,7 +729,8 @@ class CatalogMixin(StoreBase):
             else:
                 refresh_pairs(conn, [(rep_id, site)])
             event = {"kind": kind, "actor": actor, "project_id": rep.project_id, "representation_id": rep_id}
-            self._events(conn, [{**event, "site": site, "message": message}])
+            # every site it applied to, as a re-sync records them, so no event lacks its site
+            self._events(conn, [{**event, "site": site or ",".join(sites) or None, "message": message}])
             return n
 
     @staticmethod
@@ -674,164 +742,7 @@ class CatalogMixin(StoreBase):
             raise NotFoundError(f"unknown representation {rep_id}; see `sitesync status PROJECT`")
         return rep
 
-    # ------------------------------------------------------------------ guarded removal
-
-    def begin_remove(
-        self,
-        rep_id: int,
-        site: str,
-        min_copies: int,
-        owner: str,
-        actor: str,
-        lease_seconds: float = 600.0,
-        file_ids: Sequence[int] | None = None,
-        same_storage: Mapping[str, Collection[str]] | None = None,
-    ) -> RemovalTicket:
-        """Check the ``min_copies`` guard and mark the site's copies ``removing`` in one transaction.
-
-        Refuses (nothing changed) if any file would keep fewer than ``min_copies`` verified copies
-        on other sites, or if a transfer to the site is running. Wanted-but-absent records on the
-        site are dropped. The caller deletes the copies, then calls ``finish_remove``.
-        ``same_storage`` (site -> its alternatives) makes sites that are one storage count as one
-        copy, and never counts the removed site's own alternatives.
-        """
-        r, f = s.replicas, s.files
-        now = time.time()
-        with self._write() as conn:
-            rep = self._require_rep(conn, rep_id)
-            self._lock_replicas(conn, rep_id)
-            cond = [r.c.representation_id == rep_id, r.c.site == site]
-            if file_ids is not None:
-                cond.append(r.c.file_id.in_(list(file_ids)))
-            rows = conn.execute(
-                sa.select(r.c.id, r.c.file_id, r.c.status, r.c.lease_owner, r.c.lease_expires_at, f.c.path)
-                .join(f, f.c.id == r.c.file_id)
-                .where(*cond)
-                .order_by(f.c.path)
-            ).all()
-            if not rows:
-                raise NotFoundError(f"representation {rep_id} has no copy on site {site!r} and is not wanted there")
-            busy = [x for x in rows if x.status == s.IN_PROGRESS]
-            stuck = [
-                x for x in rows if x.status == s.REMOVING and (x.lease_expires_at or 0) > now and x.lease_owner != owner
-            ]
-            if busy or stuck:
-                n = len(busy) + len(stuck)
-                raise ConflictError(
-                    f"{n} files of representation {rep_id} are being transferred to or removed from site "
-                    f"{site!r} right now; try again when that finishes"
-                )
-            present = [x for x in rows if x.status in (s.PRESENT, s.REMOVING)]
-            wanted_only = [x.id for x in rows if x.status in _WANTED]
-            if present:
-                fids = [x.file_id for x in present]
-                if self.is_postgres:
-                    # serialise concurrent removals of the same files on different sites
-                    for part in chunked(fids):
-                        conn.execute(sa.select(f.c.id).where(f.c.id.in_(part)).with_for_update())
-                alts = same_storage or {}
-                group = [site, *alts.get(site, ())]
-                holders: dict[int, set[str]] = {}
-                for part in chunked(fids):
-                    for row in conn.execute(
-                        sa.select(r.c.file_id, r.c.site).where(
-                            r.c.file_id.in_(part), r.c.site.notin_(group), r.c.status == s.PRESENT
-                        )
-                    ):
-                        # one storage reached several ways is one copy
-                        holders.setdefault(row.file_id, set()).add(min({row.site, *alts.get(row.site, ())}))
-                others = {fid: len(storages) for fid, storages in holders.items()}
-                short = [x for x in present if others.get(x.file_id, 0) < min_copies]
-                if short:
-                    example = short[0]
-                    raise GuardRefusedError(
-                        f"refused: removing site {site!r}'s copy of representation {rep_id} would leave "
-                        f"{len(short)} of {len(present)} files with fewer than min_copies={min_copies} verified "
-                        f"copies elsewhere (e.g. {example.path} has {others.get(example.file_id, 0)}); "
-                        "upload them to another site first"
-                    )
-                for part in chunked([x.id for x in present]):
-                    conn.execute(
-                        r.update()
-                        .where(r.c.id.in_(part))
-                        .values(
-                            status=s.REMOVING,
-                            lease_owner=owner,
-                            lease_expires_at=now + lease_seconds,
-                            updated_at=now,
-                        )
-                    )
-            for part in chunked(wanted_only):
-                conn.execute(r.delete().where(r.c.id.in_(part)))
-            if file_ids is None:
-                t = s.representation_sites
-                conn.execute(t.delete().where(t.c.representation_id == rep_id, t.c.site == site))
-            refresh_representations(conn, [rep_id])
-            self._events(
-                conn,
-                [
-                    {
-                        "kind": "remove_begin",
-                        "actor": actor,
-                        "project_id": rep.project_id,
-                        "representation_id": rep_id,
-                        "site": site,
-                        "message": f"{len(present)} copies to delete, {len(wanted_only)} pending requests dropped",
-                    }
-                ],
-            )
-        return RemovalTicket(site, tuple((x.id, x.file_id, x.path) for x in present), len(wanted_only))
-
-    def finish_remove(
-        self, replica_ids: Sequence[int], rep_id: int, site: str, actor: str, alternatives: Sequence[str] = ()
-    ) -> int:
-        """The copies are gone from storage: drop their records, and the records of the same
-        files on the site's ``alternatives`` (the same storage, so gone too)."""
-        r = s.replicas
-        n = 0
-        with self._write() as conn:
-            rep = conn.execute(
-                sa.select(s.representations.c.project_id).where(s.representations.c.id == rep_id)
-            ).first()
-            for part in chunked(list(replica_ids)):
-                if alternatives:
-                    gone = conn.execute(
-                        sa.select(r.c.file_id).where(r.c.id.in_(part), r.c.status == s.REMOVING)
-                    ).scalars()
-                    conn.execute(
-                        r.delete().where(
-                            r.c.file_id.in_(list(gone)), r.c.site.in_(list(alternatives)), r.c.status == s.PRESENT
-                        )
-                    )
-                n += conn.execute(r.delete().where(r.c.id.in_(part), r.c.status == s.REMOVING)).rowcount or 0
-            refresh_representations(conn, [rep_id])
-            self._events(
-                conn,
-                [
-                    {
-                        "kind": "remove",
-                        "actor": actor,
-                        "project_id": rep.project_id if rep else None,
-                        "representation_id": rep_id,
-                        "site": site,
-                        "message": f"{n} copies deleted from {site}",
-                    }
-                ],
-            )
-        return n
-
-    def abort_remove(self, replica_ids: Sequence[int]) -> None:
-        """The copies could not be deleted and still exist: they are verified copies again."""
-        r = s.replicas
-        now = time.time()
-        with self._write() as conn:
-            for part in chunked(list(replica_ids)):
-                conn.execute(
-                    r.update()
-                    .where(r.c.id.in_(part), r.c.status == s.REMOVING)
-                    .values(status=s.PRESENT, lease_owner=None, lease_expires_at=None, updated_at=now)
-                )
-            refresh_replicas(conn, replica_ids)
+    # ------------------------------------------------------------------ sites
 
     def forget_site(self, site: str, actor: str) -> int:
         """Drop every record of ``site`` (the site definition is being removed)."""

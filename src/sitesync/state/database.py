@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 
 from sitesync.errors import DatabaseError, DatabaseUnreachableError
+from sitesync.private import FILE_MODE, describe_os_error, ensure_private_folder
 
 if TYPE_CHECKING:  # alembic is imported only to migrate or to explain a schema mismatch (startup time)
     from alembic.config import Config
@@ -54,7 +56,13 @@ def normalize_url(url: str) -> sa.URL:
     return parsed
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, path: Path | None) -> None:
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        problem = sqlite_problem(path, context.original_exception)
+        if problem is not None:
+            raise DatabaseError(problem) from None
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # sitesync emits BEGIN itself (see _on_begin)
@@ -69,6 +77,31 @@ def _sqlite_setup(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+_SQLITE_WRITE_FAILURES = ("readonly database", "disk is full", "unable to open database file", "disk i/o error")
+
+
+def sqlite_problem(path: Path | None, exc: BaseException | None) -> str | None:
+    """What is wrong when SQLite cannot write or open its file (read-only, full, not permitted),
+    in one line; ``None`` for any other error."""
+    text = str(exc).lower()
+    if path is None or not any(marker in text for marker in _SQLITE_WRITE_FAILURES):
+        return None
+    folder = path.parent
+    problem = None
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            problem = "the file system holding it is read-only; remount it read-write or use another --db"
+        elif "disk is full" in text or os.statvfs(folder).f_bavail == 0:
+            problem = "no space is left on the device holding it; free some space and retry"
+        elif not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            problem = "this user may not write it or its folder; check their owner and permissions"
+    except OSError as err:
+        problem = describe_os_error(err)
+    if problem is None:
+        return None
+    return f"cannot write the state database {path}: {problem}; nothing was changed"
 
 
 def sqlite_file(url: str | sa.URL) -> Path | None:
@@ -88,9 +121,9 @@ def create_db_engine(url: str, *, create: bool = False) -> Engine:
         if path is not None and not path.exists():
             if not create:
                 raise DatabaseError(f"no sitesync state database at {path}; run `sitesync init` to create it")
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private_file(path)
         engine = sa.create_engine(parsed, connect_args={"timeout": 60, "check_same_thread": False})
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, path)
         return engine
     return sa.create_engine(
         parsed,
@@ -99,6 +132,23 @@ def create_db_engine(url: str, *, create: bool = False) -> Engine:
         max_overflow=10,
         connect_args={"connect_timeout": 10},
     )
+
+
+def _create_private_file(path: Path) -> None:
+    """An empty SQLite database readable by its owner only (SQLite gives its -wal and -shm files
+    the same mode), in a folder created 0700 when missing."""
+    ensure_private_folder(path.parent, what="folder of the state database")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the state database {path}: {describe_os_error(exc)}") from None
+
+
+def sqlite_paths(path: Path) -> list[Path]:
+    """The database file and the write-ahead log files SQLite keeps next to it."""
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -134,8 +184,11 @@ def translate_connect_errors(engine: Engine) -> Iterator[None]:
         yield
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        error = DatabaseError if engine.dialect.name == "sqlite" else DatabaseUnreachableError
-        raise error(
+        if engine.dialect.name == "sqlite":
+            raise DatabaseError(
+                f"cannot use the state database {mask_url(engine.url)}: {reason}; check --db / SITESYNC_DB"
+            ) from None
+        raise DatabaseUnreachableError(
             f"cannot use the state database {mask_url(engine.url)}: {reason}; "
             "check --db / SITESYNC_DB and that the server is running"
         ) from None

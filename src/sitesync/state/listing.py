@@ -22,7 +22,18 @@ from sitesync.state.base import StoreBase, chunked
 from sitesync.state.records import EventRow
 
 # Statuses of a representation on a site, in the order that needs attention first.
-SITE_STATUSES = ("failed", "removing", "in_progress", "queued", "paused", "partial", "present", "none")
+SITE_STATUSES = (
+    "lost",
+    "failed",
+    "no_source",
+    "removing",
+    "in_progress",
+    "queued",
+    "paused",
+    "partial",
+    "present",
+    "none",
+)
 _RANK = {status: i for i, status in enumerate(SITE_STATUSES)}
 SORT_KEYS = (
     "folder",
@@ -49,6 +60,9 @@ _STATE_COLUMNS = (
     "files_in_progress",
     "files_failed",
     "files_removing",
+    "files_missing",
+    "files_no_source",
+    "paused",
     "bytes_present",
     "bytes_in_flight",
     "progress",
@@ -103,9 +117,12 @@ def _with_status(project_id: int, table: Any, site: str | None, statuses: Sequen
     if site is not None:
         base.append(table.c.site == site)
     named = [x for x in statuses if x != "none"]
+    # "paused" means paused on the site, whatever its files' states (a paused representation that
+    # is present, failed or lost is still paused)
+    matches = sa.or_(table.c.status.in_(named), table.c.paused) if "paused" in named else table.c.status.in_(named)
     if "none" not in statuses:
-        return r.c.id.in_(sa.select(table.c.representation_id).where(*base, table.c.status.in_(named)))
-    others = [*base, table.c.status.not_in(named)] if named else base
+        return r.c.id.in_(sa.select(table.c.representation_id).where(*base, matches))
+    others = [*base, sa.not_(matches)] if named else base
     return r.c.id.not_in(sa.select(table.c.representation_id).where(*others))
 
 
@@ -225,7 +242,9 @@ class ListingMixin(StoreBase):
             if sort in state_keys:
                 side, column = state_keys[sort]
                 table = sides[side]
-                if len(rep_cond) == 1 and (not filtered_sides or (filtered_sides == {side} and column == "status")):
+                # the status groups are read in index order; "paused" also matches other statuses
+                status_only = filtered_sides == {side} and column == "status" and "paused" not in statuses[side]
+                if len(rep_cond) == 1 and (not filtered_sides or status_only):
                     total, ids = self._state_driven_ids(
                         conn,
                         project_id,
@@ -386,7 +405,7 @@ class ListingMixin(StoreBase):
         out: dict[int, dict[str, int]] = {}
         q = (
             sa.select(t.c.project_id, t.c.status, sa.func.count().label("n"))
-            .where(t.c.status.in_(["failed", "removing", "in_progress", "queued", "paused", "partial"]))
+            .where(t.c.status != "present")  # every other state, a newly added one included
             .group_by(t.c.project_id, t.c.status)
         )
         with self._read() as conn:

@@ -1,9 +1,11 @@
 """State store, read side: the summaries and details the faces show (status tables, where a file
-is, a representation's files per site). Read-only; every query is bounded by an index."""
+is, a representation's files per site) and what the worker asks of its queues (when the next
+retry falls due, what a run left undone). Read-only; every query is bounded by an index."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +67,8 @@ class QueriesMixin(StoreBase):
         (s.IN_PROGRESS, "files_in_progress"),
         (s.FAILED, "files_failed"),
         (s.REMOVING, "files_removing"),
+        (s.MISSING, "files_missing"),
+        (s.NO_SOURCE, "files_no_source"),
     )
 
     def project_site_summaries(self, project_id: int) -> list[SiteSummary]:
@@ -188,7 +192,7 @@ class QueriesMixin(StoreBase):
                     st.attempts = max(st.attempts, int(row.attempts or 0))
                     if row.updated is not None:
                         st.updated_at = max(st.updated_at or 0.0, row.updated)
-                    if row.error and row.status in (s.FAILED, s.QUEUED):
+                    if row.error and row.status in (s.FAILED, s.QUEUED, s.MISSING, s.NO_SOURCE):
                         st.last_error = row.error
                 tq = sa.select(t.c.representation_id, t.c.site, t.c.priority, t.c.paused).where(
                     t.c.representation_id.in_(part)
@@ -248,6 +252,63 @@ class QueriesMixin(StoreBase):
                     .group_by(r.c.site)
                 )
             }
+
+    def next_due(self, pairs: Iterable[tuple[int, str]], now: float | None = None) -> float | None:
+        """The earliest time after ``now`` at which a retry (a queued, unpaused file with failed
+        attempts: only retries wait for a future time) of one of these (project id, site) queues
+        falls due, or None. One probe of ``ix_replicas_due`` per queue: idle workers sleep until
+        then instead of a whole ``loop_delay``."""
+        pairs = sorted(set(pairs))
+        if not pairs:
+            return None
+        now = time.time() if now is None else now
+        r = s.replicas
+        q = sa.select(sa.func.min(r.c.next_attempt_at)).where(
+            r.c.project_id == sa.bindparam("p"),
+            r.c.site == sa.bindparam("s"),
+            # literal constants so SQLite can prove the partial index applies
+            r.c.status == sa.literal_column(f"'{s.QUEUED}'"),
+            r.c.paused == sa.false(),
+            r.c.attempts > sa.literal_column("0"),
+            r.c.next_attempt_at > sa.bindparam("now"),
+        )
+        found: list[float] = []
+        with self._read() as conn:
+            for project_id, site in pairs:
+                due = conn.execute(q, {"p": project_id, "s": site, "now": now}).scalar()
+                if due is not None:
+                    found.append(float(due))
+        return min(found, default=None)
+
+    def queue_remaining(self, pairs: Iterable[tuple[int, str]], now: float | None = None) -> dict[str, int]:
+        """What is left in these (project id, site) queues, unpaused files only: ``due`` (queued
+        and due now: no reachable copy to read, or not claimed yet), ``retry_later`` (queued,
+        waiting for a retry's back-off), ``in_progress`` (leased by a worker) and ``failed``."""
+        out = {"due": 0, "retry_later": 0, "in_progress": 0, "failed": 0}
+        pairs = sorted(set(pairs))
+        if not pairs:
+            return out
+        now = time.time() if now is None else now
+        r = s.replicas
+        later = sa.case((r.c.next_attempt_at > sa.bindparam("now"), 1), else_=0).label("later")
+        q = (
+            sa.select(r.c.status, later, sa.func.count())
+            .where(
+                r.c.project_id == sa.bindparam("p"),
+                r.c.site == sa.bindparam("s"),
+                r.c.status.in_((s.QUEUED, s.IN_PROGRESS, s.FAILED)),
+                r.c.paused == sa.false(),
+            )
+            .group_by(r.c.status, later)
+        )
+        with self._read() as conn:
+            for project_id, site in pairs:
+                for status, is_later, n in conn.execute(q, {"p": project_id, "s": site, "now": now}):
+                    if status == s.QUEUED:
+                        out["retry_later" if is_later else "due"] += int(n)
+                    else:
+                        out[status] += int(n)
+        return out
 
     def pending_totals(self, pairs: Sequence[tuple[int, str]]) -> tuple[int, int]:
         """(files, bytes) queued or in progress for the given (project id, site) queues."""

@@ -10,27 +10,75 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from sitesync.state import schema as s
 from sitesync.state.base import StoreBase, chunked, ids_in, ids_param
+from sitesync.state.catalog import seen_values
+from sitesync.state.physical import PhysicalMixin
 from sitesync.state.records import ClaimedReplica, Outcome
-from sitesync.state.sitestates import refresh_pairs
-
-MAX_BACKOFF = 3600.0
+from sitesync.state.sitestates import refresh_pairs, representation_pairs
 
 
-def backoff_delay(base: float, attempts: int) -> float:
-    """Seconds to wait after the ``attempts``-th failed attempt: base, 2*base, 4*base... capped."""
-    if base <= 0:
-        return 0.0
-    return min(MAX_BACKOFF, base * (2 ** max(0, attempts - 1)))
+def requeue_leased(
+    conn: sa.Connection,
+    where: list[sa.ColumnElement[bool]],
+    now: float,
+    last_error: str,
+    message: Callable[[str], str],
+    *,
+    lock: bool,
+) -> int:
+    """Put the transfers in progress matching ``where`` back in the queue (leases cleared, no
+    attempt counted), with a ``lease_expired`` event each whose text ``message(owner)`` gives.
+    ``lock``: PostgreSQL, skip rows another transaction holds. Returns how many."""
+    r = s.replicas
+    q = sa.select(r.c.id, r.c.file_id, r.c.representation_id, r.c.project_id, r.c.site, r.c.lease_owner).where(
+        *where, r.c.status == s.IN_PROGRESS
+    )
+    if lock:
+        q = q.order_by(r.c.id).with_for_update(skip_locked=True)
+    rows = conn.execute(q).all()
+    for part in chunked([row.id for row in rows]):
+        conn.execute(
+            r.update()
+            .where(r.c.id.in_(part), r.c.status == s.IN_PROGRESS, *where)
+            .values(
+                status=s.QUEUED,
+                lease_owner=None,
+                lease_expires_at=None,
+                bytes_done=0,
+                next_attempt_at=now,
+                last_error=sa.literal(last_error),
+                updated_at=now,
+            )
+        )
+    if not rows:
+        return 0
+    refresh_pairs(conn, {(row.representation_id, row.site) for row in rows})
+    StoreBase._events(
+        conn,
+        (
+            {
+                "at": now,
+                "kind": "lease_expired",
+                "actor": row.lease_owner or "?",
+                "project_id": row.project_id,
+                "representation_id": row.representation_id,
+                "file_id": row.file_id,
+                "site": row.site,
+                "message": message(row.lease_owner or "?"),
+            }
+            for row in rows
+        ),
+    )
+    return len(rows)
 
 
-class QueueMixin(StoreBase):
+class QueueMixin(PhysicalMixin):
     def claim(
         self,
         project_id: int,
@@ -42,9 +90,12 @@ class QueueMixin(StoreBase):
         now: float | None = None,
         *,
         refresh_summaries: bool = True,
+        alternatives: Sequence[str] = (),
     ) -> list[ClaimedReplica]:
         """Lease up to ``limit`` queued replicas of ``site`` in ``project_id`` whose file has a
-        verified copy on one of ``source_sites``, highest priority first.
+        verified copy on one of ``source_sites``, highest priority first. A file being copied to
+        one of the site's ``alternatives`` (the same storage) right now is left for that transfer:
+        one storage gets one transfer, and the alternatives rule records the rest.
 
         ``refresh_summaries=False`` leaves the Sync Queue summaries of the leased files to a
         following ``refresh_summaries()`` call, so the claim's write transaction (which competing
@@ -61,13 +112,16 @@ class QueueMixin(StoreBase):
             "b_owner": owner,
             "b_expires": now + lease_seconds,
         }
+        if alternatives:
+            params["b_alts"] = list(alternatives)
+        statements = self._claim_statements(bool(alternatives))
         with self._write() as conn:
             if self.is_postgres:
-                leased = conn.execute(self._claim_statements()[0], params).all()
+                leased = conn.execute(statements[0], params).all()
             else:
                 # SQLite: the write lock is held since BEGIN IMMEDIATE, so choosing the rows and
                 # then leasing them in a second statement cannot race with another writer
-                choose, lease = self._claim_statements()
+                choose, lease = statements
                 leased = conn.execute(choose, params).all()
                 if leased:
                     conn.execute(lease, {**params, "b_ids": json.dumps([row.id for row in leased])})
@@ -87,6 +141,10 @@ class QueueMixin(StoreBase):
                 attempts=row.attempts,
                 priority=row.priority,
                 sources=tuple(sorted(row.holders.split(","))) if row.holders else (),
+                seen_size=row.seen_size,
+                seen_hash=row.seen_hash,
+                seen_mtime=row.seen_mtime,
+                seen_ref=row.provider_ref,
             )
             for row in leased
             if row.path is not None  # the file was dropped by a re-publish meanwhile
@@ -94,19 +152,21 @@ class QueueMixin(StoreBase):
         out.sort(key=lambda c: (-c.priority, c.replica_id))
         return out
 
-    def _claim_statements(self) -> tuple[sa.Executable, ...]:
-        """The claim's statements, built once per store (SQLAlchemy caches their compiled form).
+    def _claim_statements(self, with_alternatives: bool = False) -> tuple[sa.Executable, ...]:
+        """The claim's statements, built once per store and variant (SQLAlchemy caches their
+        compiled form).
 
         PostgreSQL: ONE statement (one round trip) that chooses the batch through
         ``ix_replicas_queue`` with ``FOR UPDATE SKIP LOCKED`` (concurrent workers take disjoint
         batches), leases it and returns what a transfer needs: the file's path, size and hash and
         the sites holding a verified copy. SQLite: the same choice as a SELECT, then the lease.
         """
-        cached = getattr(self, "_claim_cache", None)
+        cache: dict[bool, tuple[sa.Executable, ...]] = self.__dict__.setdefault("_claim_cache", {})
+        cached = cache.get(with_alternatives)
         if cached is not None:
             return cached
         r, f = s.replicas, s.files
-        q, src, held = r.alias("q"), r.alias("src"), r.alias("held")
+        q, src, held, alt = r.alias("q"), r.alias("src"), r.alias("held"), r.alias("alt")
         queued = [
             q.c.project_id == sa.bindparam("b_project_id"),
             q.c.site == sa.bindparam("b_site"),
@@ -120,6 +180,14 @@ class QueueMixin(StoreBase):
                 src.c.site.in_(sa.bindparam("b_sources", expanding=True)),
             ),
         ]
+        if with_alternatives:
+            queued.append(
+                ~sa.exists().where(
+                    alt.c.file_id == q.c.file_id,
+                    alt.c.site.in_(sa.bindparam("b_alts", expanding=True)),
+                    alt.c.status == s.IN_PROGRESS,
+                )
+            )
         lease = {
             "status": s.IN_PROGRESS,
             "lease_owner": sa.bindparam("b_owner"),
@@ -161,6 +229,10 @@ class QueueMixin(StoreBase):
                     f.c.hash_algo,
                     f.c.hash,
                     holders(r.c.file_id),
+                    r.c.seen_size,
+                    r.c.seen_hash,
+                    r.c.seen_mtime,
+                    r.c.provider_ref,
                 ),
             )
         else:
@@ -176,6 +248,10 @@ class QueueMixin(StoreBase):
                     f.c.hash_algo,
                     f.c.hash,
                     holders(q.c.file_id),
+                    q.c.seen_size,
+                    q.c.seen_hash,
+                    q.c.seen_mtime,
+                    q.c.provider_ref,
                 )
                 .join(f, f.c.id == q.c.file_id)
                 .where(*queued)
@@ -184,7 +260,7 @@ class QueueMixin(StoreBase):
             )
             ids = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("b_ids")))
             statements = (choose, r.update().where(r.c.id.in_(ids), r.c.status == s.QUEUED).values(**lease))
-        self._claim_cache = statements
+        cache[with_alternatives] = statements
         return statements
 
     def refresh_summaries(self, pairs: Iterable[tuple[int, str]]) -> None:
@@ -238,12 +314,14 @@ class QueueMixin(StoreBase):
         stmts = self._outcome_statements()
         with self._write() as conn:
             owned = conn.execute(stmts["owned"], {"b_owner": owner, "b_ids": ids_param(by_id, self.dialect)})
-            attempts: dict[int, int] = {row.id: row.attempts for row in owned}
+            held = {row.id for row in owned}
             present: dict[str | None, list[int]] = {}  # source site -> replica ids
             failed, queued, released, events = [], [], [], []
             alt_rows: list[Outcome] = []
+            fingerprints: list[tuple[int, float | None, str | None]] = []
+            lost_sources: list[Outcome] = []
             for rid, o in by_id.items():
-                if rid not in attempts:
+                if rid not in held:
                     continue
                 base_event = {
                     "at": now,
@@ -255,30 +333,39 @@ class QueueMixin(StoreBase):
                     "source_site": o.source_site,
                 }
                 if o.kind == "present":
-                    present.setdefault(o.source_site, []).append(rid)
-                    events.append({**base_event, "kind": "transfer", "bytes": o.bytes, "duration": o.duration})
+                    present.setdefault(None if o.adopted else o.source_site, []).append(rid)
+                    fingerprints.append((rid, o.mtime, o.ref))
+                    if o.adopted:
+                        message = "the expected content was already there (same size and hash): recorded, not copied"
+                        events.append({**base_event, "kind": "adopted", "source_site": None, "message": message})
+                    else:
+                        events.append({**base_event, "kind": "transfer", "bytes": o.bytes, "duration": o.duration})
                     if o.alternatives:
                         alt_rows.append(o)
-                elif o.kind == "error":
-                    n = attempts[rid] + 1
-                    row = {"rid": rid, "n": n, "err": (o.error or "unknown error")[:4000], "at": now}
-                    if n >= o.retry_count:
+                elif o.kind in ("retry", "failed"):  # decided by the worker (errors.decide)
+                    row = {"rid": rid, "n": o.attempts, "err": (o.error or "unknown error")[:4000], "at": now}
+                    if o.kind == "failed":
                         failed.append(row)
                     else:
-                        queued.append({**row, "next": now + backoff_delay(o.retry_backoff, n)})
+                        queued.append({**row, "next": now + max(0.0, o.delay)})
                     events.append(
                         {
                             **base_event,
                             "kind": "failure",
                             "bytes": o.bytes,
                             "duration": o.duration,
-                            "message": f"attempt {n}/{o.retry_count}: {row['err']}",
+                            "message": f"{o.note or f'attempt {o.attempts}'}: {row['err']}",
                         }
                     )
-                else:  # release: put back untouched (site unavailable, worker stopping)
-                    released.append({"rid": rid, "next": now + max(0.0, o.retry_backoff), "err": o.error})
-                    if o.error:
+                elif o.kind in ("release", "source_lost"):  # put back untouched (a site condition,
+                    # the worker stopping, or the source copy lost: the file is re-planned)
+                    released.append({"rid": rid, "next": now + max(0.0, o.delay), "err": o.error})
+                    if o.kind == "source_lost":
+                        lost_sources.append(o)
+                    elif o.error:
                         events.append({**base_event, "kind": "deferred", "message": o.error[:4000]})
+                else:
+                    raise ValueError(f"unknown outcome kind {o.kind!r}")
             common_clear = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
             if present:
                 conn.execute(
@@ -330,13 +417,34 @@ class QueueMixin(StoreBase):
                     ),
                     released,
                 )
+            self._record_fingerprints(conn, fingerprints)
             for o in alt_rows:
                 self._record_alternatives(conn, o, now)
-            touched = {(o.representation_id, o.site) for rid, o in by_id.items() if rid in attempts}
+            touched = {(o.representation_id, o.site) for rid, o in by_id.items() if rid in held}
             touched.update((o.representation_id, alt) for o in alt_rows for alt in o.alternatives)
+            landed = [by_id[rid].file_id for ids in present.values() for rid in ids]
+            if landed:  # files waiting for a source (or lost elsewhere) have one again
+                touched |= self._settle_sources(conn, landed, now, gained_only=True)
+            reps_lost: set[int] = set()
+            for o in lost_sources:
+                # the source copy is gone or changed: the location log is corrected at once
+                if o.source_site is None:
+                    continue
+                _result, reps = self._lose_copies(
+                    conn,
+                    o.source_site,
+                    o.lost_alternatives,
+                    [(o.file_id, None, o.error or f"the copy on {o.source_site} is missing")],
+                    owner,
+                    "source_missing",
+                    check_since=False,
+                )
+                reps_lost |= reps | {o.representation_id}
+            if reps_lost:
+                touched |= representation_pairs(conn, reps_lost)
             refresh_pairs(conn, touched)
             self._events(conn, events)
-        return sum(1 for rid in by_id if rid in attempts)
+        return sum(1 for rid in by_id if rid in held)
 
     def _outcome_statements(self) -> dict[str, sa.Executable]:
         """record_outcomes' hot statements, built once: which of a batch's replicas this worker
@@ -345,7 +453,7 @@ class QueueMixin(StoreBase):
         if cached is not None:
             return cached
         r, f = s.replicas, s.files
-        owned = sa.select(r.c.id, r.c.attempts).where(
+        owned = sa.select(r.c.id).where(
             ids_in(r.c.id, self.dialect), r.c.lease_owner == sa.bindparam("b_owner"), r.c.status == s.IN_PROGRESS
         )
         if self.is_postgres:
@@ -366,6 +474,7 @@ class QueueMixin(StoreBase):
                 lease_owner=None,
                 lease_expires_at=None,
                 updated_at=sa.bindparam("b_now"),
+                **seen_values(),
             )
         )
         self._outcome_cache = {"owned": owned, "present": present}
@@ -377,7 +486,7 @@ class QueueMixin(StoreBase):
         for alt in o.alternatives:
             updated = conn.execute(
                 r.update()
-                .where(r.c.file_id == o.file_id, r.c.site == alt, r.c.status.in_((s.QUEUED, s.FAILED)))
+                .where(r.c.file_id == o.file_id, r.c.site == alt, r.c.status.in_(s.NOT_HELD))
                 .values(
                     status=s.PRESENT,
                     attempts=0,
@@ -387,6 +496,7 @@ class QueueMixin(StoreBase):
                     lease_owner=None,
                     lease_expires_at=None,
                     updated_at=now,
+                    **seen_values(),
                 )
             ).rowcount
             if updated:
@@ -408,6 +518,10 @@ class QueueMixin(StoreBase):
                         bytes_done=0,
                         source_site=o.site,
                         updated_at=now,
+                        seen_size=sa.select(s.files.c.size).where(s.files.c.id == o.file_id).scalar_subquery(),
+                        seen_hash=sa.select(s.files.c.hash_algo + ":" + s.files.c.hash)
+                        .where(s.files.c.id == o.file_id)
+                        .scalar_subquery(),
                     )
                 )
 
@@ -417,75 +531,11 @@ class QueueMixin(StoreBase):
         now = time.time() if now is None else now
         r = s.replicas
         with self._write() as conn:
-            q = sa.select(r.c.id, r.c.file_id, r.c.representation_id, r.c.project_id, r.c.site, r.c.lease_owner).where(
-                r.c.lease_owner.is_not(None), r.c.lease_expires_at < now, r.c.status == s.IN_PROGRESS
-            )
-            if self.is_postgres:
-                q = q.with_for_update(skip_locked=True)
-            rows = conn.execute(q).all()
-            if not rows:
-                return 0
-            for part in chunked([row.id for row in rows]):
-                conn.execute(
-                    r.update()
-                    .where(r.c.id.in_(part), r.c.status == s.IN_PROGRESS, r.c.lease_expires_at < now)
-                    .values(
-                        status=s.QUEUED,
-                        lease_owner=None,
-                        lease_expires_at=None,
-                        bytes_done=0,
-                        next_attempt_at=now,
-                        last_error=sa.literal("transfer interrupted: its worker stopped (lease expired)"),
-                        updated_at=now,
-                    )
-                )
-            refresh_pairs(conn, {(row.representation_id, row.site) for row in rows})
-            self._events(
+            return requeue_leased(
                 conn,
-                (
-                    {
-                        "at": now,
-                        "kind": "lease_expired",
-                        "actor": row.lease_owner or "?",
-                        "project_id": row.project_id,
-                        "representation_id": row.representation_id,
-                        "file_id": row.file_id,
-                        "site": row.site,
-                        "message": f"worker {row.lease_owner} stopped during the transfer; queued again",
-                    }
-                    for row in rows
-                ),
+                [r.c.lease_owner.is_not(None), r.c.lease_expires_at < now],
+                now,
+                "transfer interrupted: its worker stopped (lease expired)",
+                lambda owner: f"worker {owner} stopped during the transfer; queued again",
+                lock=self.is_postgres,
             )
-            return len(rows)
-
-    def claim_stale_removals(
-        self,
-        sites: Iterable[str],
-        owner: str,
-        lease_seconds: float,
-        limit: int = 500,
-        now: float | None = None,
-    ) -> list[tuple[int, int, int, str, str]]:
-        """Removals whose remover stopped midway: (replica id, file id, representation id, site, path)."""
-        now = time.time() if now is None else now
-        r, f = s.replicas, s.files
-        sites = list(sites)
-        if not sites:
-            return []
-        with self._write() as conn:
-            rows = conn.execute(
-                sa.select(r.c.id, r.c.file_id, r.c.representation_id, r.c.site, f.c.path)
-                .join(f, f.c.id == r.c.file_id)
-                .where(
-                    r.c.lease_owner.is_not(None),
-                    r.c.lease_expires_at < now,
-                    r.c.status == s.REMOVING,
-                    r.c.site.in_(sites),
-                )
-                .limit(limit)
-            ).all()
-            for part in chunked([row.id for row in rows]):
-                conn.execute(
-                    r.update().where(r.c.id.in_(part)).values(lease_owner=owner, lease_expires_at=now + lease_seconds)
-                )
-        return [(row.id, row.file_id, row.representation_id, row.site, row.path) for row in rows]

@@ -63,6 +63,9 @@ class FileFacts:
     size: int
     hash_algo: str
     hash: str
+    # the storage's fingerprint of the file where it was published (see identity.content.Seen)
+    mtime: float | None = None
+    ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,35 +124,71 @@ class ClaimedReplica:
     attempts: int
     priority: int
     sources: tuple[str, ...]  # sites holding a verified copy
+    # what sitesync last verified at the target location (a copy it may replace; see identity.content)
+    seen_size: int | None = None
+    seen_hash: str | None = None
+    seen_mtime: float | None = None
+    seen_ref: str | None = None
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What happened to one claimed replica; written to the database in batches."""
+    """What happened to one claimed replica; written to the database in batches.
+
+    The worker decides what a failure means (``sitesync.errors.decide``); the store writes it as
+    given: ``retry`` queues the file again after ``delay`` with ``attempts``, ``failed`` marks it
+    failed with ``attempts``, ``release`` puts it back untouched (after ``delay``)."""
 
     replica_id: int
     file_id: int
     representation_id: int
     project_id: int
     site: str
-    kind: str  # "present" | "error" | "release"
+    # "present" | "retry" | "failed" | "release" (put back untouched) | "source_lost" (the source
+    # copy is gone: it is recorded missing and the file re-planned, untouched)
+    kind: str
     source_site: str | None = None
     bytes: int = 0
     duration: float = 0.0
     error: str | None = None
-    retry_count: int = 3
-    retry_backoff: float = 30.0
+    attempts: int = 0  # retry/failed: the file's attempts after this one
+    delay: float = 0.0  # retry/release: seconds until the file may be tried again
+    note: str | None = None  # retry/failed: the attempt in words, for the history ("attempt 2/3, ...")
     alternatives: tuple[str, ...] = ()  # sites that are the same storage: recorded present too
-    unavailable_site: str | None = None  # release because this site could not be reached
+    unavailable_site: str | None = None  # release because of a condition of this site
+    condition: str | None = None  # that condition ("unreachable"...)
+    adopted: bool = False  # present: the expected content was already there, nothing was copied
+    mtime: float | None = None  # present: the storage fingerprint of the verified copy
+    ref: str | None = None
+    lost_alternatives: tuple[str, ...] = ()  # source_lost: the source site's alternatives (one storage)
+
+
+@dataclass(frozen=True, slots=True)
+class RemovalItem:
+    """One copy a removal is bound to: its replica, file and catalog path, and the content the
+    removal was asked for (what was last verified there: it is deleted only if still that)."""
+
+    replica_id: int
+    file_id: int
+    representation_id: int
+    path: str
+    size: int
+    hash_algo: str
+    hash: str
+    seen_mtime: float | None = None
+    provider_ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RemovalTicket:
-    """Replicas the remove guard allowed and marked ``removing``; the caller deletes the copies."""
+    """Replicas the remove guard allowed and marked ``removing`` (leased by ``owner``); the
+    caller checks and deletes the copies, then finishes or aborts each."""
 
     site: str
-    replicas: tuple[tuple[int, int, str], ...]  # (replica id, file id, catalog path)
-    dropped_wanted: int  # queued/failed records removed (no copy existed)
+    representation_id: int
+    owner: str
+    replicas: tuple[RemovalItem, ...]
+    dropped_wanted: int  # records without a copy (queued, failed, waiting, lost) dropped
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,12 +27,20 @@ HERO_VERSION = -1
 
 # Replica statuses (DESIGN §4). "removing" marks a copy being deleted: it is no longer a trusted
 # source, and a crash mid-removal leaves a record that the next remove or worker finishes.
+# "missing": the catalog recorded a verified copy here, it was found gone or changed, and no other
+# storage holds the file (the location log corrected: the file is lost on this site; it comes back
+# when the file is restored and validated, or published again). "no_source": wanted here, but no
+# site holds a verified copy to read from; it becomes "queued" again as soon as one does.
 QUEUED = "queued"
 IN_PROGRESS = "in_progress"
 PRESENT = "present"
 FAILED = "failed"
 REMOVING = "removing"
-STATUSES = (QUEUED, IN_PROGRESS, PRESENT, FAILED, REMOVING)
+MISSING = "missing"
+NO_SOURCE = "no_source"
+STATUSES = (QUEUED, IN_PROGRESS, PRESENT, FAILED, REMOVING, MISSING, NO_SOURCE)
+# records of a file on a site that holds no copy of it there (wanted, failed, waiting, lost)
+NOT_HELD = (QUEUED, FAILED, NO_SOURCE, MISSING)
 
 NAME = String(64)
 
@@ -80,6 +88,8 @@ representations = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("published_by", String(200), nullable=False),
+    # paused on every site, including sites it is requested on after the pause
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("project_id", "folder", "product", "version", "name"),
 )
 # A project's representations in publish order: preferred-content rules page through it.
@@ -122,7 +132,14 @@ replicas = Table(
     Column("lease_owner", String(128)),
     Column("lease_expires_at", Float),
     Column("source_site", NAME),
+    # What sitesync last verified at this replica's location (kept when the replica is queued again,
+    # so a replacement can tell its own old copy from a file someone else put there): the size, the
+    # content hash ("algo:hex"), and the storage's fingerprint of that copy (modification time and
+    # ``provider_ref``, the provider's own id: an inode, an object version, a Drive file id).
     Column("provider_ref", String(1024)),
+    Column("seen_size", BigInteger),
+    Column("seen_hash", String(160)),
+    Column("seen_mtime", Float),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("file_id", "site"),
 )
@@ -136,6 +153,16 @@ Index(
     sqlite_where=text("status = 'queued' AND paused = 0"),
     postgresql_where=text("status = 'queued' AND NOT paused"),
 )
+# When the next retry of a queue falls due (its back-off ends): idle workers sleep until then.
+Index(
+    "ix_replicas_due",
+    replicas.c.project_id,
+    replicas.c.site,
+    replicas.c.next_attempt_at,
+    # retries only (attempts > 0): small, and of no use to the claim, which keeps ix_replicas_queue
+    sqlite_where=text("status = 'queued' AND paused = 0 AND attempts > 0"),
+    postgresql_where=text("status = 'queued' AND NOT paused AND attempts > 0"),
+)
 # Expired leases (crashed workers): only rows that hold a lease are in it.
 Index(
     "ix_replicas_lease",
@@ -145,6 +172,22 @@ Index(
 )
 Index("ix_replicas_representation_site", replicas.c.representation_id, replicas.c.site)
 Index("ix_replicas_project_site_status", replicas.c.project_id, replicas.c.site, replicas.c.status)
+
+# The running workers: who they are, where they run and when they last showed they were alive.
+# Times in ``heartbeat_at`` come from the database's clock, so machines with skewed clocks agree.
+# A lease whose owner is a dead process of this machine, or whose owner stopped beating, is
+# reclaimed (``state/workers.py``); ``lease_expires_at`` stays the backstop.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(128), primary_key=True),  # the worker id, as in replicas.lease_owner
+    Column("host", String(255), nullable=False),
+    Column("boot_id", String(64), nullable=False),  # the host's boot (Linux); '' where unknown
+    Column("pid", Integer, nullable=False),
+    Column("site_id", NAME, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)
 
 representation_sites = Table(
     "representation_sites",
@@ -189,6 +232,21 @@ links = Table(
 # "used by": the representations that link to one
 Index("ix_links_linked_id", links.c.linked_id)
 
+# The storage identity of each site root (like git-annex's repository UUID): the id of the marker
+# file sitesync wrote at the root on first use, by site and root location as a machine sees it. A
+# root with a record here and no marker is not the storage it was (unmounted, replaced).
+storage_markers = Table(
+    "storage_markers",
+    metadata,
+    Column("site", NAME, primary_key=True),
+    # xxh3-128 of the location: long locations overflow a PostgreSQL btree entry, their digest does not
+    Column("location_key", String(32), primary_key=True),
+    Column("location", String(4200), nullable=False),
+    Column("marker_id", String(64), nullable=False),
+    Column("recorded_at", Float, nullable=False),
+    Column("recorded_by", String(200), nullable=False),
+)
+
 events = Table(
     "events",
     metadata,
@@ -224,14 +282,18 @@ site_states = Table(
     ),
     Column("site", NAME, primary_key=True),
     Column("project_id", Integer, nullable=False),
-    # the representation on this site in one word (see sitesync.status): removing, failed,
-    # in_progress, paused, queued, present, partial
+    # the representation on this site in one word (see sitesync.status): lost, removing, failed,
+    # in_progress, no_source, paused, queued, present, partial
     Column("status", String(16), nullable=False),
     Column("files_present", Integer, nullable=False),
     Column("files_queued", Integer, nullable=False),
     Column("files_in_progress", Integer, nullable=False),
     Column("files_failed", Integer, nullable=False),
     Column("files_removing", Integer, nullable=False),
+    Column("files_missing", Integer, nullable=False, server_default=text("0")),
+    Column("files_no_source", Integer, nullable=False, server_default=text("0")),
+    # the representation is paused on this site (whatever its status word)
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
     Column("bytes_present", BigInteger, nullable=False),
     Column("bytes_in_flight", BigInteger, nullable=False),
     Column("progress", Float, nullable=False),  # 0..1: verified plus in-flight bytes of the total
@@ -259,7 +321,8 @@ for _column in ("progress", "updated_at"):
     )
 
 # One row per representation that has replicas anywhere: its site rows combined. ``status`` is the
-# one needing the most attention (failed, removing, in_progress, queued, paused, partial, present),
+# one needing the most attention (lost, failed, no_source, removing, in_progress, queued, paused,
+# partial, present),
 # ``priority`` the highest. The Sync Queue's overall status and priority columns sort on it.
 representation_states = Table(
     "representation_states",
@@ -274,6 +337,7 @@ representation_states = Table(
     Column("status", String(16), nullable=False),
     Column("status_site", NAME, nullable=False),  # the site that status comes from (first by name)
     Column("priority", Integer),
+    Column("paused", Boolean, nullable=False, server_default=text("false")),  # paused on any site
     Column("updated_at", Float, nullable=False),
 )
 for _column in ("status", "priority"):

@@ -42,7 +42,11 @@ _COUNT_COLUMNS = {
     s.IN_PROGRESS: "files_in_progress",
     s.FAILED: "files_failed",
     s.REMOVING: "files_removing",
+    s.MISSING: "files_missing",
+    s.NO_SOURCE: "files_no_source",
 }
+# the statuses whose last error a summary shows
+_ERROR_STATUSES = (s.FAILED, s.QUEUED, s.MISSING, s.NO_SOURCE)
 
 
 @dataclass(slots=True)
@@ -50,7 +54,8 @@ class _Acc:
     """The replicas of one (representation, site), aggregated."""
 
     counts: dict[str, int] = field(default_factory=dict)
-    paused: bool = False  # a queued file is paused
+    paused: bool = False  # a queued file is paused (the status word says "paused")
+    held: bool = False  # the representation is paused on the site (whatever its files' states)
     bytes_present: int = 0
     bytes_in_flight: int = 0
     priority: int | None = None
@@ -100,10 +105,12 @@ def _aggregate(
             acc.bytes_in_flight += int(row.done or 0)
         elif row.status == s.QUEUED and row.n_paused:
             acc.paused = True
+        if row.n_paused:
+            acc.held = True
         if row.priority is not None:
             acc.priority = max(acc.priority or 0, int(row.priority))
         acc.attempts = max(acc.attempts, int(row.attempts or 0))
-        if row.error and row.status in (s.FAILED, s.QUEUED):
+        if row.error and row.status in _ERROR_STATUSES:
             acc.last_error = max(acc.last_error or "", row.error)
         acc.updated_at = max(acc.updated_at, float(row.updated or 0.0))
     return out, facts
@@ -128,6 +135,7 @@ def _row(rep_id: int, site: str, acc: _Acc, rep: Any) -> dict[str, Any]:
         "attempts": acc.attempts,
         "last_error": acc.last_error[:4000] if acc.last_error else None,
         "updated_at": acc.updated_at,
+        "paused": acc.held,
     }
     for status, column in _COUNT_COLUMNS.items():
         row[column] = acc.counts.get(status, 0)
@@ -206,7 +214,7 @@ def _upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> No
 
 
 # the order in which a representation's site statuses need attention: the first one found wins
-ATTENTION = ("failed", "removing", "in_progress", "queued", "paused", "partial", "present")
+ATTENTION = ("lost", "failed", "no_source", "removing", "in_progress", "queued", "paused", "partial", "present")
 _ATTENTION_RANK = {status: i for i, status in enumerate(ATTENTION)}
 
 
@@ -216,9 +224,9 @@ def compute_overall(conn: Connection, rep_ids: Sequence[int]) -> dict[int, dict[
     out: dict[int, dict[str, Any]] = {}
     for part in chunked(list(rep_ids), _CHUNK):
         rows = conn.execute(
-            sa.select(t.c.representation_id, t.c.project_id, t.c.site, t.c.status, t.c.priority, t.c.updated_at).where(
-                t.c.representation_id.in_(part)
-            )
+            sa.select(
+                t.c.representation_id, t.c.project_id, t.c.site, t.c.status, t.c.priority, t.c.updated_at, t.c.paused
+            ).where(t.c.representation_id.in_(part))
         ).all()
         # the first site in attention order (then by name) gives the status
         for row in sorted(rows, key=lambda x: (x.representation_id, _ATTENTION_RANK.get(x.status, 99), x.site)):
@@ -231,8 +239,10 @@ def compute_overall(conn: Connection, rep_ids: Sequence[int]) -> dict[int, dict[
                     "status_site": row.site,
                     "priority": row.priority,
                     "updated_at": row.updated_at,
+                    "paused": bool(row.paused),
                 }
                 continue
+            entry["paused"] = entry["paused"] or bool(row.paused)
             if row.priority is not None and (entry["priority"] is None or row.priority > entry["priority"]):
                 entry["priority"] = row.priority
             entry["updated_at"] = max(entry["updated_at"], row.updated_at)
@@ -250,6 +260,7 @@ def _refresh_overall(conn: Connection, rep_ids: Sequence[int]) -> None:
                 "status_site": "",
                 "priority": None,
                 "updated_at": 0.0,
+                "paused": False,
             }
             for i in part
         ]
@@ -274,6 +285,7 @@ def _placeholder(rep_id: int, site: str) -> dict[str, Any]:
         "attempts": 0,
         "last_error": None,
         "updated_at": 0.0,
+        "paused": False,
     }
     row.update(dict.fromkeys(_COUNT_COLUMNS.values(), 0))
     return row

@@ -2,11 +2,16 @@
 
 ``StateStore`` opens the database and offers one method per thing the rest of sitesync needs. The
 methods are grouped by concern in mixins (``catalog.py``: publishes and requests, ``queue.py``:
-the worker's claims, leases and outcomes, ``queries.py``: read models for the faces, ``links.py``:
+the worker's claims, leases and outcomes, ``removals.py``: the guarded removal's records,
+``physical.py``: storage markers, copies found lost, files without a source, ``workers.py``:
+running workers and their heartbeats, ``queries.py``: read models for the faces, ``links.py``:
 links between representations, ``workflows.py``: validate/fsck records and preferred-content
-requests, ``listing.py``: the Sync Queue list over the summaries ``sitestates.py`` keeps current)
-over ``base.py`` (connections, transactions). This file holds settings documents, projects, pauses
-and the event history.
+requests, ``listing.py``: the Sync Queue list over the summaries ``sitestates.py`` keeps current,
+``plan.py``: the read-only queries of the dry-run plan, ``imports.py``: representations taken over
+from OpenPype or AYON, ``overview.py``: the dashboard's overview and Sites view counts) over
+``base.py`` (connections, transactions; ``dberrors.py``: database errors become sitesync errors,
+and busy transactions are run again). This file holds settings documents, projects, pauses and the
+event history.
 
 Transactions are short. Writes on SQLite start with ``BEGIN IMMEDIATE`` (one writer at a time,
 no lock-upgrade deadlocks); on PostgreSQL rows that must not change under a decision are locked
@@ -26,17 +31,36 @@ from sqlalchemy.engine import Connection
 from sitesync.errors import ConflictError, NotFoundError
 from sitesync.state import schema as s
 from sitesync.state.catalog import CatalogMixin
+from sitesync.state.dberrors import retry_transactions
+from sitesync.state.imports import ImportsMixin
 from sitesync.state.links import LinksMixin
 from sitesync.state.listing import ListingMixin, event_filters
+from sitesync.state.overview import OverviewMixin
+from sitesync.state.plan import PlanMixin
 from sitesync.state.queries import QueriesMixin
 from sitesync.state.queue import QueueMixin
 from sitesync.state.records import EventRow, ProjectRow
+from sitesync.state.removals import RemovalsMixin
+from sitesync.state.workers import WorkersMixin
 from sitesync.state.workflows import WorkflowsMixin
 
 ALL = "*"  # in pauses: every project / every site
 
 
-class StateStore(WorkflowsMixin, LinksMixin, CatalogMixin, QueueMixin, QueriesMixin, ListingMixin):
+@retry_transactions
+class StateStore(
+    ImportsMixin,
+    WorkflowsMixin,
+    LinksMixin,
+    RemovalsMixin,
+    CatalogMixin,
+    QueueMixin,
+    WorkersMixin,
+    QueriesMixin,
+    ListingMixin,
+    PlanMixin,
+    OverviewMixin,
+):
     # ------------------------------------------------------------------ event history
 
     def events(
@@ -146,6 +170,25 @@ class StateStore(WorkflowsMixin, LinksMixin, CatalogMixin, QueueMixin, QueriesMi
                 conn.execute(t.insert().values(project=project, site=site, paused_at=time.time(), paused_by=actor))
             else:
                 conn.execute(t.delete().where(where))
-            scope = f"project={project} site={site}"
-            self._events(conn, [{"kind": "pause" if paused else "resume", "actor": actor, "message": scope}])
+            verb = "paused" if paused else "resumed"
+            event: dict[str, Any] = {"kind": "pause" if paused else "resume", "actor": actor}
+            if project.startswith("@"):  # a machine's workers (WORKER_PAUSE): site is its site id
+                event.update(site=site, message=f"{verb} the workers of machine {site}")
+            else:
+                if project != ALL:
+                    row = conn.execute(sa.select(s.projects.c.id).where(s.projects.c.name == project)).first()
+                    event["project_id"] = row.id if row is not None else None
+                if site != ALL:
+                    event["site"] = site
+                what = (
+                    "all syncing, every project and site"
+                    if project == ALL and site == ALL
+                    else f"project {project} on every site"
+                    if site == ALL
+                    else f"site {site} in every project"
+                    if project == ALL
+                    else f"project {project} on site {site}"
+                )
+                event["message"] = f"{verb} {what}"
+            self._events(conn, [event])
             return True

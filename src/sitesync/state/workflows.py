@@ -1,11 +1,12 @@
 """State store, workflows side: what validate and fsck read and record, the batch requests of
 preferred-content rules, and the read models of ``wait`` and ``clear`` (links: ``links.py``).
 
-Recording a copy as missing or corrupt is optimistic: it applies only if the replica is still the
-same ``present`` record that was checked (same ``present_since``), so a transfer or re-publish that
-landed meanwhile is never undone. A copy that is no longer trusted is queued again where another
-verified copy exists (outside its own storage: alternatives are the same storage), otherwise it is
-``failed`` with an error saying so. Either way it stops counting toward ``min_copies`` at once.
+Recording a copy as missing or corrupt is ``lose_copies`` (``physical.py``): optimistic (it applies
+only if the replica is still the same ``present`` record that was checked, same ``present_since``,
+so a transfer or re-publish that landed meanwhile is never undone); the copy is queued again where
+another verified copy exists (outside its own storage: alternatives are the same storage),
+otherwise it is ``missing``: the file is lost on that site. Either way it stops counting toward
+``min_copies`` at once.
 """
 
 from __future__ import annotations
@@ -49,14 +50,6 @@ class RuleCandidate:
     version: int
     name: str
     created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Unverified:
-    """Outcome of ``mark_unverified``: file ids queued again, and those left failed (no other copy)."""
-
-    requeued: tuple[int, ...]
-    failed: tuple[int, ...]
 
 
 class WorkflowsMixin(CatalogMixin):
@@ -150,9 +143,11 @@ class WorkflowsMixin(CatalogMixin):
         files: Sequence[SiteFile],
         actor: str,
         how: str,
+        fingerprints: dict[int, tuple[float | None, str | None]] | None = None,
     ) -> int:
         """Record copies found on ``site`` (size and hash checked by the caller) as verified, on the
-        site and its alternatives. Only records that are absent, queued or failed change: a running
+        site and its alternatives, with the storage fingerprint of each (file id -> mtime, ref).
+        Only records without a copy (absent, queued, failed, waiting, lost) change: a running
         transfer or removal is left alone. Returns how many files became present on ``site``."""
         if not files:
             return 0
@@ -165,16 +160,12 @@ class WorkflowsMixin(CatalogMixin):
             for part in chunked(list(files)):
                 ids = [x.file_id for x in part]
                 for target in [site, *alternatives]:
-                    changed = (
-                        conn.execute(
-                            r.update()
-                            .where(r.c.file_id.in_(ids), r.c.site == target, r.c.status.in_((s.QUEUED, s.FAILED)))
-                            .values(**self._present_values(now))
-                            .returning(r.c.file_id)
-                        )
-                        .scalars()
-                        .all()
-                    )
+                    changed = conn.execute(
+                        r.update()
+                        .where(r.c.file_id.in_(ids), r.c.site == target, r.c.status.in_(s.NOT_HELD))
+                        .values(**self._present_values(now))
+                        .returning(r.c.id, r.c.file_id)
+                    ).all()
                     sel = (
                         sa.select(
                             f.c.id,
@@ -189,6 +180,8 @@ class WorkflowsMixin(CatalogMixin):
                             sa.literal(0),
                             sa.literal(now),
                             sa.literal(now, type_=sa.Float),
+                            f.c.size,
+                            f.c.hash_algo + ":" + f.c.hash,
                         )
                         .join(rep, rep.c.id == f.c.representation_id)
                         .where(
@@ -196,13 +189,16 @@ class WorkflowsMixin(CatalogMixin):
                             ~sa.exists().where(r.c.file_id == f.c.id, r.c.site == target),
                         )
                     )
-                    inserted = (
-                        conn.execute(r.insert().from_select(REPLICA_INSERT_COLUMNS, sel).returning(r.c.file_id))
-                        .scalars()
-                        .all()
-                    )
+                    inserted = conn.execute(
+                        r.insert().from_select(REPLICA_INSERT_COLUMNS, sel).returning(r.c.id, r.c.file_id)
+                    ).all()
+                    if fingerprints:
+                        self._record_fingerprints(
+                            conn,
+                            [(rid, *fingerprints[fid]) for rid, fid in [*changed, *inserted] if fid in fingerprints],
+                        )
                     if target == site:
-                        done = set(changed) | set(inserted)
+                        done = {fid for _rid, fid in [*changed, *inserted]}
                         registered += len(done)
                         for x in part:
                             if x.file_id in done:
@@ -222,89 +218,9 @@ class WorkflowsMixin(CatalogMixin):
                     for (pid, rid), n in sorted(by_rep.items())
                 ),
             )
+            self._settle_sources(conn, [x.file_id for x in files], now)
             refresh_representations(conn, touched_reps)
         return registered
-
-    def mark_unverified(
-        self,
-        site: str,
-        alternatives: Sequence[str],
-        checked: Iterable[tuple[int, float | None, str]],
-        actor: str,
-        kind: str,
-    ) -> Unverified:
-        """The site's copies of these files (file id, ``present_since`` when checked, what is wrong)
-        are missing or damaged: they stop being verified copies, on the site and on its
-        alternatives. Each is queued again where another verified copy exists elsewhere, otherwise
-        marked failed."""
-        r = s.replicas
-        now = time.time()
-        group = [site, *alternatives]
-        checked_at = {fid: since for fid, since, _ in checked}
-        reasons = {fid: reason for fid, _, reason in checked}
-        requeued: list[int] = []
-        failed: list[int] = []
-        touched_reps: set[int] = set()
-        with self._write() as conn:
-            for part in chunked(list(checked_at)):
-                q = sa.select(r.c.id, r.c.file_id, r.c.representation_id, r.c.project_id, r.c.present_since).where(
-                    r.c.file_id.in_(part), r.c.site == site, r.c.status == s.PRESENT
-                )
-                if self.is_postgres:
-                    q = q.with_for_update()
-                rows = [row for row in conn.execute(q) if row.present_since == checked_at[row.file_id]]
-                if not rows:
-                    continue
-                touched_reps.update(row.representation_id for row in rows)
-                fids = [row.file_id for row in rows]
-                elsewhere = set(
-                    conn.execute(
-                        sa.select(r.c.file_id)
-                        .where(r.c.file_id.in_(fids), r.c.site.notin_(group), r.c.status == s.PRESENT)
-                        .distinct()
-                    ).scalars()
-                )
-                messages: dict[int, str] = {}
-                for row in rows:
-                    if row.file_id in elsewhere:
-                        message = f"{reasons[row.file_id]}; queued again from another verified copy"
-                        values = {**self._requeue_values(now), "last_error": message}
-                        requeued.append(row.file_id)
-                    else:
-                        message = (
-                            f"{reasons[row.file_id]}; no other site holds a verified copy: restore the file "
-                            f"on {site} and run `sitesync validate {site}`, or publish it again"
-                        )
-                        values = {
-                            **self._requeue_values(now),
-                            "status": s.FAILED,
-                            "last_error": message[:4000],
-                            "last_failed_at": now,
-                        }
-                        failed.append(row.file_id)
-                    messages[row.file_id] = message
-                    conn.execute(
-                        r.update()
-                        .where(r.c.file_id == row.file_id, r.c.site.in_(group), r.c.status == s.PRESENT)
-                        .values(**values)
-                    )
-                self._events(
-                    conn,
-                    (
-                        {
-                            "kind": kind,
-                            "actor": actor,
-                            "project_id": row.project_id,
-                            "representation_id": row.representation_id,
-                            "file_id": row.file_id,
-                            "site": site,
-                            "message": messages[row.file_id][:4000],
-                        }
-                        for row in rows
-                    ),
-                )
-            refresh_representations(conn, touched_reps)
-        return Unverified(tuple(requeued), tuple(failed))
 
     # ------------------------------------------------------------------ preferred content
 
@@ -438,6 +354,8 @@ class WorkflowsMixin(CatalogMixin):
                     self._queue_missing(conn, rid, projects[rid], site, prio, paused, now)
                     self._adopt_alternatives(conn, rid, site, alternatives, now)
                     added.append(rid)
+                if added:
+                    self._settle_sources(conn, None, now, rep_ids=[x for x in part if x in set(added)])
                 self._events(
                     conn,
                     (
@@ -526,4 +444,4 @@ class WorkflowsMixin(CatalogMixin):
         return sorted(ids)
 
 
-__all__ = ["RuleCandidate", "SiteFile", "Unverified", "WorkflowsMixin"]
+__all__ = ["RuleCandidate", "SiteFile", "WorkflowsMixin"]

@@ -1,8 +1,9 @@
 """``clear PROJECT --site S``: remove a project's copies from a site (typically an artist's own).
 
 Each representation with a copy or a request on the site goes through the guarded removal
-(``Client.remove``): copies whose removal would leave fewer than ``min_copies`` verified copies
-elsewhere are kept, as are representations being transferred right now or whose deletion failed.
+(``engine/removal.py``): copies whose removal would leave fewer than ``min_copies`` verified copies
+elsewhere (in the catalog and at their storage) are kept, as are representations being transferred
+right now or whose deletion failed. Ctrl-C stops the clear after recording what was done.
 The result lists what was removed and, for everything kept, why. A preferred-content rule of the
 site may queue what it wants again; change the rule to stop that.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sitesync.errors import SitesyncError
+from sitesync.errors import RemovalInterrupted, SitesyncError
 from sitesync.state.store import StateStore
 
 
@@ -31,6 +32,8 @@ def clear_site(
     for n, rep_id in enumerate(rep_ids, 1):
         try:
             result = remove(rep_id, site)
+        except RemovalInterrupted:
+            raise
         except SitesyncError as exc:
             kept.append({"representation_id": rep_id, "reason": str(exc)})
         else:

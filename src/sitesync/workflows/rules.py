@@ -21,7 +21,8 @@ A rule is a small boolean expression over a representation's catalog facts::
 * Keywords are case-insensitive; patterns are not.
 
 ``parse_rule`` turns text into a tree of frozen nodes or raises ``RuleError`` with one line that
-names the problem and its column. The parser is a plain recursive descent over the grammar above.
+names the problem and its column. The parser is a plain recursive descent over the grammar above;
+parentheses and ``not`` nest at most ``MAX_NESTING`` deep, so no rule can exhaust the stack.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _HINT = (
     "use everything, nothing, latest, hero, folder:PATTERN, product:PATTERN, name:PATTERN, age<7d, and, or, not, ( )"
 )
 MAX_RULE_LENGTH = 2000
+MAX_NESTING = 32  # parentheses and 'not' inside each other; far beyond any real rule, far below recursion limits
 
 
 class RuleError(ValueError):
@@ -249,6 +251,15 @@ class _Parser:
     def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
         self.i = 0
+        self.depth = 0
+
+    def _enter(self, tok: _Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise RuleError(
+                f"the rule nests parentheses or 'not' more than {MAX_NESTING} deep at column {tok.column}; "
+                "write it flatter"
+            )
 
     @property
     def current(self) -> _Token:
@@ -284,13 +295,17 @@ class _Parser:
 
     def not_expr(self) -> Node:
         if self._is_word("not"):
+            self._enter(self.current)
             self.i += 1
-            return Not(self.not_expr())
+            node = Not(self.not_expr())
+            self.depth -= 1
+            return node
         return self.term()
 
     def term(self) -> Node:
         tok = self.current
         if tok.kind == "(":
+            self._enter(tok)
             self.i += 1
             node = self.or_expr()
             if self.current.kind != ")":
@@ -299,6 +314,7 @@ class _Parser:
                     f"at column {self.current.column}"
                 )
             self.i += 1
+            self.depth -= 1
             return node
         if tok.kind == "field":
             self.i += 1

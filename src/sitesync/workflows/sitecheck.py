@@ -2,7 +2,9 @@
 progress, and hashing stored copies with the catalog's algorithm in a few threads.
 
 A site that cannot be reached is *unknown*, never *absent*: checks refuse to start (or stop) and
-record nothing about it. A disabled project, or a site disabled in a project, is skipped.
+record nothing about it. Neither do they on storage not proven to be the site's own (its marker
+missing: not mounted? another site's marker: the same storage under two names), unless ``force``
+says it is. A disabled project, or a site disabled in a project, is skipped.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sitesync.errors import InvalidInputError, NotFoundError, SitesyncError
-from sitesync.hashing import HashingReader
+from sitesync.errors import InvalidInputError, NotFoundError, SitesyncError, StorageIdentityError
+from sitesync.identity.content import hash_stored
+from sitesync.identity.storage import require_site_storage
 from sitesync.providers.base import Provider
 from sitesync.settings.models import STUDIO
 from sitesync.sites import MachineView, ProjectView, ProviderPool, SiteSpec
@@ -75,11 +78,20 @@ class Targets:
 
 
 def select_targets(
-    store: StateStore, view: MachineView, pool: ProviderPool, site: str, project: str | None, action: str
+    store: StateStore,
+    view: MachineView,
+    pool: ProviderPool,
+    site: str,
+    project: str | None,
+    action: str,
+    *,
+    actor: str = "sitesync",
+    force: bool = False,
 ) -> Targets:
     """The projects ``site`` is checked for (``project``, or every project), each with a reachable
     provider. With ``project`` given, anything that prevents the check is a ``UserError``; over
-    every project, such projects are listed as skipped with the reason."""
+    every project, such projects are listed as skipped with the reason. Storage not proven to be
+    the site's (``identity.storage``) refuses the whole check unless ``force``."""
     name = view.normalize_site(site)
     if name not in (STUDIO, view.site_id) and name not in view.system.sites:
         raise NotFoundError(f"unknown site {site!r}; see `sitesync site list`")
@@ -88,6 +100,12 @@ def select_targets(
     for row in rows:
         reason, target = _target(view, pool, row, name, action)
         if target is not None:
+            try:
+                require_site_storage(store, target.spec, target.provider, actor, project_id=row.id, force=force)
+            except StorageIdentityError as exc:
+                raise InvalidInputError(
+                    f"refused to {action} site {name!r}: {exc}; nothing was recorded (--force checks it anyway)"
+                ) from None
             out.targets.append(target)
             continue
         if project:
@@ -148,10 +166,7 @@ class ByteCounter:
 
 def hash_copy(provider: Provider, path: str, algorithm: str, counter: ByteCounter | None = None) -> HashResult:
     """Read a stored copy to its end through the catalog's hasher."""
-    with provider.open_read(path) as raw:
-        reader = HashingReader(raw, algorithm, counter.add if counter else None)
-        reader.drain()
-    return HashResult(reader.bytes_read, reader.hexdigest())
+    return HashResult(*hash_stored(provider, path, algorithm, counter.add if counter else None))
 
 
 def run_threaded(

@@ -4,15 +4,19 @@
    several projects share it. Each listed file is looked up in the catalog by path (the
    ``path_key`` index), in batches.
 2. **Register** files already there that the catalog does not count as verified copies on the site
-   (absent, queued or failed there): each is hashed with the catalog's algorithm and, when size and
+   (absent, queued, failed, waiting for a source or lost there): each is hashed with the catalog's algorithm and, when size and
    hash match, recorded present on the site and its alternatives without copying a byte. That is
    how a newly attached drive is seeded. A file whose content differs is left alone (the engine
    replaces it when the file is wanted there).
 3. **Detect losses**: a verified copy the catalog records on the site that the walk did not find
    (confirmed with ``stat``) or whose size is wrong is no longer trusted: it is queued again where
-   another verified copy exists, otherwise marked ``failed`` with an error saying that no copy is
-   left (restore the file and validate again, or publish again). Copies that became present after
-   the walk started are never judged by it.
+   another verified copy exists, otherwise it is ``missing``: the file is lost on that site (restore
+   it and validate again, or publish again). Copies that became present after the walk started are
+   never judged by it.
+
+Nothing of this starts before the site's storage is proven to be its own (its marker, see
+``identity/storage.py``): an unmounted share must not look like every file lost. ``force`` skips
+that proof (and marks the storage as the site's).
 
 Files under the roots that no project's catalog knows are counted as untracked and left alone.
 Memory grows with the files checked (one set of ids), not with the catalog.
@@ -27,8 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sitesync.errors import SitesyncError, SiteUnavailableError, StorageError
+from sitesync.identity.markers import is_marker_name
 from sitesync.providers.base import Entry, Provider
 from sitesync.sites import MachineView, ProviderPool, SiteSpec
+from sitesync.state.schema import NOT_HELD
 from sitesync.state.store import StateStore
 from sitesync.state.workflows import SiteFile
 from sitesync.workflows.sitecheck import (
@@ -68,11 +74,13 @@ class _Summary:
     differs: int = 0
     missing: int = 0
     requeued: int = 0
-    failed: int = 0
+    lost: int = 0
     unreadable: int = 0
     examples: dict[str, list[Any]] = field(
         default_factory=lambda: {"untracked": [], "differs": [], "missing": [], "unreadable": []}
     )
+    # file id -> (size, mtime, ref) of a wrong copy as seen: its re-fetch replaces exactly that file
+    observed: dict[int, tuple[int, float | None, str | None]] = field(default_factory=dict)
 
     def example(self, kind: str, value: Any) -> None:
         if len(self.examples[kind]) < EXAMPLES:
@@ -99,10 +107,11 @@ def validate_site(
     *,
     progress: ProgressFn | None = None,
     threads: int = 4,
+    force: bool = False,
 ) -> dict[str, Any]:
     started = time.time()
     clock = time.monotonic()
-    chosen = select_targets(store, view, pool, site, project, "validate")
+    chosen = select_targets(store, view, pool, site, project, "validate", actor=actor, force=force)
     name = chosen.site
     summary = _Summary(name, [t.project.name for t in chosen.targets], chosen.skipped)
     report = Reporter(progress)
@@ -127,7 +136,7 @@ def validate_site(
         "differs": summary.differs,
         "missing": summary.missing,
         "requeued": summary.requeued,
-        "failed": summary.failed,
+        "lost": summary.lost,
         "unreadable": summary.unreadable,
         "examples": summary.examples,
         "interrupted": interrupted,
@@ -163,6 +172,9 @@ def _walk_and_register(
             summary.listed += 1
             report("walk", summary.listed, None, "files")
             rel = relative_to(entry.path, walk.base)
+            if rel is not None and is_marker_name(rel):
+                summary.listed -= 1  # the site's own marker, not a file
+                continue
             if rel is None:
                 summary.untracked += 1
                 continue
@@ -212,7 +224,8 @@ def _check_batch(
             elif (f.present_since or 0) < started:
                 reason = f"the copy on {site} has the wrong size ({entry.size} bytes, catalog says {f.size}; found by validate)"
                 lost.setdefault(f.project_id, []).append((f.file_id, f.present_since, reason))
-        elif f.status in (None, "queued", "failed"):
+                summary.observed[f.file_id] = (entry.size, entry.mtime, entry.ref)
+        elif f.status is None or f.status in NOT_HELD:
             if entry.size == f.size:
                 to_hash.append((f, entry))
             else:
@@ -260,7 +273,11 @@ def _hash_and_register(
             summary.example("differs", {"path": f.path, "reason": f"content differs from the catalog ({f.hash_algo})"})
     report("hash", counter.value, total, "bytes", force=True)
     if found:
-        summary.registered += store.register_present(site, walk.spec.alternatives, found, actor, "validate")
+        entries = {f.file_id: entry for f, entry in to_hash}
+        prints = {f.file_id: (entries[f.file_id].mtime, entries[f.file_id].ref) for f in found}
+        summary.registered += store.register_present(
+            site, walk.spec.alternatives, found, actor, "validate", fingerprints=prints
+        )
 
 
 def _find_losses(
@@ -301,6 +318,8 @@ def _find_losses(
                 else f"the copy on {site} has the wrong size ({entry.size} bytes, catalog says {row.size}; found by validate)"
             )
             lost.append((row.file_id, row.present_since, reason))
+            if entry is not None:
+                summary.observed[row.file_id] = (entry.size, entry.mtime, entry.ref)
     report("check", done, total, "files", force=True)
     _record_lost(store, target, site, actor, lost, summary)
 
@@ -315,15 +334,21 @@ def _record_lost(
 ) -> None:
     if not lost:
         return
-    result = store.mark_unverified(site, target.spec.alternatives, lost, actor, "validate_missing")
-    summary.missing += len(result.requeued) + len(result.failed)
+    result = store.lose_copies(
+        site, target.spec.alternatives, lost, actor, "validate_missing", observed=summary.observed
+    )
+    summary.missing += len(result.requeued) + len(result.missing)
     summary.requeued += len(result.requeued)
-    summary.failed += len(result.failed)
+    summary.lost += len(result.missing)
     reasons = {fid: reason for fid, _, reason in lost}
-    for fid in [*result.requeued, *result.failed]:
+    for fid in [*result.requeued, *result.missing]:
         summary.example(
             "missing",
-            {"file_id": fid, "reason": reasons[fid], "action": "queued again" if fid in result.requeued else "failed"},
+            {
+                "file_id": fid,
+                "reason": reasons[fid],
+                "action": "queued again" if fid in result.requeued else "lost: no other copy",
+            },
         )
 
 

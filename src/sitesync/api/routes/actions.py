@@ -3,12 +3,9 @@ at a time or on a selection. Each action wakes the worker at once."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from sqlalchemy.exc import DBAPIError
 
 from sitesync.api.app import ApiContext
 from sitesync.api.models import BatchIn, BatchOut
@@ -30,23 +27,6 @@ def _want_message(verb: str, result: dict[str, Any]) -> str:
     return f"{verb} to {site}: " + (", ".join(parts) or "already queued")
 
 
-TRANSIENT_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
-
-
-def retrying(call: Callable[[], Any], attempts: int = 3) -> Any:
-    """Run an action again when the database aborted it as a deadlock victim: that transaction
-    was rolled back whole, so running it again is safe. (PostgreSQL: a user's action on a
-    representation can cross a worker's outcome writes for the same files.)"""
-    for attempt in range(attempts):
-        try:
-            return call()
-        except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) not in TRANSIENT_SQLSTATES or attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
 def perform(
     ctx: ApiContext,
     action: str,
@@ -57,8 +37,9 @@ def perform(
     scope: str = "all",
     file_id: int | None = None,
 ) -> dict[str, Any]:
-    """Run one action through the client; raises its errors. Returns an ``ActionOut`` dict."""
-    return retrying(lambda: _perform(ctx, action, rep_id, site=site, priority=priority, scope=scope, file_id=file_id))
+    """Run one action through the client; raises its errors. Returns an ``ActionOut`` dict. (A
+    transaction the database aborts as a deadlock victim is run again by the state store.)"""
+    return _perform(ctx, action, rep_id, site=site, priority=priority, scope=scope, file_id=file_id)
 
 
 def _perform(
@@ -109,11 +90,20 @@ def _perform(
 def batch(body: BatchIn, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
     """One action on many representations. Each is done on its own: a refusal (for example the
     ``min_copies`` guard of a removal) is reported in its result and the others go on."""
+    return run_batch(
+        ctx, body.action, body.representation_ids, site=body.site, priority=body.priority, scope=body.scope
+    )
+
+
+def run_batch(
+    ctx: ApiContext, action: str, rep_ids: list[int], *, site: str | None, priority: int | None, scope: str
+) -> dict[str, Any]:
+    """``action`` on each representation on its own; a refusal is reported and the others go on."""
     results = []
-    for rep_id in dict.fromkeys(body.representation_ids):
+    for rep_id in dict.fromkeys(rep_ids):
         try:
-            results.append(perform(ctx, body.action, rep_id, site=body.site, priority=body.priority, scope=body.scope))
+            results.append(perform(ctx, action, rep_id, site=site, priority=priority, scope=scope))
         except SitesyncError as exc:
             results.append({"representation_id": rep_id, "ok": False, "message": str(exc), "error": type(exc).__name__})
     ok = sum(1 for r in results if r["ok"])
-    return {"action": body.action, "ok": ok, "failed": len(results) - ok, "results": results}
+    return {"action": action, "ok": ok, "failed": len(results) - ok, "results": results}

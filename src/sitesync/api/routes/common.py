@@ -24,11 +24,12 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
         400: "Bad input or an action that cannot be done: the message says what to do.",
         401: "Missing or wrong bearer token.",
-        403: "Refused: another origin, or a host name that is not served.",
+        403: "Refused: another origin, a host name that is not served, or a setting only a machine's local "
+        "settings may hold.",
         404: "Unknown project, site, representation or file.",
         409: "Refused by a guard (min_copies) or in conflict with the current state.",
         415: "Changes need Content-Type: application/json.",
-        422: "The request does not match the schema.",
+        422: "The request does not match the schema, or a setting's value is refused.",
         502: "The storage of a site failed.",
         503: "The state database cannot be used.",
     }

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sitesync.providers._cloud import PlatformPath, check_platform_path
-from sitesync.providers.base import ProviderConfig
+from sitesync.providers.base import Destination, LocalOnly, ProviderConfig
 
 UPLOAD_GRANULARITY = 256 * 1024  # Drive requires resumable chunks in multiples of 256 KiB
 MIB = 1024 * 1024
 
 
 class GoogleDriveConfig(ProviderConfig):
-    credentials: PlatformPath | None = None
+    credentials: Annotated[PlatformPath | None, LocalOnly("names a file the service reads credentials from")] = None
     """Path of the service account's JSON key file, for every platform or per platform
     (``{linux = "...", windows = "..."}``); ``{ENV_VAR}`` placeholders are expanded. Read when
     needed, never copied into the database."""
@@ -37,7 +37,7 @@ class GoogleDriveConfig(ProviderConfig):
     """Deleting moves files to Drive's trash (recoverable for 30 days) instead of deleting them."""
     check_md5: bool = True
     """Compare Drive's md5Checksum of an uploaded file with the md5 of the bytes sent."""
-    endpoint: str | None = None
+    endpoint: Annotated[str | None, Destination(("credentials", "credentials_json"))] = None
     """Base URL of the Drive API (default ``https://www.googleapis.com/``); for a proxy or a test server."""
     timeout: float = Field(120.0, gt=0.0)
     """Seconds to wait for any one network read."""

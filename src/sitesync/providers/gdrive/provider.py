@@ -28,7 +28,7 @@ from sitesync.errors import (
     VerificationError,
 )
 from sitesync.providers._cloud import remote_parts
-from sitesync.providers.base import CAP_NATIVE_HASH, CommitCheck, Entry, Provider, ReadableStream
+from sitesync.providers.base import CAP_NATIVE_HASH, CAP_USAGE, CommitCheck, Entry, Provider, ReadableStream, Usage
 from sitesync.providers.gdrive.api import DriveApi, DriveNotFound, http_status
 from sitesync.providers.gdrive.config import GoogleDriveConfig
 from sitesync.providers.gdrive.streams import DriveReader, StreamUpload, read_for_commit
@@ -58,7 +58,7 @@ def _mtime(item: dict[str, Any]) -> float | None:
 class GoogleDriveProvider(Provider):
     name = "gdrive"
     Config = GoogleDriveConfig
-    capabilities = frozenset({CAP_NATIVE_HASH})
+    capabilities = frozenset({CAP_NATIVE_HASH, CAP_USAGE})
     description = "a Google Drive folder (My Drive or a shared drive) through a service account"
     config: GoogleDriveConfig
 
@@ -288,6 +288,20 @@ class GoogleDriveProvider(Provider):
             raise
         except StorageError as exc:
             raise self._unavailable(str(exc).removeprefix(f"site {self.site}: ")) from None
+
+    def usage(self) -> Usage | None:
+        """The account's storage quota (``about.storageQuota``): ``limit`` is absent for unlimited
+        storage. Files in a shared drive count against the organisation's pooled storage, which
+        the service account cannot see: None there."""
+        if self.base()[1] is not None:
+            return None
+        request = self.api.service().about().get(fields="storageQuota")
+        quota = self.api.call(lambda: request.execute(num_retries=0), "read the storage quota").get("storageQuota", {})
+        used = int(quota.get("usage") or 0)
+        limit = quota.get("limit")
+        if limit is None:
+            return Usage(free=None, total=None)
+        return Usage(free=max(0, int(limit) - used), total=int(limit))
 
     def stat(self, path: str) -> Entry | None:
         item = self._file(path)

@@ -38,6 +38,7 @@ from typing import Any
 from sitesync.errors import SiteUnavailableError
 from sitesync.providers._cloud import platform_path
 from sitesync.providers.rclone.config import RcloneConfig
+from sitesync.redaction import remember
 from sitesync.secrets import reveal
 
 log = logging.getLogger("sitesync.providers.rclone")
@@ -107,7 +108,9 @@ def obscure(executable: str, value: str) -> str:
     proc = subprocess.run(
         [executable, "obscure", "-"], input=value, capture_output=True, text=True, timeout=60, check=True
     )
-    return proc.stdout.strip()
+    obscured = proc.stdout.strip()
+    remember(obscured)  # reversible: as secret as the value itself
+    return obscured
 
 
 def remote_environment(config: RcloneConfig, site: str, executable: str) -> dict[str, str]:
@@ -209,6 +212,7 @@ class Daemon:
     def _start(self) -> None:
         env = self.environment()
         user, password = "sitesync", secrets.token_urlsafe(24)
+        remember(password)
         env["RCLONE_RC_USER"], env["RCLONE_RC_PASS"] = user, password
         args = [self.executable, "rcd", "--rc-addr", "127.0.0.1:0", "--rc-serve", *self.common_args()]
         started: dict[str, Any] = {}

@@ -21,6 +21,7 @@ import contextlib
 import http.client
 import io
 import json
+import logging
 import secrets
 import subprocess
 import threading
@@ -42,6 +43,7 @@ from sitesync.providers.base import CommitCheck, Entry, Provider, ReadableStream
 from sitesync.providers.rclone.config import RcloneConfig
 from sitesync.providers.rclone.daemon import Daemon, DaemonGone, RcError
 
+log = logging.getLogger("sitesync.providers.rclone")
 TEMP_PREFIX = ".sitesync-"
 TEMP_SUFFIX = ".part"
 CHUNK = 1024 * 1024
@@ -192,8 +194,13 @@ class RcloneProvider(Provider):
             committed = True
         finally:
             if not committed:
-                with contextlib.suppress(Exception):  # best effort; temporary names are never listed
+                try:
                     self.daemon.rc("operations/deletefile", {"fs": fs, "remote": temp})
+                except RcError as exc:
+                    if exc.status != 404:  # temporary names are never listed; the sweep removes it later
+                        log.info("site %s: temporary file %s left for the sweep: %s", self.site, temp, exc)
+                except Exception as exc:
+                    log.info("site %s: temporary file %s left for the sweep: %s", self.site, temp, exc)
         # rclone itself compared size (and hash, where the backend has one) of what it stored
         return Entry(path=path, size=size, mtime=time.time())
 
@@ -279,14 +286,7 @@ class RcloneProvider(Provider):
 
     def list(self, prefix: str) -> Iterator[Entry]:
         fs, rel = self._split(prefix, folder=True)
-        try:
-            items = self._rc(
-                "operations/list", {"fs": fs, "remote": rel, "opt": {"recurse": True, "filesOnly": True}}, "list"
-            ).get("list", [])
-        except RcError as exc:
-            if exc.status == 404:
-                return
-            raise self._failed(exc, f"list {prefix}") from None
+        items = self._files_below(fs, rel, f"list {prefix}")
         head = prefix.rstrip("/")
         strip = rel + "/" if rel else ""
         for item in sorted(items, key=lambda i: i.get("Path", "")):
@@ -294,6 +294,37 @@ class RcloneProvider(Provider):
                 continue
             sub = item["Path"][len(strip) :] if item["Path"].startswith(strip) else item["Path"]
             yield Entry(path=f"{head}/{sub}", size=int(item.get("Size", 0)), mtime=_mtime(item.get("ModTime")))
+
+    def _files_below(self, fs: str, rel: str, what: str) -> list[dict[str, Any]]:
+        """Every file below ``rel`` (temporary ones included), as rclone's operations/list gives them."""
+        try:
+            return self._rc(
+                "operations/list", {"fs": fs, "remote": rel, "opt": {"recurse": True, "filesOnly": True}}, "list"
+            ).get("list", [])
+        except RcError as exc:
+            if exc.status == 404:
+                return []
+            raise self._failed(exc, what) from None
+
+    def sweep_leftovers(self, prefix: str, older_than: float | None = None) -> list[str]:
+        age = self.config.leftover_age if older_than is None else older_than
+        fs, rel = self._split(prefix, folder=True)
+        items = self._files_below(fs, rel, f"sweep {prefix}")
+        limit = time.time() - age
+        removed = []
+        for item in items:
+            mtime = _mtime(item.get("ModTime"))
+            if not _is_temp(item.get("Name", "")) or (mtime is not None and mtime > limit):
+                continue
+            try:
+                self._rc("operations/deletefile", {"fs": fs, "remote": item["Path"]}, f"sweep {prefix}")
+            except RcError as exc:
+                if exc.status != 404:
+                    raise self._failed(exc, f"sweep {prefix}") from None
+            removed.append(_join(fs, item["Path"]))
+        if removed:
+            log.info("site %s: removed %d leftover temporary files below %s", self.site, len(removed), prefix)
+        return removed
 
     def close(self) -> None:
         self.daemon.close()

@@ -1,7 +1,7 @@
-// The REST API client: bearer token (kept for this browser tab), JSON in and out, one-line errors.
+// The REST API client: JSON in and out, one-line errors. Authentication is the server's session
+// cookie (HttpOnly: this page never sees it), set by a one-time login link or by login(token).
 
 const BASE = "/api/v1";
-const TOKEN_KEY = "sitesync.token";
 
 export class ApiError extends Error {
   constructor(status, detail, kind) {
@@ -11,20 +11,16 @@ export class ApiError extends Error {
   }
 }
 
-export function takeTokenFromLocation() {
-  // #token=... lets a link carry the token once; it is moved to session storage and removed from the URL
-  const params = new URLSearchParams(location.hash.slice(1));
-  const token = params.get("token");
-  if (token) {
-    sessionStorage.setItem(TOKEN_KEY, token);
-    params.delete("token");
-    history.replaceState(null, "", `${location.pathname}${location.search}${params.toString() ? "#" + params : ""}`);
-  }
+// True when the page was opened from a login link that was already used or has expired.
+export function takeLoginRefused() {
+  if (location.hash !== "#login-refused") return false;
+  history.replaceState(null, "", `${location.pathname}${location.search}`);
+  return true;
 }
 
-export function setToken(token) {
-  if (token) sessionStorage.setItem(TOKEN_KEY, token);
-  else sessionStorage.removeItem(TOKEN_KEY);
+// Trade the token for the session cookie; throws ApiError (401: token refused).
+export async function login(token) {
+  await api("/auth/session", { method: "POST", body: { token } });
 }
 
 let onUnauthorized = null;
@@ -38,9 +34,7 @@ export async function api(path, { method = "GET", body, query } = {}) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
   }
   const headers = { Accept: "application/json" };
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const init = { method, headers };
+  const init = { method, headers, credentials: "same-origin" };
   if (method !== "GET") {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body ?? {});
@@ -58,7 +52,7 @@ export async function api(path, { method = "GET", body, query } = {}) {
     data = null;
   }
   if (!response.ok) {
-    if (response.status === 401 && onUnauthorized) onUnauthorized();
+    if (response.status === 401 && onUnauthorized && path !== "/auth/session") onUnauthorized();
     const detail = (data && data.detail) || `${response.status} ${response.statusText}`;
     throw new ApiError(response.status, typeof detail === "string" ? detail : JSON.stringify(detail), data && data.error);
   }

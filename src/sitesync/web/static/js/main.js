@@ -1,63 +1,104 @@
-// Bootstrap: token, routing between tabs and projects, and the live refresh loop. The loop polls
-// /api/v1/progress every second (cheap); lists reload only when its marker says something changed,
-// or every second while transfers run, so availability shows up as soon as it is recorded.
+// Bootstrap: the token, tabs and projects, navigation from the URL (links, Back and Forward), and
+// the live refresh loop. The loop polls /api/v1/progress every second (cheap); lists reload only
+// when its marker says something changed, or every second while transfers run.
 
-import { ApiError, api, setToken, takeTokenFromLocation, whenUnauthorized } from "./api.js";
-import { rate } from "./format.js";
-import { $, $$, ask, toast } from "./ui.js";
-import { loadLocation, saveLocation, state } from "./state.js";
-import { initQueue, loadQueue, syncFilterInputs } from "./queue.js";
+import { ApiError, api, login, takeLoginRefused, whenUnauthorized } from "./api.js";
+import { esc } from "./format.js";
+import { $, $$, arrowTabs, ask, toast } from "./ui.js";
+import { loadLocation, locationHash, saveLocation, state } from "./state.js";
+import { focusRows, goPage, initQueue, loadQueue, setFilters, syncFilterInputs } from "./queue.js";
+import { clearSelection, initSelection, toggleAll } from "./selection.js";
 import { closeDetail, initDetail, loadDetail, openDetail } from "./detail.js";
-import { initEvents, initSettings, loadEvents, loadProjects, loadSites, loadSettings } from "./views.js";
+import { initProjects, loadProjects } from "./projects.js";
+import { initOverview, loadOverview, paintOverview } from "./overview.js";
+import { initEvents, loadEvents, syncEventInputs } from "./events.js";
+import { initSites, loadSites } from "./sites.js";
+import { initSettings, loadSettings } from "./settings.js";
+import { initKeyboard } from "./keyboard.js";
+import { afterProjectChosen, initLayout, toggleSidebar } from "./layout.js";
+import { initPauses, paintWorker } from "./pauses.js";
 
 const POLL_MS = 1000;
 const FULL_REFRESH_MS = 15000;
+const SITES_REFRESH_MS = 5000;
 let askingToken = false;
 let lastFull = 0;
+let lastSites = 0;
+let siteId = "";
 
-async function askToken() {
+// The login dialog: until a token is accepted, a refusal shows why in the same dialog.
+async function askToken(problem = "") {
   if (askingToken) return;
   askingToken = true;
-  const values = await ask(
-    "This server needs a token",
-    `<label>Token (sent as Authorization: Bearer …, kept for this tab only)<input name="token" type="password" autocomplete="off" data-testid="token-input"></label>`,
-    "Connect",
-  );
-  askingToken = false;
-  if (values && values.token) {
-    setToken(values.token);
-    start();
+  let why = problem;
+  for (;;) {
+    const values = await ask(
+      "This server needs a token",
+      (why ? `<p class="login-problem" data-testid="token-refused">${esc(why)}</p>` : "") +
+        `<p>Open the login link <code>sitesync serve</code> printed, or run <code>sitesync dashboard</code> on the
+        server's machine for a new one. Or paste the token (<code>sitesync token show</code>):</p>
+        <label>Token<input name="token" type="password" autocomplete="off" data-testid="token-input"></label>`,
+      "Log in",
+    );
+    if (!values || !values.token) break;
+    try {
+      await login(values.token.trim());
+      askingToken = false;
+      return start();
+    } catch (err) {
+      why = err instanceof ApiError && err.status === 401 ? "token refused: that is not this server's token" : err.message;
+    }
   }
+  askingToken = false;
 }
 
-function selectTab(tab) {
-  state.tab = tab;
-  if (tab !== "queue") closeDetail();
-  for (const button of $$(".tab")) button.classList.toggle("active", button.dataset.tab === tab);
-  for (const view of $$(".view")) view.hidden = view.dataset.view !== tab;
-  saveLocation();
-  refreshTab();
+function paintTabs() {
+  for (const button of $$(".tabs .tab")) {
+    const on = button.dataset.tab === state.tab;
+    button.classList.toggle("active", on);
+    button.setAttribute("aria-selected", String(on));
+    button.tabIndex = on ? 0 : -1;
+  }
+  for (const view of $$(".view")) view.hidden = view.dataset.view !== state.tab;
 }
 
-function refreshTab() {
-  if (state.tab === "queue") return loadQueue();
+function selectTab(tab, { push = true } = {}) {
+  if (state.tab !== tab) {
+    state.tab = tab;
+    if (tab !== "queue") closeDetail();
+    saveLocation(push);
+  }
+  paintTabs();
+  refreshTab(true);
+}
+
+function refreshTab(explicit = false) {
+  if (state.tab === "queue") return Promise.all([loadQueue(), loadOverview()]);
   if (state.tab === "events") return loadEvents(true);
-  if (state.tab === "sites") return loadSites(() => loadQueue());
-  if (state.tab === "settings") return loadSettings();
+  if (state.tab === "sites") {
+    if (!explicit && Date.now() - lastSites < SITES_REFRESH_MS) return null;
+    lastSites = Date.now();
+    return loadSites(explicit);
+  }
+  // settings: only when asked (a refresh must not replace what someone is typing)
+  if (state.tab === "settings" && explicit) return loadSettings();
+  return null;
 }
 
-async function selectProject(name) {
+async function selectProject(name, { push = true } = {}) {
+  afterProjectChosen();
   if (name === state.project) return;
   state.project = name;
   state.offset = 0;
-  state.selected.clear();
+  state.overview = null;
+  clearSelection();
   state.activeSite = state.remoteSite = "";
   for (const select of [$("#active-site"), $("#remote-site")]) select.innerHTML = "";
   closeDetail();
-  saveLocation();
-  await loadProjects(selectProject);
+  saveLocation(push);
+  await loadProjects();
   await fillSitePickers();
-  refreshTab();
+  refreshTab(true);
 }
 
 async function fillSitePickers() {
@@ -68,67 +109,51 @@ async function fillSitePickers() {
       select.innerHTML = sites.map((s) => `<option value="${s.name}">${s.name}${s.this_machine ? " (this machine)" : ""}</option>`).join("");
       if (current) select.value = current;
     }
+    syncEventInputs(sites.map((s) => s.name));
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 401)) toast(err.message, "error");
   }
 }
 
-// the current rate, from the bytes done between two polls (smoothed)
-let lastBytes = null;
-let currentRate = 0;
-function measureRate(live) {
-  const now = performance.now();
-  if (live && lastBytes && live.started_at === lastBytes.started) {
-    const seconds = (now - lastBytes.at) / 1000;
-    if (seconds > 0) currentRate = 0.6 * currentRate + 0.4 * Math.max(0, (live.bytes_done - lastBytes.bytes) / seconds);
+// a link was followed (an event's representation, a pasted URL) or Back/Forward was pressed
+// (popstate and hashchange both report one change: the second finds the view already there, as it
+// does for URLs the page wrote itself)
+async function navigate() {
+  if (location.hash.slice(1) === locationHash()) return;
+  const before = { project: state.project, open: state.openId };
+  loadLocation();
+  syncFilterInputs();
+  if (state.project && state.project !== before.project) {
+    const wanted = state.project;
+    state.project = before.project;
+    await selectProject(wanted, { push: false });
   }
-  lastBytes = live ? { bytes: live.bytes_done, at: now, started: live.started_at } : null;
-  return currentRate;
-}
-
-function paintWorker(progress) {
-  const box = $("[data-testid=worker-state]");
-  const ws = progress.worker_state;
-  const live = progress.worker;
-  const transfers = live ? live.transfers.length : 0;
-  const speed = measureRate(live);
-  box.className = "worker " + (!ws.running ? "stopped" : ws.paused ? "paused" : transfers ? "busy" : "running");
-  let text = !ws.running ? "no worker in this server" : ws.paused ? "worker paused" : transfers ? `${transfers} transfer${transfers > 1 ? "s" : ""} · ${rate(speed)}` : "worker idle";
-  const down = Object.keys(ws.unavailable_sites || {});
-  if (down.length) text += ` · unreachable: ${down.join(", ")}`;
-  $(".worker-text").textContent = text;
-  box.title = live ? `${live.files_done} files done, ${live.files_failed} failed attempts since start` : "";
-  const toggle = $("#worker-toggle");
-  toggle.hidden = !ws.running;
-  const workerPaused = progress.pauses.some((p) => p.scope === "worker");
-  toggle.textContent = workerPaused ? "Resume worker" : "Pause worker";
-  toggle.dataset.paused = workerPaused;
-  const allPaused = progress.pauses.some((p) => p.scope === "everything");
-  $("#pause-all").textContent = allPaused ? "Resume all" : "Pause all";
-  $("#pause-all").dataset.paused = allPaused;
-  const banner = [...state.queueBanner];
-  if (allPaused) banner.unshift("all syncing is paused");
-  else if (workerPaused) banner.unshift("this machine's worker is paused");
-  $("#pause-banner").hidden = !banner.length;
-  $("#pause-banner").textContent = banner.length ? `‖ ${banner.join(" · ")}` : "";
+  paintTabs();
+  refreshTab(true);
+  if (state.openId !== null && state.tab === "queue") openDetail(state.openId, { push: false, focus: state.openId !== before.open });
+  else if (state.openId === null && !$("#detail").hidden) {
+    $("#detail").hidden = true;
+  }
 }
 
 async function poll() {
   try {
     const progress = await api("/progress");
     state.worker = progress;
-    paintWorker(progress);
+    paintWorker(progress, siteId);
     const changed = progress.marker !== state.marker;
     const moving = progress.worker && progress.worker.transfers.length > 0;
     const due = Date.now() - lastFull > FULL_REFRESH_MS;
     if (changed || due) {
       state.marker = progress.marker;
       lastFull = Date.now();
-      await loadProjects(selectProject);
+      await loadProjects();
     }
     if (changed || moving || due) {
       await refreshTab();
       await loadDetail();
+    } else if (state.tab === "queue") {
+      paintOverview();
     }
     const age = Math.round((Date.now() - state.refreshedAt) / 1000);
     $("#refreshed").textContent = state.refreshedAt ? (age < 2 ? "live" : `updated ${age}s ago`) : "";
@@ -142,21 +167,24 @@ async function poll() {
 async function start() {
   try {
     const health = await api("/health");
+    siteId = health.site_id;
     $("[data-testid=machine]").textContent = health.site_id;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return askToken();
     toast(err.message, "error");
   }
-  await loadProjects(selectProject);
+  await loadProjects();
   if (!state.project || !state.projects.some((p) => p.name === state.project)) {
     const first = state.projects[0];
     state.project = null;
-    if (first) await selectProject(first.name);
+    if (first) await selectProject(first.name, { push: false });
   } else {
-    await loadProjects(selectProject);
     await fillSitePickers();
   }
-  selectTab(state.tab);
+  saveLocation();
+  paintTabs();
+  refreshTab(true);
+  if (state.openId !== null) openDetail(state.openId, { push: false, focus: false });
   if (!start.polling) {
     start.polling = true;
     poll();
@@ -164,34 +192,43 @@ async function start() {
 }
 
 function init() {
-  takeTokenFromLocation();
+  const refused = takeLoginRefused();
   loadLocation();
   whenUnauthorized(askToken);
   syncFilterInputs();
-  initQueue({ open: openDetail });
+  initLayout();
+  initProjects((name) => selectProject(name));
+  initQueue({ open: (id) => openDetail(id) });
+  initSelection(() => Promise.all([loadQueue(), loadOverview()]));
+  initOverview((status) => setFilters({ ...state.filters, status }));
   initDetail();
   initEvents();
+  initSites(() => loadQueue());
   initSettings();
-  for (const button of $$(".tab")) button.addEventListener("click", () => selectTab(button.dataset.tab));
-  $("#worker-toggle").addEventListener("click", async () => {
-    const paused = $("#worker-toggle").dataset.paused === "true";
-    try {
-      await api(paused ? "/resume" : "/pause", { method: "POST", body: { worker: true } });
-      toast(paused ? "worker resumed" : "worker paused: running transfers finish, nothing new starts");
-    } catch (err) {
-      toast(err.message, "error");
+  initPauses();
+  initKeyboard({
+    escape: () => (state.openId !== null ? closeDetail(true) : clearSelection()),
+    filter: () => {
+      selectTab("queue");
+      $("#quick-filter").focus();
+    },
+    tab: (tab) => selectTab(tab),
+    page: (which) => state.tab === "queue" && goPage(which),
+    selectPage: () => state.tab === "queue" && toggleAll(true),
+    sidebar: toggleSidebar,
+  });
+  for (const button of $$(".tabs .tab")) button.addEventListener("click", () => selectTab(button.dataset.tab));
+  arrowTabs($(".tabs"), ".tab", (tab) => selectTab(tab.dataset.tab));
+  $("#quick-filter").addEventListener("keydown", (e) => {
+    if (e.key === "ArrowDown") {
+      e.preventDefault();
+      focusRows();
     }
   });
-  $("#pause-all").addEventListener("click", async () => {
-    const paused = $("#pause-all").dataset.paused === "true";
-    try {
-      await api(paused ? "/resume" : "/pause", { method: "POST", body: {} });
-      toast(paused ? "all syncing resumed" : "all syncing paused, on every machine");
-    } catch (err) {
-      toast(err.message, "error");
-    }
-  });
-  start();
+  window.addEventListener("popstate", navigate);
+  window.addEventListener("hashchange", navigate);
+  if (refused) askToken("this login link was already used or has expired: ask for a new one with `sitesync dashboard`");
+  else start();
 }
 
 init();

@@ -1,14 +1,20 @@
-// The Sync Queue table: filters, sorting, paging, selection kept across refreshes, bulk actions.
+// The Sync Queue table: server-side filters, sorting and paging, rows kept across refreshes,
+// and the keyboard: arrows move between rows, Enter opens the detail, Space selects.
 
 import { api } from "./api.js";
 import { ago, bar, esc, pct, size, status, when } from "./format.js";
-import { $, $$, ask, confirmText, debounce, toast } from "./ui.js";
-import { state, saveLocation } from "./state.js";
+import { $, $$, debounce, toast } from "./ui.js";
+import { FILTER_KEYS, saveLocation, state } from "./state.js";
+import { currentProject } from "./projects.js";
+import { paintSelection, toggle, toggleAll } from "./selection.js";
 
-const STATUSES = ["failed", "removing", "in_progress", "queued", "paused", "partial", "present", "none"];
+// the column filters offer the states this server knows; a state the overview reports beyond these
+// is filtered through its button in the overview strip
+const STATUSES = ["lost", "failed", "no_source", "removing", "in_progress", "queued", "paused", "partial", "present", "none"];
+const DESCENDING_FIRST = ["size", "files", "priority", "active_updated", "remote_updated", "active_progress", "remote_progress"];
 let loading = null;
 let again = false;
-let lastClicked = null;
+let focusAfterLoad = null; // "first" | "last": after a page change by keyboard
 let onOpen = () => {};
 
 export function initQueue({ open }) {
@@ -31,129 +37,145 @@ export function initQueue({ open }) {
       reloadSoon();
     });
   }
-  $("#clear-filters").addEventListener("click", () => {
-    for (const key of Object.keys(state.filters)) state.filters[key] = "";
-    syncFilterInputs();
-    state.offset = 0;
-    loadQueue();
-    saveLocation();
-  });
-  for (const head of $$("[data-sort]")) {
-    head.addEventListener("click", (event) => {
+  $("#clear-filters").addEventListener("click", () => setFilters({}));
+  for (const button of $$("button.sort")) {
+    button.addEventListener("click", (event) => {
       event.stopPropagation();
-      const key = head.dataset.sort;
-      if (state.sort === key) state.order = state.order === "asc" ? "desc" : "asc";
-      else {
-        state.sort = key;
-        state.order = ["size", "files", "priority", "active_updated", "remote_updated", "active_progress", "remote_progress"].includes(key) ? "desc" : "asc";
-      }
+      sortBy(button.dataset.sort);
+    });
+  }
+  for (const [id, key] of [["#active-site", "activeSite"], ["#remote-site", "remoteSite"]]) {
+    $(id).addEventListener("change", (e) => {
+      state[key] = e.target.value;
       state.offset = 0;
       loadQueue();
       saveLocation();
     });
   }
-  $("#active-site").addEventListener("change", (e) => {
-    state.activeSite = e.target.value;
-    state.offset = 0;
-    loadQueue();
-  });
-  $("#remote-site").addEventListener("change", (e) => {
-    state.remoteSite = e.target.value;
-    state.offset = 0;
-    loadQueue();
-  });
   $("#page-size").addEventListener("change", (e) => {
     state.limit = Number(e.target.value);
     state.offset = 0;
     loadQueue();
+    saveLocation();
   });
-  for (const button of $$("[data-page]")) {
-    button.addEventListener("click", () => {
-      const last = Math.max(0, Math.floor((state.total - 1) / state.limit) * state.limit);
-      const to = { first: 0, prev: state.offset - state.limit, next: state.offset + state.limit, last }[button.dataset.page];
-      state.offset = Math.max(0, Math.min(last, to));
-      $("#queue-scroll").scrollTop = 0;
-      loadQueue();
-    });
-  }
-  $("#select-all").addEventListener("change", (e) => {
-    for (const item of state.items) {
-      if (e.target.checked) state.selected.add(item.id);
-      else state.selected.delete(item.id);
-    }
-    paintSelection();
-  });
-  $("#clear-selection").addEventListener("click", () => {
-    state.selected.clear();
-    paintSelection();
-  });
-  $("#queue-body").addEventListener("click", (event) => {
+  for (const button of $$("[data-page]")) button.addEventListener("click", () => goPage(button.dataset.page));
+  $("#select-all").addEventListener("change", (e) => toggleAll(e.target.checked));
+  const body = $("#queue-body");
+  body.addEventListener("click", (event) => {
     const row = event.target.closest("tr[data-id]");
     if (!row) return;
     const id = Number(row.dataset.id);
-    if (event.target.matches("input[type=checkbox]") || event.ctrlKey || event.metaKey) {
+    setCurrentRow(row, false);
+    if (event.target.matches("input[type=checkbox]") || event.ctrlKey || event.metaKey || event.shiftKey) {
       toggle(id, event.shiftKey);
       if (!event.target.matches("input[type=checkbox]")) event.preventDefault();
       return;
     }
     onOpen(id);
   });
-  for (const button of $$("#selectionbar [data-action]")) {
-    button.addEventListener("click", () => bulk(button.dataset.action));
-  }
-  $("#resync-button").addEventListener("click", (e) => {
-    e.stopPropagation();
-    $("#resync-menu").hidden = !$("#resync-menu").hidden;
-  });
-  for (const item of $$("#resync-menu [data-scope]")) {
-    item.addEventListener("click", () => {
-      $("#resync-menu").hidden = true;
-      bulk("reset", { scope: item.dataset.scope });
-    });
-  }
-  document.addEventListener("click", () => ($("#resync-menu").hidden = true));
-  document.addEventListener("keydown", (e) => {
-    if (e.key === "/" && !["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) {
-      e.preventDefault();
-      $("#quick-filter").focus();
-    }
-  });
+  body.addEventListener("keydown", rowKeys);
 }
 
 export function syncFilterInputs() {
   $("#quick-filter").value = state.filters.q || "";
   for (const input of $$("[data-filter]")) input.value = state.filters[input.dataset.filter] || "";
+  $("#page-size").value = String(state.limit);
 }
 
-function toggle(id, range) {
-  const ids = state.items.map((x) => x.id);
-  if (range && lastClicked !== null && ids.includes(lastClicked)) {
-    const [a, b] = [ids.indexOf(lastClicked), ids.indexOf(id)].sort((x, y) => x - y);
-    const on = !state.selected.has(id);
-    for (const other of ids.slice(a, b + 1)) on ? state.selected.add(other) : state.selected.delete(other);
-  } else if (state.selected.has(id)) state.selected.delete(id);
-  else state.selected.add(id);
-  lastClicked = id;
-  paintSelection();
+export function setFilters(values) {
+  for (const key of FILTER_KEYS) state.filters[key] = values[key] || "";
+  syncFilterInputs();
+  state.offset = 0;
+  loadQueue();
+  saveLocation(true);
 }
 
-function paintSelection() {
-  for (const row of $$("#queue-body tr[data-id]")) {
-    const on = state.selected.has(Number(row.dataset.id));
-    row.classList.toggle("selected", on);
-    row.querySelector("input[type=checkbox]").checked = on;
+export function sortBy(key) {
+  if (state.sort === key && state.sortChosen) state.order = state.order === "asc" ? "desc" : "asc";
+  else {
+    state.sort = key;
+    state.order = DESCENDING_FIRST.includes(key) ? "desc" : "asc";
   }
-  const onPage = state.items.filter((x) => state.selected.has(x.id)).length;
-  const all = $("#select-all");
-  all.checked = onPage > 0 && onPage === state.items.length;
-  all.indeterminate = onPage > 0 && onPage < state.items.length;
-  const n = state.selected.size;
-  $("#selectionbar").hidden = n === 0;
-  $("#selection-count").textContent = `${n} selected`;
+  state.sortChosen = true;
+  state.offset = 0;
+  loadQueue();
+  saveLocation();
 }
 
-export function paintOpen() {
-  for (const row of $$("#queue-body tr[data-id]")) row.classList.toggle("open", Number(row.dataset.id) === state.openId);
+export function goPage(which) {
+  const last = Math.max(0, Math.floor((state.total - 1) / state.limit) * state.limit);
+  const to = { first: 0, prev: state.offset - state.limit, next: state.offset + state.limit, last }[which];
+  const offset = Math.max(0, Math.min(last, to));
+  if (offset === state.offset) return false;
+  state.offset = offset;
+  $("#queue-scroll").scrollTop = 0;
+  loadQueue();
+  saveLocation(true);
+  return true;
+}
+
+// ---------------------------------------------------------------- keyboard on rows
+
+function rows() {
+  return $$("#queue-body tr[data-id]");
+}
+
+function setCurrentRow(row, focus = true) {
+  for (const other of rows()) other.tabIndex = other === row ? 0 : -1;
+  if (focus) row.focus();
+}
+
+export function focusRows() {
+  const current = rows().find((r) => r.tabIndex === 0) || rows()[0];
+  if (current) setCurrentRow(current);
+}
+
+function rowKeys(event) {
+  const row = event.target.closest("tr[data-id]");
+  if (!row || event.target !== row) return;
+  const all = rows();
+  const i = all.indexOf(row);
+  const move = (j) => {
+    event.preventDefault();
+    setCurrentRow(all[Math.max(0, Math.min(all.length - 1, j))]);
+  };
+  switch (event.key) {
+    case "ArrowDown":
+      if (event.shiftKey) toggle(Number(row.dataset.id), false, true);
+      return move(i + 1);
+    case "ArrowUp":
+      if (event.shiftKey) toggle(Number(row.dataset.id), false, true);
+      return move(i - 1);
+    case "Home":
+      return move(0);
+    case "End":
+      return move(all.length - 1);
+    case "PageDown":
+      event.preventDefault();
+      focusAfterLoad = "first";
+      if (!goPage("next")) move(all.length - 1);
+      return;
+    case "PageUp":
+      event.preventDefault();
+      focusAfterLoad = "last";
+      if (!goPage("prev")) move(0);
+      return;
+    case "Enter":
+      event.preventDefault();
+      return onOpen(Number(row.dataset.id));
+    case " ":
+      event.preventDefault();
+      return toggle(Number(row.dataset.id), event.shiftKey);
+    default:
+  }
+}
+
+// ---------------------------------------------------------------- loading and painting
+
+function effectiveSort() {
+  if (state.sortChosen) return [state.sort, state.order];
+  // failed first by default when the project has failures
+  return (currentProject()?.failed || 0) > 0 ? ["status", "asc"] : ["folder", "asc"];
 }
 
 export async function loadQueue() {
@@ -165,21 +187,28 @@ export async function loadQueue() {
   loading = (async () => {
     try {
       const f = state.filters;
+      const [sort, order] = effectiveSort();
       const page = await api(`/projects/${encodeURIComponent(state.project)}/representations`, {
         query: {
           q: f.q, folder: f.folder, product: f.product, name: f.name, version: f.version,
           active_status: f.active_status, remote_status: f.remote_status, status: f.status,
           active_site: state.activeSite, remote_site: state.remoteSite,
-          sort: state.sort, order: state.order, offset: state.offset, limit: state.limit,
+          sort, order, offset: state.offset, limit: state.limit,
         },
       });
-      state.items = page.items;
-      state.total = page.total;
-      state.page = page;
-      render(page);
-      state.refreshedAt = Date.now();
+      if (!page.items.length && page.total > 0 && state.offset > 0) {
+        // a link to a page that no longer exists: show the last one
+        state.offset = Math.floor((page.total - 1) / state.limit) * state.limit;
+        again = true;
+      } else {
+        state.items = page.items;
+        state.total = page.total;
+        state.page = page;
+        render(page, sort, order);
+        state.refreshedAt = Date.now();
+      }
     } catch (err) {
-      toast(err.message, "error");
+      if (err.status !== 401) toast(err.message, "error");
     } finally {
       loading = null;
     }
@@ -201,23 +230,34 @@ function siteCell(side) {
 
 function rowHtml(item) {
   const prio = item.priority ?? "";
-  return `<td><input type="checkbox" aria-label="select ${esc(item.id)}"></td>
-    <td title="${esc(item.folder)}">${esc(item.folder)}</td>
-    <td title="${esc(item.product)}">${esc(item.product)}</td>
-    <td>${esc(item.version)}</td>
-    <td title="${esc(item.name)} (id ${item.id})">${esc(item.name)}</td>
-    <td data-col="active">${siteCell(item.active)}</td>
-    <td data-col="remote">${siteCell(item.remote)}</td>
-    <td class="num">${item.files}</td>
-    <td class="num" title="${item.size} bytes">${size(item.size)}</td>
-    <td class="num${prio > 50 ? " prio-high" : ""}">${esc(prio)}</td>
-    <td data-col="status" title="${esc(item.status_site ? `${item.status} on ${item.status_site}` : "")}">${status(
-      item.status,
-      item.status_site && item.status !== "present" ? ` <span class="via">${esc(item.status_site)}</span>` : "",
-    )}</td>`;
+  const name = `${item.folder} / ${item.product} / ${item.version} / ${item.name}`;
+  const via = item.status_site && item.status !== "present" ? `<span class="via">on ${esc(item.status_site)}</span>` : "";
+  return `<td class="col-check"><input type="checkbox" tabindex="-1" aria-label="Select ${esc(name)}"></td>
+    <td class="col-folder text" title="${esc(item.folder)}">${esc(item.folder)}</td>
+    <td class="col-product text" title="${esc(item.product)}">${esc(item.product)}</td>
+    <td class="col-version">${esc(item.version)}</td>
+    <td class="col-name text" title="${esc(item.name)} (id ${item.id})">${esc(item.name)}</td>
+    <td class="col-active" data-col="active">${siteCell(item.active)}</td>
+    <td class="col-remote" data-col="remote">${siteCell(item.remote)}</td>
+    <td class="col-files num">${item.files}</td>
+    <td class="col-size num" title="${item.size} bytes">${size(item.size)}</td>
+    <td class="col-prio num${prio > 50 ? " prio-high" : ""}">${esc(prio)}</td>
+    <td class="col-status" data-col="status" title="${esc(item.status_site ? `${item.status} on ${item.status_site}` : "")}"><div class="statuscell">${status(item.status)}${via}</div></td>`;
 }
 
-function render(page) {
+function paintSort(sort, order) {
+  for (const th of $$("#view-queue thead th")) {
+    const buttons = $$("button.sort", th);
+    const current = buttons.find((b) => b.dataset.sort === sort);
+    th.classList.toggle("sorted", Boolean(current));
+    th.classList.toggle("desc", Boolean(current) && order === "desc");
+    for (const b of buttons) b.toggleAttribute("data-current", b === current);
+    if (current && current === buttons[0]) th.setAttribute("aria-sort", order === "desc" ? "descending" : "ascending");
+    else th.removeAttribute("aria-sort");
+  }
+}
+
+function render(page, sort, order) {
   $("#active-head").textContent = page.active_site;
   $("#remote-head").textContent = page.remote_site;
   for (const select of [$("#active-site"), $("#remote-site")]) {
@@ -225,12 +265,10 @@ function render(page) {
     if (!Array.from(select.options).some((o) => o.value === wanted)) select.add(new Option(wanted, wanted));
     select.value = wanted;
   }
-  for (const head of $$("[data-sort]")) {
-    head.classList.toggle("sorted", head.dataset.sort === state.sort);
-    head.classList.toggle("desc", head.dataset.sort === state.sort && state.order === "desc");
-  }
+  paintSort(sort, order);
   const body = $("#queue-body");
   const existing = new Map($$("tr[data-id]", body).map((tr) => [Number(tr.dataset.id), tr]));
+  const hadFocus = body.contains(document.activeElement);
   let previous = null;
   for (const item of page.items) {
     const html = rowHtml(item);
@@ -238,6 +276,7 @@ function render(page) {
     if (!tr) {
       tr = document.createElement("tr");
       tr.dataset.id = item.id;
+      tr.tabIndex = -1;
     }
     existing.delete(item.id);
     if (tr.dataset.html !== html) {
@@ -251,71 +290,32 @@ function render(page) {
     previous = tr;
   }
   for (const tr of existing.values()) tr.remove();
+  const all = rows();
+  if (all.length && !all.some((r) => r.tabIndex === 0)) all[0].tabIndex = 0;
+  if (focusAfterLoad && all.length) {
+    setCurrentRow(focusAfterLoad === "first" ? all[0] : all[all.length - 1]);
+    focusAfterLoad = null;
+  } else if (hadFocus && !body.contains(document.activeElement) && all.length) {
+    setCurrentRow(all[0]);
+  }
   const empty = $("#queue-empty");
   empty.hidden = page.items.length > 0;
   empty.textContent = page.total === 0 && Object.values(state.filters).some(Boolean) ? "Nothing matches these filters." : "No representations yet.";
   const first = page.total ? page.offset + 1 : 0;
   const last = page.offset + page.items.length;
+  const pages = Math.max(1, Math.ceil(page.total / state.limit));
   $("#page-info").textContent = `${first.toLocaleString()}–${last.toLocaleString()} of ${page.total.toLocaleString()}`;
+  $("#page-info").title = `page ${Math.floor(page.offset / state.limit) + 1} of ${pages}`;
   $("[data-page=prev]").disabled = $("[data-page=first]").disabled = page.offset === 0;
   $("[data-page=next]").disabled = $("[data-page=last]").disabled = last >= page.total;
   paintSelection();
   paintOpen();
-  const banner = [];
-  if (page.paused.project) banner.push(`project ${page.project} is paused`);
-  if (page.paused.active_site) banner.push(`site ${page.active_site} is paused`);
-  if (page.paused.remote_site && page.remote_site !== page.active_site) banner.push(`site ${page.remote_site} is paused`);
-  state.queueBanner = banner;
 }
 
-function summarize(action, response) {
-  const failed = response.results.filter((r) => !r.ok);
-  const done = response.results.filter((r) => r.ok);
-  const lines = [];
-  if (done.length === 1) lines.push(done[0].message);
-  else if (done.length) lines.push(`${action}: ${done.length} representations done`);
-  if (failed.length) {
-    lines.push(`${action}: ${failed.length} not done`);
-    for (const f of failed.slice(0, 4)) lines.push(`#${f.representation_id}: ${f.message}`);
-    if (failed.length > 4) lines.push(`… and ${failed.length - 4} more`);
-  }
-  toast(lines.join("\n"), failed.length ? (done.length ? "warn" : "error") : "ok");
+export function paintOpen() {
+  for (const row of rows()) row.classList.toggle("open", Number(row.dataset.id) === state.openId);
 }
 
-export async function runActions(action, ids, extra = {}) {
-  try {
-    const response = await api("/actions", { method: "POST", body: { action, representation_ids: ids, ...extra } });
-    summarize(action, response);
-    return response;
-  } catch (err) {
-    toast(err.message, "error");
-    return null;
-  } finally {
-    loadQueue();
-  }
-}
-
-async function bulk(action, extra = {}) {
-  const ids = Array.from(state.selected);
-  if (!ids.length) return;
-  if (action === "priority") {
-    const values = await ask(
-      `Priority of ${ids.length} representation${ids.length > 1 ? "s" : ""}`,
-      `<label>1 – 1000, higher goes first (default 50)<input name="priority" type="number" min="1" max="1000" value="80" data-testid="priority-input"></label>`,
-      "Set priority",
-    );
-    if (!values) return;
-    extra = { priority: Number(values.priority) };
-  }
-  if (action === "remove") {
-    const site = state.page ? state.page.active_site : "the active site";
-    const ok = await confirmText(
-      "Remove local copies?",
-      `Delete ${ids.length} representation${ids.length > 1 ? "s" : ""} from ${site}. Copies that would leave fewer than min_copies verified copies elsewhere are kept.`,
-      "Remove",
-      true,
-    );
-    if (!ok) return;
-  }
-  await runActions(action, ids, extra);
+export function rowElement(id) {
+  return $(`#queue-body tr[data-id="${id}"]`);
 }

@@ -1,4 +1,4 @@
-// Toasts, the modal dialog and small DOM helpers.
+// Toasts, the modal dialog (focus returns where it was), small DOM helpers.
 
 import { esc } from "./format.js";
 
@@ -9,6 +9,7 @@ export function toast(message, kind = "ok", ms) {
   const box = document.createElement("div");
   box.className = `toast ${kind}`;
   box.setAttribute("data-testid", `toast-${kind}`);
+  box.setAttribute("role", kind === "error" ? "alert" : "status");
   box.textContent = message;
   $("#toasts").appendChild(box);
   setTimeout(() => box.remove(), ms ?? (kind === "error" ? 12000 : 4500));
@@ -18,6 +19,7 @@ export function toast(message, kind = "ok", ms) {
 // Resolves to the form's values (name -> value) when OK is pressed, or null.
 export function ask(title, html, okLabel = "OK", danger = false) {
   const dialog = $("#modal");
+  const returnTo = document.activeElement;
   $("#modal-title").textContent = title;
   $("#modal-body").innerHTML = html;
   const ok = $("#modal-ok");
@@ -26,6 +28,7 @@ export function ask(title, html, okLabel = "OK", danger = false) {
   return new Promise((resolve) => {
     const done = () => {
       dialog.removeEventListener("close", done);
+      if (returnTo && returnTo.isConnected && typeof returnTo.focus === "function") returnTo.focus();
       if (dialog.returnValue !== "ok") return resolve(null);
       const values = {};
       for (const input of $$("input, select", $("#modal-body"))) values[input.name] = input.value;
@@ -35,7 +38,7 @@ export function ask(title, html, okLabel = "OK", danger = false) {
     dialog.returnValue = "";
     dialog.showModal();
     const first = $("input", $("#modal-body"));
-    if (first) first.focus();
+    (first || ok).focus();
   });
 }
 
@@ -49,4 +52,20 @@ export function debounce(fn, ms) {
     clearTimeout(timer);
     timer = setTimeout(() => fn(...args), ms);
   };
+}
+
+export function typing(target = document.activeElement) {
+  return Boolean(target && (["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName) || target.isContentEditable));
+}
+
+// A tab list: Left and Right move to the previous or next tab and choose it (ARIA tabs pattern).
+export function arrowTabs(list, selector, choose) {
+  list.addEventListener("keydown", (e) => {
+    const tabs = $$(selector, list);
+    const i = tabs.indexOf(document.activeElement);
+    if (i < 0 || (e.key !== "ArrowRight" && e.key !== "ArrowLeft")) return;
+    const next = tabs[(i + (e.key === "ArrowRight" ? 1 : tabs.length - 1)) % tabs.length];
+    next.focus();
+    choose(next);
+  });
 }
