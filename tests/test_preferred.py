@@ -204,6 +204,8 @@ def test_a_step_keeps_paging_within_its_time_budget(studio: Studio, monkeypatch)
     big project is matched in minutes, not in one page every few seconds)."""
     c = studio.client
     monkeypatch.setattr(preferred, "PAGE", 2)
+    # a budget no loaded machine runs out of: this is about going on while time is left
+    monkeypatch.setattr(preferred, "STEP_BUDGET_SECONDS", 60.0)
     reps = [_version(studio, "lib", f"asset{i}", 1, bytes([i])) for i in range(7)]
     c.settings_set("sites.local.wants", "everything", project="show")
     hook = preferred.PreferredContent(c.store, "test", paced=True)

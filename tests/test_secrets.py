@@ -68,7 +68,12 @@ def test_secrets_never_leak(sqlite_studio: Studio, tmp_path: Path) -> None:
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
-        time.sleep(3)
+        # SIGTERM only once the worker runs (its handler is installed right after this line)
+        deadline = time.monotonic() + 120
+        while " started (database " not in log.read_text() and worker.poll() is None:
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.1)
+        time.sleep(1)  # a few of its debug-level loop steps
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
     outputs.append(log.read_text())
