@@ -241,11 +241,11 @@ def time_republish(
 # ---------------------------------------------------------------------- report
 
 
-def render(data: dict[str, Any], command: str) -> str:
+def render(data: dict[str, Any], command: str, heading: str = "##") -> str:
     variants = data["variants"]
     before = "before" in variants
     lines = [
-        "## Start-up and republish",
+        f"{heading} Start-up and republish",
         "",
         f"{data['date']}; {data['machine']['cpu']}; load average at start {data['machine']['load_at_start']}, "
         f"at end {data['load_at_end']}; revision {data['revision']}"
