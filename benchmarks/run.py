@@ -1,6 +1,6 @@
 """The one benchmark command (see benchmarks/README.md).
 
-    .venv/bin/python -m benchmarks.run [--quick] [--only transfer,state,memory] [--sizes small,medium,large]
+    .venv/bin/python -m benchmarks.run [--quick] [--only transfer,state,memory,startup] [--sizes small,medium,large]
                                         [--dataset NAME=COUNTxSIZE[/FOLDERS]] [--runs N] [--workdir DIR]
 
 Writes ``results.json`` and ``report.md`` to ``--out`` and, for a full run (not ``--quick``), replaces
@@ -20,18 +20,22 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import memory, report, scale, transfer
+from benchmarks import memory, report, scale, startup, transfer
 from benchmarks.common import REPO, baseline_source, machine_info, parse_size
 from benchmarks.datasets import DEFAULT_SPECS, QUICK_SPECS, DataSet
 
-PARTS = ("transfer", "state", "memory")
+PARTS = ("transfer", "state", "memory", "startup")
+# startup (benchmarks/startup.py) runs when asked for: --only ...,startup
+DEFAULT_PARTS = ("transfer", "state", "memory")
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny data everywhere: a smoke run of every part")
-    p.add_argument("--only", default=",".join(PARTS), help="comma-separated parts: transfer,state,memory")
+    p.add_argument(
+        "--only", default=",".join(DEFAULT_PARTS), help="comma-separated parts: transfer,state,memory,startup"
+    )
     p.add_argument("--sizes", default=None, help="data sets to time, comma-separated (default: all)")
     p.add_argument(
         "--dataset",
@@ -153,9 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     if "memory" in args.only:
         files = args.memory_files or (500 if args.quick else 100_000)
         data["memory"] = memory.run(workdir, files, parse_size(args.memory_size), max(1, files // 100), log)
+    if "startup" in args.only:
+        runs = args.runs or (1 if args.quick else 5)
+        files = 200 if args.quick else 10_000
+        data["startup"] = startup.run(workdir / "startup", args.pg_url, runs, files, baseline, log)
     data["seconds"] = time.time() - started
 
     markdown = report.render(data, command)
+    if "startup" in data:
+        markdown += "\n" + startup.render(data["startup"], command, heading="###")
     (out_dir / "report.md").write_text(markdown)
     (out_dir / "results.json").write_text(json.dumps(_jsonable(data), indent=2))
     log("")

@@ -1,10 +1,28 @@
 """sitesync: keeps the published files of film, animation and game studios where people need them.
 
 The public Python API is ``sitesync.Client``; errors are in ``sitesync.errors``.
+
+``Client`` is imported on first use, not with the package: every ``sitesync.<module>`` import
+passes through here, and the client pulls in the state store (SQLAlchemy) and the settings models
+(pydantic), which commands such as ``sitesync --help`` never need.
 """
 
-from sitesync.client import Client
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from sitesync.errors import SitesyncError, UserError
+
+if TYPE_CHECKING:
+    from sitesync.client import Client
 
 __version__ = "0.1.0"
 __all__ = ["Client", "SitesyncError", "UserError", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Client":
+        from sitesync.client import Client
+
+        return Client
+    raise AttributeError(f"module 'sitesync' has no attribute {name!r}")

@@ -8,7 +8,6 @@ would show in ``ps`` and the shell history): it is typed at a hidden prompt or r
 from __future__ import annotations
 
 import sys
-import webbrowser
 from typing import Annotated
 
 import typer
@@ -16,7 +15,6 @@ import typer
 from sitesync.cli.app import JsonOpt, app, client
 from sitesync.cli.render import console, err_console, print_json
 from sitesync.errors import InvalidInputError
-from sitesync.settings.machine import machine_paths
 
 token_app = typer.Typer(help="This machine's API token (what `sitesync serve` requires).", no_args_is_help=True)
 secret_app = typer.Typer(help="Secrets in this user's OS keyring, for keyring:NAME references.", no_args_is_help=True)
@@ -30,6 +28,7 @@ NameArg = Annotated[str, typer.Argument(help="Entry name; options refer to it as
 def token_show() -> None:
     """Print this machine's API token (created if there is none yet), for curl or Prometheus."""
     from sitesync.api.auth import ensure_token
+    from sitesync.settings.machine import machine_paths
 
     sys.stdout.write(ensure_token(machine_paths()) + "\n")
 
@@ -39,6 +38,7 @@ def token_new() -> None:
     """Replace the token: dashboard sessions and clients using the old one stop working once the
     server restarts with the new one."""
     from sitesync.api.auth import new_token
+    from sitesync.settings.machine import machine_paths
 
     paths = machine_paths()
     new_token(paths)
@@ -71,6 +71,8 @@ def dashboard(
         sys.stdout.write(link["url"] + "\n")
         err_console.print(f"valid once, for {link['expires_in'] // 60} minutes", markup=False)
     if open_browser:
+        import webbrowser
+
         webbrowser.open(link["url"])
 
 

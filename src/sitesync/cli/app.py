@@ -2,6 +2,11 @@
 
 Every command that reports state has ``--json``. User errors are printed as one line by
 ``sitesync.cli.main`` and exit with code 2.
+
+Every process builds this whole command tree, so this module and the modules that register
+commands on it import only what defining the commands takes: the client (the state store,
+SQLAlchemy, the settings models), the engine and rich's live display are imported by the commands
+that use them (``tests/test_cli_startup.py`` guards it).
 """
 
 from __future__ import annotations
@@ -12,10 +17,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.live import Live
 
 from sitesync.cli.render import (
     console,
@@ -32,8 +36,11 @@ from sitesync.cli.render import (
     table,
 )
 from sitesync.cli.service import wait_for_database
-from sitesync.client import Client
-from sitesync.engine.worker import RunReport, Worker, run_until_signalled
+
+if TYPE_CHECKING:
+    from sitesync.client import Client
+    from sitesync.engine.report import RunReport
+    from sitesync.engine.worker import Worker
 
 app = typer.Typer(
     name="sitesync",
@@ -73,6 +80,8 @@ def _main(
 
 
 def client() -> Client:
+    from sitesync.client import Client
+
     return Client(db=_state.db)
 
 
@@ -756,6 +765,10 @@ def resume(
 
 def run_with_progress(c: Client, worker: Worker, project: str | None = None, quiet: bool = False) -> RunReport:
     """Run ``worker`` in a thread while drawing its progress; Ctrl-C / SIGTERM stop it cleanly."""
+    from rich.live import Live
+
+    from sitesync.engine.report import RunReport
+
     view = c.view()
     pairs = []
     for p in c.store.projects():
@@ -785,7 +798,7 @@ def run_with_progress(c: Client, worker: Worker, project: str | None = None, qui
                     console.print(progress_line(worker.progress.snapshot(), files, size))
         else:
             render = sync_progress_view(worker.progress.snapshot, files, size)
-            with Live(render(), console=console, refresh_per_second=8, transient=False) as live:
+            with Live(render(), console=console.real, refresh_per_second=8, transient=False) as live:
                 while thread.is_alive():
                     thread.join(0.125)
                     live.update(render())
@@ -907,6 +920,8 @@ def worker(
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the engine headless as a service (logs to stderr); SIGTERM or Ctrl-C stop it cleanly."""
+    from sitesync.engine.worker import run_until_signalled
+
     _setup_logging(getattr(logging, log_level.upper(), logging.INFO))
     log = logging.getLogger("sitesync.worker")
     with client() as c:

@@ -1,4 +1,8 @@
-"""Terminal rendering for the CLI: sizes, times, status colours, tables and the live sync view."""
+"""Terminal rendering for the CLI: sizes, times, status colours, tables and the live sync view.
+
+rich is imported on first use (``console`` and ``err_console`` are made when something is printed):
+``sitesync --help`` and the ``--json`` outputs never need it, and every process pays its import.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +10,58 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, Group
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console, Group
+    from rich.table import Table
+    from rich.text import Text
 
-from sitesync.engine.progress import ProgressSnapshot
+    from sitesync.engine.progress import ProgressSnapshot
+
+
+class LazyConsole:
+    """A rich ``Console`` made with these options when first used; stands for it everywhere
+    (attributes and methods are the console's)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    @property
+    def real(self) -> Console:
+        """The console itself, for code that wants a rich ``Console`` (``Live``, ``Progress``)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
 
 # markup is off: user data (paths, templates like {root[work]}) must never be read as rich markup
-console = Console(highlight=False, markup=False)
-err_console = Console(stderr=True, highlight=False, markup=False)
+console = LazyConsole(highlight=False, markup=False)
+err_console = LazyConsole(stderr=True, highlight=False, markup=False)
 
 
 def styled(text: str, style: str) -> Text:
+    from rich.text import Text
+
     return Text(text, style=style)
 
 
 def line(*parts: str | tuple[str, str]) -> Text:
     """A line from plain strings and (text, style) pairs."""
+    from rich.text import Text
+
     return Text.assemble(*parts)
 
 
 def failed_count(n: int) -> Text:
+    from rich.text import Text
+
     return Text(str(n), style="bold red" if n else "")
 
 
@@ -94,6 +118,8 @@ def human_duration(seconds: float) -> str:
 
 
 def status_text(status: str, progress: float | None = None) -> Text:
+    from rich.text import Text
+
     label = status.replace("_", " ")
     if status == "in_progress" and progress is not None:
         label += f" {progress * 100:.0f}%"
@@ -101,6 +127,8 @@ def status_text(status: str, progress: float | None = None) -> Text:
 
 
 def table(*columns: str, title: str | None = None) -> Table:
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left", header_style="bold", show_edge=False, pad_edge=False)
     for col in columns:
         justify = "right" if col in ("id", "files", "size", "priority", "attempts", "count", "present") else "left"
@@ -111,6 +139,18 @@ def table(*columns: str, title: str | None = None) -> Table:
 
 def sync_progress_view(snapshot_fn: Callable[[], ProgressSnapshot], total_files: int, total_bytes: int):
     """A rich renderable factory showing overall files/bytes and each running transfer."""
+    from rich.console import Group
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.text import Text
+
     overall = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(bar_width=40),

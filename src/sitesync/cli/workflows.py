@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from sitesync.cli.app import JsonOpt, ProjectOpt, SiteOpt, app, client
 from sitesync.cli.render import console, err_console, human_size, line, print_json, styled, table
-from sitesync.workflows.sitecheck import ProgressUpdate
-from sitesync.workflows.wait import EXIT_CODES
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from sitesync.workflows.sitecheck import ProgressUpdate
 
 LOG_LINE_SECONDS = 5.0
 PHASES = {"walk": "listing files", "hash": "hashing", "check": "checking records"}
@@ -37,6 +39,8 @@ class CheckProgress:
     """Renders ``ProgressUpdate``s: a bar per phase on a terminal, a line every few seconds otherwise."""
 
     def __init__(self, enabled: bool) -> None:
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
         self.enabled = enabled
         self.live = enabled and console.is_terminal
         self.bar = Progress(
@@ -45,7 +49,7 @@ class CheckProgress:
             TaskProgressColumn(),
             TextColumn("{task.fields[amount]}"),
             TimeRemainingColumn(),
-            console=err_console,
+            console=err_console.real,
             transient=False,
         )
         self.tasks: dict[str, TaskID] = {}
@@ -204,6 +208,8 @@ def wait(
         )
         for error in result["errors"][:20]:
             console.print(f"  {error}", soft_wrap=True)
+    from sitesync.workflows.wait import EXIT_CODES
+
     raise typer.Exit(EXIT_CODES[result["status"]])
 
 
