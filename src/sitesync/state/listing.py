@@ -100,6 +100,13 @@ def _like(value: str) -> str:
     return f"%{escaped}%"
 
 
+def search_text(r: Any) -> sa.ColumnElement[str]:
+    """``lower(folder || ' ' || product || ' ' || name)``: what a Sync Queue text word must be in,
+    on PostgreSQL, spelled exactly as ``ix_representations_text_trgm`` indexes it."""
+    space = sa.literal_column("' '", sa.Text)
+    return sa.func.lower(r.c.folder + space + r.c.product + space + r.c.name, type_=sa.Text)
+
+
 def _rank(state: Any) -> sa.ColumnElement[int]:
     """A site's status as its attention rank; no summary row means ``none``."""
     return sa.case(
@@ -176,9 +183,9 @@ class ListingMixin(StoreBase):
         for word in (flt.text or "").split():
             if self.is_postgres:
                 # one lower() per row and word instead of three; a word has no spaces, so it cannot
-                # match across the separators
-                text = sa.func.lower(r.c.folder + " " + r.c.product + " " + r.c.name)
-                rep_cond.append(text.like(_like(word.lower()), escape="\\"))
+                # match across the separators. The expression is the one the trigram index holds
+                # (migration 0006), so PostgreSQL reads the index instead of every representation.
+                rep_cond.append(search_text(r).like(_like(word.lower()), escape="\\"))
             else:
                 rep_cond.append(
                     sa.or_(contains(r.c.folder, word), contains(r.c.product, word), contains(r.c.name, word))
