@@ -373,6 +373,10 @@ for _column in ("status", "priority"):
         representation_states.c.representation_id,
     )
 
+# Indexes outside this metadata: PostgreSQL only, created by the migrations where the database
+# allows (the trigram index of the Sync Queue's text filter needs the pg_trgm extension).
+POSTGRESQL_ONLY_INDEXES = ("ix_representations_text_trgm",)
+
 # Sorting the Sync Queue by a representation column reads a project's rows in index order.
 for _column in ("product", "version", "name", "total_size", "file_count", "updated_at"):
     Index(

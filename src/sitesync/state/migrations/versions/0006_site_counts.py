@@ -32,8 +32,8 @@ _COUNTED = (
     "bytes_present",
     "total_size",
 )
-# the expression the Sync Queue's text filter matches on PostgreSQL (state/listing.py)
-TEXT_INDEX = "ix_representations_text_trgm"
+# on the expression the Sync Queue's text filter matches on PostgreSQL (listing.search_text)
+TEXT_INDEX = "ix_representations_text_trgm"  # in schema.POSTGRESQL_ONLY_INDEXES
 
 
 def upgrade() -> None:
