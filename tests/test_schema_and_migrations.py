@@ -22,6 +22,7 @@ def test_migrations_match_schema(db_url: str, home) -> None:
     assert result["created"] and result["to"] == head_revision()
     engine = create_db_engine(db_url)
     try:
+
         def described(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
             return name not in POSTGRESQL_ONLY_INDEXES
 
