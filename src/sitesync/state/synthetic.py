@@ -208,6 +208,9 @@ def generate_catalog(
             conn.exec_driver_sql("VACUUM ANALYZE")
         timings["vacuum analyze"] = time.perf_counter() - started
     with engine.begin() as conn:
+        if dialect == "postgresql":
+            # aggregating millions of replicas: hash and sort in memory instead of spilling to disk
+            conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
         for statement, label in ((_SITE_STATES, "site_states"), (_REPRESENTATION_STATES, "representation_states")):
             started = time.perf_counter()
             conn.execute(sa.text(statement), {"rep0": params["rep0"]})
