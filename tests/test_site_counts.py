@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from sitesync.state import schema as s
 from sitesync.state.records import Outcome
-from sitesync.state.sitestates import recount, stored_counts
+from sitesync.state.sitestates import drift, project_representations, recount, stored_counts
 from tests.apikit import build_catalog
 from tests.conftest import SITE_ID, Studio, keep_publishes_local
 
@@ -25,7 +25,12 @@ def _assert_counted(studio: Studio) -> None:
     store = studio.client.store
     with store.engine.connect() as conn:
         expected, stored = recount(conn), stored_counts(conn)
+        problems = drift(conn)  # project_counts too
+        reps = conn.execute(sa.select(sa.func.count()).select_from(s.representations)).scalar_one()
     assert stored == expected
+    assert problems == []
+    with store.engine.connect() as conn:
+        assert project_representations(conn, store.project("show").id) == reps
     project_id = store.project("show").id
     mine = {site: counts for (pid, site), counts in expected.items() if pid == project_id}
     summaries = {x.site: x for x in store.project_site_summaries(project_id)}

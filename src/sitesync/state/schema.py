@@ -345,6 +345,16 @@ site_counts = Table(
     Column("total_size", BigInteger, nullable=False),  # the representations' sizes added up
 )
 
+# How many representations each project has (the Sync Queue's total when nothing is filtered), in
+# slots like ``site_counts``; a publish that adds a representation adds one in its transaction.
+project_counts = Table(
+    "project_counts",
+    metadata,
+    Column("project_id", Integer, primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("representations", BigInteger, nullable=False),
+)
+
 # One row per representation that has replicas anywhere: its site rows combined. ``status`` is the
 # one needing the most attention (lost, failed, no_source, removing, in_progress, queued, paused,
 # partial, present),

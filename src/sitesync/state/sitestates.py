@@ -264,6 +264,36 @@ def _apply_counts(conn: Connection, deltas: dict[tuple[int, str], dict[str, int]
         conn.execute(_count_statement(conn.dialect.name), rows)
 
 
+def count_new_representations(conn: Connection, project_id: int, n: int) -> None:
+    """Add ``n`` new representations of ``project_id`` to ``project_counts`` (in the transaction
+    that inserts them)."""
+    t = s.project_counts
+    stmt = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[t.c.project_id, t.c.slot], set_={"representations": t.c.representations + n}
+    )
+    conn.execute(stmt, {"project_id": project_id, "slot": _slot(conn), "representations": n})
+
+
+def project_representations(conn: Connection, project_id: int) -> int:
+    """How many representations the project has, from ``project_counts``."""
+    t = s.project_counts
+    q = sa.select(sa.func.coalesce(sa.func.sum(t.c.representations), 0)).where(t.c.project_id == project_id)
+    return int(conn.execute(q).scalar_one())
+
+
+def _project_recount(conn: Connection) -> dict[int, int]:
+    r = s.representations
+    q = sa.select(r.c.project_id, sa.func.count().label("n")).group_by(r.c.project_id)
+    return {row.project_id: int(row.n) for row in conn.execute(q)}
+
+
+def _project_stored(conn: Connection) -> dict[int, int]:
+    t = s.project_counts
+    q = sa.select(t.c.project_id, sa.func.sum(t.c.representations).label("n")).group_by(t.c.project_id)
+    return {row.project_id: int(row.n) for row in conn.execute(q) if row.n}
+
+
 def recount(conn: Connection) -> dict[tuple[int, str], dict[str, int]]:
     """(project, site) -> the counters ``site_counts`` should hold, summed afresh from ``site_states``."""
     t = s.site_states
@@ -295,7 +325,12 @@ def stored_counts(conn: Connection) -> dict[tuple[int, str], dict[str, int]]:
 
 
 def rebuild_counts(conn: Connection) -> None:
-    """Recompute ``site_counts`` from ``site_states`` (after a bulk load that bypassed the refresh)."""
+    """Recompute ``site_counts`` from ``site_states`` and ``project_counts`` from ``representations``
+    (after a bulk load that bypassed the refresh)."""
+    conn.execute(s.project_counts.delete())
+    projects = [{"project_id": p, "slot": 0, "representations": n} for p, n in sorted(_project_recount(conn).items())]
+    if projects:
+        conn.execute(s.project_counts.insert(), projects)
     t = s.site_counts
     conn.execute(t.delete())
     rows = [
@@ -467,4 +502,7 @@ def drift(conn: Connection, rep_ids: Sequence[int] | None = None) -> list[str]:
     for key in sorted(set(expected_counts) | set(counts)):
         if expected_counts.get(key) != counts.get(key):
             problems.append(f"site_counts {key}: stored {counts.get(key)} != recount {expected_counts.get(key)}")
+    expected_projects, projects = _project_recount(conn), _project_stored(conn)
+    if expected_projects != projects:
+        problems.append(f"project_counts: stored {projects} != recount {expected_projects}")
     return problems

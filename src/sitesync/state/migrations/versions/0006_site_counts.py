@@ -1,5 +1,5 @@
 """Scale: per-(project, site) counters of the summaries (``site_counts``) for the project status
-summary, the representation's total size on each summary row (so a counter can subtract an old
+summary, per-project representation counts (``project_counts``) for the Sync Queue's total, the representation's total size on each summary row (so a counter can subtract an old
 row), and on PostgreSQL a trigram index for the Sync Queue's text filter.
 
 The counters are filled from the existing summaries. The trigram index needs the ``pg_trgm``
@@ -56,6 +56,17 @@ def upgrade() -> None:
         f"INSERT INTO site_counts (project_id, site, slot, representations, {', '.join(_COUNTED)}) "
         f"SELECT project_id, site, 0, COUNT(*), {sums} FROM site_states GROUP BY project_id, site"
     )
+    op.create_table(
+        "project_counts",
+        sa.Column("project_id", sa.Integer(), nullable=False),
+        sa.Column("slot", sa.Integer(), nullable=False),
+        sa.Column("representations", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("project_id", "slot", name=op.f("pk_project_counts")),
+    )
+    op.execute(
+        "INSERT INTO project_counts (project_id, slot, representations) "
+        "SELECT project_id, 0, COUNT(*) FROM representations GROUP BY project_id"
+    )
     if op.get_bind().dialect.name == "postgresql":
         create_text_index(op.get_bind())
 
@@ -87,5 +98,6 @@ def create_text_index(conn: sa.Connection) -> bool:
 
 def downgrade() -> None:
     op.execute(f"DROP INDEX IF EXISTS {TEXT_INDEX}")
+    op.drop_table("project_counts")
     op.drop_table("site_counts")
     op.drop_column("site_states", "total_size")
