@@ -203,26 +203,40 @@ def test_upgrading_fills_the_counters(db_url: str, home: Path) -> None:
         engine.dispose()
 
 
-def test_the_text_filter_can_use_the_trigram_index_on_postgresql(pg_url: str, home: Path) -> None:
+def _plans_of_queue_pages(pg_url: str, home: Path, pages: list[dict[str, object]]) -> list[str]:
+    """The EXPLAIN ANALYZE plans of Sync Queue pages over 3,000 generated representations."""
     from sitesync import Client
-    from sitesync.state.listing import search_text
+    from sitesync.state.listing import QueueFilter
+    from sitesync.state.synthetic import explain, generate_catalog
 
     client = Client(db=pg_url, home=home)
     try:
         client.init()
-        r = s.representations
-        query = sa.select(r.c.id).where(search_text(r).like("%sh042%"))
-        with client.store.engine.connect() as conn:
-            conn.exec_driver_sql("SET enable_seqscan = off")
-            plan = "\n".join(
-                row[0]
-                for row in conn.execute(
-                    sa.text("EXPLAIN " + str(query.compile(conn, compile_kwargs={"literal_binds": True})))
-                )
+        client.create_project("gen", {"work": {"any": str(home / "studio")}})
+        store = client.store
+        project_id = store.project("gen").id
+        generate_catalog(store.engine, project_id, "gen", 3000, 1, site="ws-gen", source_site="studio")
+        out = []
+        for page in pages:
+            text = page.pop("text", None)
+            plans = explain(
+                store.engine,
+                lambda text=text, page=page: store.queue_page(
+                    project_id, "ws-gen", "studio", QueueFilter(text=text), **page
+                ),
             )
+            out.append("\n".join(plan for _statement, plan in plans))
+        return out
     finally:
         client.close()
-    assert "ix_representations_text_trgm" in plan, plan
+
+
+def test_the_text_filter_reads_the_trigram_index_and_deep_pages_the_index_only_on_postgresql(
+    pg_url: str, home: Path
+) -> None:
+    text, deep = _plans_of_queue_pages(pg_url, home, [{"text": "sh0420"}, {"offset": 2500, "limit": 50}])
+    assert "ix_representations_text_trgm" in text, text
+    assert "Index Only Scan using ix_representations_folder_order" in deep, deep
 
 
 @pytest.mark.parametrize("words", ["sh042", "ANIM sh04", "a_b%"])

@@ -383,9 +383,11 @@ for _column in ("status", "priority"):
         representation_states.c.representation_id,
     )
 
-# Indexes outside this metadata: PostgreSQL only, created by the migrations where the database
-# allows (the trigram index of the Sync Queue's text filter needs the pg_trgm extension).
-POSTGRESQL_ONLY_INDEXES = ("ix_representations_text_trgm",)
+# Indexes outside this metadata: PostgreSQL only, created by the migrations (the trigram index of
+# the Sync Queue's text filter where the database allows the pg_trgm extension; the folder order
+# with the id included, so a deep page of the default sort skips index entries only, never table
+# rows: SQLite's indexes carry the rowid, which is the id, already).
+POSTGRESQL_ONLY_INDEXES = ("ix_representations_text_trgm", "ix_representations_folder_order")
 
 # Sorting the Sync Queue by a representation column reads a project's rows in index order.
 for _column in ("product", "version", "name", "total_size", "file_count", "updated_at"):

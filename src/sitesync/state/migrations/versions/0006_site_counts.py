@@ -1,6 +1,8 @@
 """Scale: per-(project, site) counters of the summaries (``site_counts``) for the project status
-summary, per-project representation counts (``project_counts``) for the Sync Queue's total, the representation's total size on each summary row (so a counter can subtract an old
-row), and on PostgreSQL a trigram index for the Sync Queue's text filter.
+summary, per-project representation counts (``project_counts``) for the Sync Queue's total, the
+representation's total size on each summary row (so a counter can subtract an old row), and on
+PostgreSQL a trigram index for the Sync Queue's text filter and the default order's index with the
+id included (deep pages read the index only).
 
 The counters are filled from the existing summaries. The trigram index needs the ``pg_trgm``
 extension (trusted since PostgreSQL 13: a database owner may create it); where it cannot be
@@ -34,6 +36,8 @@ _COUNTED = (
 )
 # on the expression the Sync Queue's text filter matches on PostgreSQL (listing.search_text)
 TEXT_INDEX = "ix_representations_text_trgm"  # in schema.POSTGRESQL_ONLY_INDEXES
+# the Sync Queue's default order with the id included: deep pages are index-only scans
+FOLDER_ORDER_INDEX = "ix_representations_folder_order"  # in schema.POSTGRESQL_ONLY_INDEXES
 
 
 def upgrade() -> None:
@@ -68,6 +72,10 @@ def upgrade() -> None:
         "SELECT project_id, 0, COUNT(*) FROM representations GROUP BY project_id"
     )
     if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"CREATE INDEX {FOLDER_ORDER_INDEX} ON representations (project_id, folder, product, version, name) "
+            "INCLUDE (id)"
+        )
         create_text_index(op.get_bind())
 
 
@@ -98,6 +106,7 @@ def create_text_index(conn: sa.Connection) -> bool:
 
 def downgrade() -> None:
     op.execute(f"DROP INDEX IF EXISTS {TEXT_INDEX}")
+    op.execute(f"DROP INDEX IF EXISTS {FOLDER_ORDER_INDEX}")
     op.drop_table("project_counts")
     op.drop_table("site_counts")
     op.drop_column("site_states", "total_size")
