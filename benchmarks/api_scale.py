@@ -57,7 +57,7 @@ def prepare_database(url: str) -> None:
 
 def generate(client: Any, reps: int, seed: int = 7) -> None:
     from sitesync.state import schema as s
-    from sitesync.state.sitestates import refresh_representations
+    from sitesync.state.sitestates import rebuild_counts, refresh_representations
 
     rnd = random.Random(seed)
     store = client.store
@@ -162,6 +162,8 @@ def generate(client: Any, reps: int, seed: int = 7) -> None:
     for start in range(0, len(ids), 2000):
         with store.engine.begin() as conn:
             refresh_representations(conn, ids[start : start + 2000])
+    with store.engine.begin() as conn:
+        rebuild_counts(conn)  # the representations were inserted here, not published
     if store.is_postgres:
         # what autovacuum does on a settled database: visibility map and statistics
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -80,6 +80,12 @@ def scale_tables(data: dict[str, Any]) -> list[str]:
             f"representations (generated in {db['generate_seconds']:.0f} s)",
             "",
         ]
+        if db.get("upgrade_seconds") is not None:
+            lines += [
+                f"Upgrading this database from the baseline's schema to this code's took "
+                f"{db['upgrade_seconds']:.0f} s (VACUUM ANALYZE included).",
+                "",
+            ]
         before = {o["name"]: Stats.of(o["ms"]) for o in db.get("operations_before", [])}
         if db.get("before_error"):
             lines += [f"(The baseline revision could not be measured here: {db['before_error']})", ""]

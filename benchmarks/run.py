@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pg-url", default=os.environ.get("SITESYNC_BENCH_PG", DEFAULT_PG), help="PostgreSQL admin URL")
     p.add_argument("--scale-representations", type=int, default=None, help="default 100000 (quick: 2000)")
     p.add_argument("--scale-files", type=int, default=5, help="files per representation; replicas = 2 x files")
+    p.add_argument(
+        "--scale-databases", default="sqlite,postgresql", help="state store databases: sqlite, postgresql or both"
+    )
     p.add_argument("--scale-repeat", type=int, default=None, help="timed repetitions per query (default 20; quick: 3)")
     p.add_argument("--memory-files", type=int, default=None, help="default 100000 (quick: 500)")
     p.add_argument("--memory-size", default="4KiB")
@@ -153,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         reps = args.scale_representations or (2000 if args.quick else 100_000)
         repeat = args.scale_repeat or (3 if args.quick else 20)
         publish = (2, 20, 4096) if args.quick else (20, 100, 4096)
-        data["scale"] = scale.run(workdir, args.pg_url, reps, args.scale_files, repeat, publish, log, baseline)
+        databases = tuple(x.strip() for x in args.scale_databases.split(",") if x.strip())
+        data["scale"] = scale.run(
+            workdir, args.pg_url, reps, args.scale_files, repeat, publish, log, baseline, databases
+        )
     if "memory" in args.only:
         files = args.memory_files or (500 if args.quick else 100_000)
         data["memory"] = memory.run(workdir, files, parse_size(args.memory_size), max(1, files // 100), log)

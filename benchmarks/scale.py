@@ -1,13 +1,18 @@
-"""State store at scale, on SQLite and PostgreSQL: a catalog of 100,000 representations with
-1,000,000 replicas is generated in bulk (plain SQL: ``executemany`` on SQLite, ``COPY`` on
-PostgreSQL), then the queries a worker and the dashboard run are timed through the real
-``StateStore`` / ``Client`` code.
+"""State store at scale, on SQLite and PostgreSQL: a catalog of representations x files x 2 sites
+(100,000 x 5 x 2 = 1,000,000 replicas by default; ``--scale-representations 1000000`` for 10 M) is
+generated in bulk by the state store's own generator (``sitesync.state.synthetic``: set-based
+``INSERT ... SELECT``), then the queries a worker, the dashboard and the REST API run are timed
+through the real ``StateStore`` / ``Client`` / ``sitesync.syncqueue`` code.
 
 The generated catalog: each representation has ``files_per_rep`` files; every file is present on
 ``studio`` and has a replica on this machine's site ``scale-ws`` whose status depends on the
 representation (40 % present, 50 % queued, 8 % failed, 2 % in progress with a live lease); every
-tenth representation has a higher priority. PostgreSQL is ANALYZEd afterwards (what autovacuum does
-soon after a bulk load); SQLite is not (sitesync never runs ANALYZE there).
+tenth representation has a higher priority. Both databases are ANALYZEd afterwards (on PostgreSQL
+what autovacuum does soon after a bulk load).
+
+With ``--baseline REF`` the database is taken back to the baseline's schema revision, the
+baseline's code is measured on it, and the database is upgraded again (timed) before this code is
+measured: before and after on the same data in the same run.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -24,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import xxhash
 
 from benchmarks.common import REPO, Stats, timed_run, with_pythonpath
 
@@ -38,178 +43,21 @@ ACTOR = "bench@scale-ws"
 # ---------------------------------------------------------------------- bulk generation
 
 
-def _rows(project_id: int, reps: int, files_per_rep: int, now: float) -> dict[str, Iterator[tuple[Any, ...]]]:
-    def status_of(i: int) -> str:
-        slot = i % 50
-        if slot < 20:
-            return "present"
-        if slot < 45:
-            return "queued"
-        if slot < 49:
-            return "failed"
-        return "in_progress"
+def generate(engine: sa.Engine, project_id: int, reps: int, files_per_rep: int) -> dict[str, float]:
+    """The catalog, its summaries and counters, written in bulk by the state store's generator."""
+    from sitesync.state.synthetic import generate_catalog
 
-    def representations() -> Iterator[tuple[Any, ...]]:
-        for i in range(reps):
-            folder = f"ep{i // 10000:02d}/sq{(i // 100) % 100:03d}/sh{i % 100:03d}0"
-            yield (
-                i + 1,
-                project_id,
-                folder,
-                "renderMain",
-                1,
-                "exr",
-                files_per_rep,
-                files_per_rep * 8_000_000,
-                1,
-                now,
-                now,
-                ACTOR,
-            )
-
-    def files() -> Iterator[tuple[Any, ...]]:
-        for i in range(reps):
-            folder = f"ep{i // 10000:02d}/sq{(i // 100) % 100:03d}/sh{i % 100:03d}0"
-            for k in range(files_per_rep):
-                fid = i * files_per_rep + k + 1
-                path = f"{{root[work]}}/{PROJECT}/{folder}/publish/renderMain/v001/exr/f.{1001 + k}.exr"
-                yield (
-                    fid,
-                    i + 1,
-                    path,
-                    xxhash.xxh3_128_hexdigest(path.encode()),
-                    8_000_000,
-                    "xxh3_128",
-                    f"{fid:032x}",
-                    now,
-                )
-
-    def replicas() -> Iterator[tuple[Any, ...]]:
-        rid = 0
-        for i in range(reps):
-            status = status_of(i)
-            priority = 60 if i % 10 == 0 else 50
-            for k in range(files_per_rep):
-                fid = i * files_per_rep + k + 1
-                rid += 1
-                yield (
-                    rid,
-                    fid,
-                    i + 1,
-                    project_id,
-                    STUDIO,
-                    "present",
-                    priority,
-                    False,
-                    0,
-                    now,
-                    None,
-                    None,
-                    now,
-                    0,
-                    None,
-                    None,
-                    None,
-                    None,
-                    now,
-                )
-                rid += 1
-                err = "site bench: read f.exr: permission denied" if status == "failed" else None
-                lease = (OWNER + "-old", now + 3600) if status == "in_progress" else (None, None)
-                yield (
-                    rid,
-                    fid,
-                    i + 1,
-                    project_id,
-                    SITE_ID,
-                    status,
-                    priority,
-                    False,
-                    3 if status == "failed" else 0,
-                    now,
-                    err,
-                    now if err else None,
-                    now if status == "present" else None,
-                    0,
-                    *lease,
-                    STUDIO if status == "present" else None,
-                    None,
-                    now,
-                )
-
-    def rep_sites() -> Iterator[tuple[Any, ...]]:
-        for i in range(reps):
-            priority = 60 if i % 10 == 0 else 50
-            for site in (STUDIO, SITE_ID):
-                yield (i + 1, site, priority, False, now, ACTOR)
-
-    return {
-        "representations": representations(),
-        "files": files(),
-        "replicas": replicas(),
-        "representation_sites": rep_sites(),
-    }
-
-
-_COLUMNS = {
-    "representations": "id, project_id, folder, product, version, name, file_count, total_size, content_rev, "
-    "created_at, updated_at, published_by",
-    "files": "id, representation_id, path, path_key, size, hash_algo, hash, updated_at",
-    "replicas": "id, file_id, representation_id, project_id, site, status, priority, paused, attempts, "
-    "next_attempt_at, last_error, last_failed_at, present_since, bytes_done, lease_owner, lease_expires_at, "
-    "source_site, provider_ref, updated_at",
-    "representation_sites": "representation_id, site, priority, paused, requested_at, requested_by",
-}
-
-
-def generate(engine: sa.Engine, project_id: int, reps: int, files_per_rep: int) -> None:
-    rows = _rows(project_id, reps, files_per_rep, time.time())
-    raw = engine.raw_connection()
-    try:
-        driver = raw.driver_connection
-        cur = raw.cursor()
-        if engine.dialect.name == "sqlite":
-            for table, gen in rows.items():
-                cols = _COLUMNS[table]
-                marks = ", ".join("?" for _ in cols.split(","))
-                cur.execute("BEGIN")
-                cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", gen)
-                cur.execute("COMMIT")
-        else:
-            for table, gen in rows.items():
-                with driver.cursor() as pcur, pcur.copy(f"COPY {table} ({_COLUMNS[table]}) FROM STDIN") as copy:
-                    for row in gen:
-                        copy.write_row(row)
-                driver.commit()
-            with driver.cursor() as pcur:
-                for table in ("representations", "files", "replicas"):
-                    pcur.execute(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-                    )
-            driver.commit()
-            driver.autocommit = True
-            with driver.cursor() as pcur:
-                pcur.execute("ANALYZE")
-            driver.autocommit = False
-        cur.close()
-    finally:
-        raw.close()
-    _fill_summaries(engine)
-
-
-def _fill_summaries(engine: sa.Engine) -> None:
-    """Compute the Sync Queue summaries of the generated catalog exactly as the migration that
-    introduced them does for an existing database (the engine keeps them current from here on)."""
-    import importlib
-
-    migration = importlib.import_module("sitesync.state.migrations.versions.0002_site_states")
-    with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM representation_states"))
-        conn.execute(sa.text("DELETE FROM site_states"))
-        conn.execute(sa.text(migration._BACKFILL))
-        conn.execute(sa.text(migration._BACKFILL_OVERALL))
-    with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
+    return generate_catalog(
+        engine,
+        project_id,
+        PROJECT,
+        reps,
+        files_per_rep,
+        site=SITE_ID,
+        source_site=STUDIO,
+        actor=ACTOR,
+        lease_owner=OWNER + "-old",
+    )
 
 
 # ---------------------------------------------------------------------- databases
@@ -250,12 +98,19 @@ def pg_reachable(admin_url: str) -> str | None:
 # ---------------------------------------------------------------------- measurements
 
 
-def _requeue(engine: sa.Engine, ids: list[int]) -> None:
+def _requeue(store: Any, ids: list[int]) -> None:
+    try:
+        from sitesync.state.synthetic import requeue
+    except ImportError:  # a baseline revision without the generator: the summaries are not refreshed
+        pass
+    else:
+        requeue(store.engine, ids)
+        return
     sql = sa.text(
         "UPDATE replicas SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, "
         "present_since = NULL, source_site = NULL WHERE id IN :ids"
     ).bindparams(sa.bindparam("ids", expanding=True))
-    with engine.begin() as conn:
+    with store.engine.begin() as conn:
         conn.execute(sql, {"ids": ids})
 
 
@@ -307,7 +162,7 @@ def _measure(client: Any, project_id: int, reps: int, repeat: int) -> list[dict[
             claim_ms.append(elapsed)
             summary_ms.append(summaries)
             record_ms.append(rec)
-        _requeue(store.engine, [c.replica_id for c in claims])  # untimed: the queue stays as generated
+        _requeue(store, [c.replica_id for c in claims])  # untimed: the queue stays as generated
     ops.append({"name": "claim next 1,000 queued replicas (`StateStore.claim`)", "ms": claim_ms})
     ops.append({"name": "then update their Sync Queue summaries (`StateStore.refresh_summaries`)", "ms": summary_ms})
     ops.append({"name": "record 1,000 outcomes, all present (`StateStore.record_outcomes`)", "ms": record_ms})
@@ -321,9 +176,70 @@ def _measure(client: Any, project_id: int, reps: int, repeat: int) -> list[dict[
 
         op(f"dashboard page of {size} at offset {offset:,} (`representation_page` + `summarize`)", page)
     op("`Client.status(project, limit=200)` (page + summaries + settings)", lambda: client.status(PROJECT, limit=200))
+    _measure_queue(client, reps, op)
     if hasattr(client, "metrics"):  # a baseline revision may predate it
         op("monitoring scrape of every project and site (`Client.metrics`, GET /api/v1/metrics)", client.metrics)
     return ops
+
+
+def _measure_queue(client: Any, reps: int, op: Callable[..., None]) -> None:
+    """The Sync Queue list as the REST API and the dashboard ask for it (``sitesync.syncqueue``)."""
+    from sitesync import syncqueue
+
+    rnd = random.Random(16)
+    products = ("renderMain", "animMain", "modelMain", "rigMain", "lookdevMain", "cacheMain", "plateMain")
+    deep = min(4_999 * 50, max(0, reps - 50))  # page 5,000 of 50
+
+    def page(**kwargs: Any) -> Callable[[], None]:
+        def run() -> None:
+            args = {k: (v() if callable(v) else v) for k, v in kwargs.items()}
+            syncqueue.queue_page(client, PROJECT, limit=50, **args)
+
+        return run
+
+    shot = lambda: f"sh{rnd.randrange(0, 100):03d}0"  # noqa: E731 - one word: 1 % of the representations
+    sequence = lambda: f"ep{rnd.randrange(0, max(1, reps // 10000)):02d}/sq{rnd.randrange(0, 100):03d}"  # noqa: E731
+    op("Sync Queue: first page of 50 (sort by folder)", page())
+    op(f"Sync Queue: page {deep // 50 + 1:,} of 50 (offset {deep:,}, sort by folder)", page(offset=deep))
+    op(f"Sync Queue: page {deep // 50 + 1:,}, sort by size descending", page(offset=deep, sort="size", order="desc"))
+    op("Sync Queue: text search, one word in 1 % (`sh0420`)", page(text=shot))
+    op("Sync Queue: text search, a sequence (`ep03/sq042`, 100 rows)", page(text=sequence))
+    op("Sync Queue: text search, two words (`animMain sh0420`)", page(text=lambda: f"{rnd.choice(products)} {shot()}"))
+    op("Sync Queue: text search with no match", page(text="nosuchshot"))
+    op("Sync Queue: status failed + text (`renderMain`)", page(status="failed", text=lambda: rnd.choice(products)))
+    op("Sync Queue: sort by active status, page 2", page(sort="active_status", offset=50))
+
+
+def _plans(client: Any, project_id: int, reps: int) -> str:
+    """PostgreSQL: EXPLAIN (ANALYZE, BUFFERS) of every query the key operations send, as Markdown."""
+    from sitesync import syncqueue
+    from sitesync.state.synthetic import explain
+
+    store = client.store
+    deep = min(4_999 * 50, max(0, reps - 50))  # page 5,000 of 50
+    claimed: list[Any] = []
+    operations: list[tuple[str, Callable[[], Any]]] = [
+        (
+            "claim next 1,000",
+            lambda: claimed.extend(
+                store.claim(project_id, SITE_ID, [STUDIO], OWNER, 1000, 60.0, refresh_summaries=False)
+            ),
+        ),
+        ("project status summary", lambda: store.project_site_summaries(project_id)),
+        ("Sync Queue text search `sh0420`", lambda: syncqueue.queue_page(client, PROJECT, text="sh0420", limit=50)),
+        (
+            "Sync Queue text search `animMain sh0420`",
+            lambda: syncqueue.queue_page(client, PROJECT, text="animMain sh0420", limit=50),
+        ),
+        (f"Sync Queue page at offset {deep:,}", lambda: syncqueue.queue_page(client, PROJECT, offset=deep, limit=50)),
+    ]
+    lines = []
+    for label, operation in operations:
+        lines += [f"### {label}", ""]
+        for statement, plan in explain(store.engine, operation):
+            lines += ["```sql", statement.strip(), "```", "", "```", plan, "```", ""]
+    _requeue(store, [c.replica_id for c in claimed])
+    return "\n".join(lines)
 
 
 def _publish_throughput(
@@ -368,6 +284,31 @@ def _measure_baseline(
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _baseline_head(code: Path) -> str:
+    """The newest schema revision the baseline code knows."""
+    versions = code / "sitesync" / "state" / "migrations" / "versions"
+    return max(p.name.split("_", 1)[0] for p in versions.glob("0*.py"))
+
+
+def _migrate(url: str, revision: str, downgrade: bool) -> float:
+    """Move the benchmark database to ``revision`` with this code's migrations; seconds taken."""
+    from alembic import command
+
+    from sitesync.state.database import _alembic_config, create_db_engine
+
+    engine = create_db_engine(url)
+    started = time.perf_counter()
+    try:
+        with engine.begin() as conn:
+            (command.downgrade if downgrade else command.upgrade)(_alembic_config(conn), revision)
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
+    finally:
+        engine.dispose()
+    return time.perf_counter() - started
+
+
 def run_database(
     name: str,
     url: str,
@@ -379,6 +320,9 @@ def run_database(
     log: Callable[[str], None],
     baseline: tuple[str, Path] | None = None,
 ) -> dict[str, Any]:
+    """Generate the catalog with this code, then (with ``baseline``) take it back to the baseline's
+    schema and measure the baseline's code on it, bring it forward again (the upgrade is timed:
+    what an existing studio's ``sitesync init`` costs at this size) and measure this code."""
     from sitesync import Client
 
     home = Path(tempfile.mkdtemp(prefix="scale-home-", dir=workdir))
@@ -386,6 +330,8 @@ def run_database(
     studio_root.mkdir()
     saved = os.environ.get("SITESYNC_SITE_ID")
     os.environ["SITESYNC_SITE_ID"] = SITE_ID
+    before: dict[str, Any] = {}
+    upgrade_seconds = None
     try:
         with Client(db=url, home=home) as client:
             client.init()
@@ -395,34 +341,53 @@ def run_database(
             project_id = client.store.project(PROJECT).id
             log(f"  {name}: generating {reps * files_per_rep * 2:,} replicas")
             started = time.perf_counter()
-            generate(client.store.engine, project_id, reps, files_per_rep)
+            gen_steps = generate(client.store.engine, project_id, reps, files_per_rep)
             gen_seconds = time.perf_counter() - started
-            log(f"  {name}: generated in {gen_seconds:.0f} s; measuring")
-            ops = _measure(client, project_id, reps, repeat)
-            for o in ops:
-                st = Stats.of(o["ms"])
-                log(f"    {o['name']}: p50 {st.median:.1f} ms, p95 {st.p95:.1f} ms")
-            pub = _publish_throughput(client, studio_root, *publish)
-            log(f"    publish: {pub['files_per_second']:,.0f} files/s")
-        before: dict[str, Any] = {}
+            log(
+                f"  {name}: generated in {gen_seconds:.0f} s ("
+                + ", ".join(f"{k} {v:.0f} s" for k, v in gen_steps.items())
+                + ")"
+            )
         if baseline is not None:
-            log(f"  {name}: the same with the code of {baseline[0]}")
+            from sitesync.state.database import head_revision
+
+            head, old = head_revision(), _baseline_head(baseline[1])
+            if old != head:
+                log(f"  {name}: schema back to {old} for the baseline ({_migrate(url, old, True):.0f} s)")
+            log(f"  {name}: measuring the code of {baseline[0]}")
             try:
                 before = _measure_baseline(baseline[1], url, home, reps, repeat, publish)
             except RuntimeError as exc:
-                # an older revision refuses a database at a newer schema: report, do not abort the run
                 reason = str(exc).strip().splitlines()[-1][:300]
                 log(f"    before: not measured: {reason}")
                 before = {"operations": [], "publish": None, "error": reason}
             for o in before["operations"]:
                 st = Stats.of(o["ms"])
                 log(f"    before: {o['name']}: p50 {st.median:.1f} ms, p95 {st.p95:.1f} ms")
+            if old != head:
+                upgrade_seconds = _migrate(url, head, False)
+                log(f"  {name}: upgraded {old} -> {head} in {upgrade_seconds:.0f} s")
+        with Client(db=url, home=home) as client:
+            log(f"  {name}: measuring")
+            ops = _measure(client, project_id, reps, repeat)
+            for o in ops:
+                st = Stats.of(o["ms"])
+                log(f"    {o['name']}: p50 {st.median:.1f} ms, p95 {st.p95:.1f} ms")
+            pub = _publish_throughput(client, studio_root, *publish)
+            log(f"    publish: {pub['files_per_second']:,.0f} files/s")
+            if client.store.is_postgres:
+                plans = workdir / "results" / f"scale-plans-{reps}.md"
+                plans.parent.mkdir(parents=True, exist_ok=True)
+                plans.write_text(_plans(client, project_id, reps))
+                log(f"    query plans: {plans}")
         return {
             "name": name,
             "representations": reps,
             "files": reps * files_per_rep,
             "replicas": reps * files_per_rep * 2,
             "generate_seconds": gen_seconds,
+            "generate_steps": gen_steps,
+            "upgrade_seconds": upgrade_seconds,
             "operations": ops,
             "publish": pub,
             "operations_before": before.get("operations", []),
@@ -446,35 +411,27 @@ def run(
     publish: tuple[int, int, int],
     log: Callable[[str], None] = print,
     baseline: tuple[str, Path] | None = None,
+    databases: tuple[str, ...] = ("sqlite", "postgresql"),
 ) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    out = []
+    out: list[dict[str, Any]] = []
     log(f"state store: {reps:,} representations x {files_per_rep} files x 2 sites")
-    db_dir = Path(tempfile.mkdtemp(prefix="scale-sqlite-", dir=workdir))
-    try:
-        out.append(
-            run_database(
-                "SQLite",
-                f"sqlite:///{db_dir / 'state.db'}",
-                workdir,
-                reps,
-                files_per_rep,
-                repeat,
-                publish,
-                log,
-                baseline,
-            )
-        )
-    finally:
-        shutil.rmtree(db_dir, ignore_errors=True)
-    problem = pg_reachable(pg_admin_url)
-    if problem:
-        log(f"  PostgreSQL skipped: {problem}")
-        out.append({"name": "PostgreSQL", "skipped": problem})
-    else:
-        with _postgres(pg_admin_url) as url:
-            out.append(run_database("PostgreSQL", url, workdir, reps, files_per_rep, repeat, publish, log, baseline))
+    args = (workdir, reps, files_per_rep, repeat, publish, log, baseline)
+    if "sqlite" in databases:
+        db_dir = Path(tempfile.mkdtemp(prefix="scale-sqlite-", dir=workdir))
+        try:
+            out.append(run_database("SQLite", f"sqlite:///{db_dir / 'state.db'}", *args))
+        finally:
+            shutil.rmtree(db_dir, ignore_errors=True)
+    if "postgresql" in databases:
+        problem = pg_reachable(pg_admin_url)
+        if problem:
+            log(f"  PostgreSQL skipped: {problem}")
+            out.append({"name": "PostgreSQL", "skipped": problem})
+        else:
+            with _postgres(pg_admin_url) as url:
+                out.append(run_database("PostgreSQL", url, *args))
     return {"databases": out, "seconds": time.time() - started}
 
 

@@ -27,7 +27,7 @@ from sitesync.state.records import (
     RepresentationRow,
     version_label,
 )
-from sitesync.state.sitestates import refresh_pairs, refresh_representations
+from sitesync.state.sitestates import count_new_representations, refresh_pairs, refresh_representations
 
 DEFAULT_PRIORITY = 50
 _WANTED = s.NOT_HELD
@@ -584,6 +584,7 @@ class CatalogMixin(PhysicalMixin):
             .returning(s.representations.c.id)
         ).scalar_one()
         cls._insert_files(conn, rep_id, files, now)
+        count_new_representations(conn, project_id, 1)
         return int(rep_id)
 
     @staticmethod

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from sitesync.state import schema as s
 from sitesync.state.base import StoreBase, chunked
 from sitesync.state.records import EventRow
+from sitesync.state.sitestates import project_representations
 
 # Statuses of a representation on a site, in the order that needs attention first.
 SITE_STATUSES = (
@@ -100,6 +101,13 @@ def _like(value: str) -> str:
     return f"%{escaped}%"
 
 
+def search_text(r: Any) -> sa.ColumnElement[str]:
+    """``lower(folder || ' ' || product || ' ' || name)``: what a Sync Queue text word must be in,
+    on PostgreSQL, spelled exactly as ``ix_representations_text_trgm`` indexes it."""
+    space = sa.literal_column("' '", sa.Text)
+    return sa.func.lower(r.c.folder + space + r.c.product + space + r.c.name, type_=sa.Text)
+
+
 def _rank(state: Any) -> sa.ColumnElement[int]:
     """A site's status as its attention rank; no summary row means ``none``."""
     return sa.case(
@@ -176,9 +184,9 @@ class ListingMixin(StoreBase):
         for word in (flt.text or "").split():
             if self.is_postgres:
                 # one lower() per row and word instead of three; a word has no spaces, so it cannot
-                # match across the separators
-                text = sa.func.lower(r.c.folder + " " + r.c.product + " " + r.c.name)
-                rep_cond.append(text.like(_like(word.lower()), escape="\\"))
+                # match across the separators. The expression is the one the trigram index holds
+                # (migration 0006), so PostgreSQL reads the index instead of every representation.
+                rep_cond.append(search_text(r).like(_like(word.lower()), escape="\\"))
             else:
                 rep_cond.append(
                     sa.or_(contains(r.c.folder, word), contains(r.c.product, word), contains(r.c.name, word))
@@ -234,6 +242,8 @@ class ListingMixin(StoreBase):
         status_cond = [
             _with_status(project_id, sides[side], on_site[side], statuses[side]) for side in sorted(filtered_sides)
         ]
+        # nothing filtered: the total is the project's count of representations (a counter)
+        everything = project_id if len(rep_cond) == 1 and not status_cond else None
         with self._read() as conn:
             if self.is_postgres:
                 # psycopg prepares a statement after a few runs, and a generic plan cannot see how
@@ -260,20 +270,27 @@ class ListingMixin(StoreBase):
                     none_last = sa.case((table.c.representation_id.is_(None), 1), else_=0)
                     order = [none_last, direction(state_key(side, column)), direction(r.c.id)]
                     total, ids = self._rep_driven_ids(
-                        conn, joined({side}), rep_cond + status_cond, order, offset, limit
+                        conn, joined({side}), rep_cond + status_cond, order, offset, limit, everything
                     )
             else:
                 order = [direction(k) for k in rep_keys[sort]]
-                total, ids = self._rep_driven_ids(conn, r, rep_cond + status_cond, order, offset, limit)
+                total, ids = self._rep_driven_ids(conn, r, rep_cond + status_cond, order, offset, limit, everything)
             rows = self._page_rows(conn, ids, sides, joined)
         return QueuePage(total, rows)
 
     @staticmethod
     def _rep_driven_ids(
-        conn: Connection, source: Any, cond: list[Any], order: list[Any], offset: int, limit: int
+        conn: Connection,
+        source: Any,
+        cond: list[Any],
+        order: list[Any],
+        offset: int,
+        limit: int,
+        everything: int | None = None,
     ) -> tuple[int, list[int]]:
         """The page first: a page that is not full tells the total too, which saves the second
-        pass of a selective filter (the usual quick search); otherwise count."""
+        pass of a selective filter (the usual quick search); with nothing filtered (``everything``
+        is the project id) the total is the project's counter; otherwise count."""
         r = s.representations
         pick = sa.select(r.c.id).select_from(source).where(*cond).order_by(*order).limit(limit).offset(offset)
         ids = list(conn.execute(pick).scalars())
@@ -281,6 +298,8 @@ class ListingMixin(StoreBase):
             return offset + len(ids), ids
         if not ids and offset == 0:
             return 0, ids
+        if everything is not None:
+            return project_representations(conn, everything), ids
         return int(conn.execute(sa.select(sa.func.count()).select_from(r).where(*cond)).scalar_one()), ids
 
     @staticmethod
@@ -327,8 +346,7 @@ class ListingMixin(StoreBase):
                 (stated, sa.select(rep_id).where(*base).order_by(value.desc() if descending else value.asc(), by_id))
             )
         if not statuses or "none" in statuses:
-            all_reps = conn.execute(sa.select(sa.func.count()).select_from(r).where(r.c.project_id == project_id))
-            without = int(all_reps.scalar_one()) - stated
+            without = project_representations(conn, project_id) - stated
             if without > 0:
                 stated_ids = sa.select(rep_id).where(*base)
                 groups.append(

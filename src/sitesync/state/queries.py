@@ -73,26 +73,29 @@ class QueriesMixin(StoreBase):
 
     def project_site_summaries(self, project_id: int) -> list[SiteSummary]:
         """Per site: how many of the project's files are in each status, the bytes verified there,
-        and the size of the representations it holds or wants. Read from the per-representation
-        summaries (one row per representation and site), never from the replicas themselves."""
-        ss, rep = s.site_states, s.representations
-        sums = [sa.func.sum(ss.c[col]).label(status) for status, col in self._COUNTS]
+        and the size of the representations it holds or wants. Read from the per-site counters
+        (``site_counts``: a few rows per site, kept current with the summaries), never from the
+        per-representation summaries or the replicas."""
+        c = s.site_counts
+        sums = [sa.func.sum(c.c[col]).label(status) for status, col in self._COUNTS]
         q = (
             sa.select(
-                ss.c.site,
+                c.c.site,
                 *sums,
-                sa.func.sum(ss.c.bytes_present).label("bytes_present"),
-                sa.func.sum(rep.c.total_size).label("bytes_total"),
+                sa.func.sum(c.c.representations).label("representations"),
+                sa.func.sum(c.c.bytes_present).label("bytes_present"),
+                sa.func.sum(c.c.total_size).label("bytes_total"),
             )
-            .join(rep, rep.c.id == ss.c.representation_id)
-            .where(ss.c.project_id == project_id)
-            .group_by(ss.c.site)
-            .order_by(ss.c.site)
+            .where(c.c.project_id == project_id)
+            .group_by(c.c.site)
+            .order_by(c.c.site)
         )
         with self._read() as conn:
             rows = conn.execute(q).all()
         out = []
         for row in rows:
+            if not row.representations:  # every summary row of the site is gone
+                continue
             counts = {status: int(row._mapping[status] or 0) for status, _ in self._COUNTS}
             counts = {k: v for k, v in counts.items() if v}
             out.append(SiteSummary(row.site, counts, int(row.bytes_present or 0), int(row.bytes_total or 0)))
@@ -100,14 +103,20 @@ class QueriesMixin(StoreBase):
 
     def site_file_counts(self) -> list[dict[str, Any]]:
         """Per project and site: files in each status and bytes verified there (every status listed,
-        zeros included), from the summaries in one grouped read (what monitoring scrapes)."""
-        ss, proj = s.site_states, s.projects
-        sums = [sa.func.sum(ss.c[col]).label(status) for status, col in self._COUNTS]
+        zeros included), from the per-site counters in one grouped read (what monitoring scrapes)."""
+        c, proj = s.site_counts, s.projects
+        sums = [sa.func.sum(c.c[col]).label(status) for status, col in self._COUNTS]
         q = (
-            sa.select(proj.c.name.label("project"), ss.c.site, *sums, sa.func.sum(ss.c.bytes_present).label("bytes"))
-            .join(proj, proj.c.id == ss.c.project_id)
-            .group_by(proj.c.name, ss.c.site)
-            .order_by(proj.c.name, ss.c.site)
+            sa.select(
+                proj.c.name.label("project"),
+                c.c.site,
+                *sums,
+                sa.func.sum(c.c.bytes_present).label("bytes"),
+                sa.func.sum(c.c.representations).label("representations"),
+            )
+            .join(proj, proj.c.id == c.c.project_id)
+            .group_by(proj.c.name, c.c.site)
+            .order_by(proj.c.name, c.c.site)
         )
         with self._read() as conn:
             rows = conn.execute(q).all()
@@ -119,15 +128,18 @@ class QueriesMixin(StoreBase):
                 "bytes_present": int(row.bytes or 0),
             }
             for row in rows
+            if row.representations
         ]
 
     def project_status_counts(self) -> dict[int, dict[str, int]]:
-        """project id -> status -> number of files, from the per-representation summaries."""
-        ss = s.site_states
-        sums = [sa.func.sum(ss.c[col]).label(status) for status, col in self._COUNTS]
+        """project id -> status -> number of files, from the per-site counters."""
+        c = s.site_counts
+        sums = [sa.func.sum(c.c[col]).label(status) for status, col in self._COUNTS]
         out: dict[int, dict[str, int]] = {}
         with self._read() as conn:
-            for row in conn.execute(sa.select(ss.c.project_id, *sums).group_by(ss.c.project_id)):
+            for row in conn.execute(
+                sa.select(c.c.project_id, *sums).group_by(c.c.project_id).having(sa.func.sum(c.c.representations) > 0)
+            ):
                 counts = {status: int(row._mapping[status] or 0) for status, _ in self._COUNTS}
                 out[row.project_id] = {k: v for k, v in counts.items() if v}
         return out

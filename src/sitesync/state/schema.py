@@ -301,6 +301,8 @@ site_states = Table(
     Column("attempts", Integer, nullable=False),  # the most attempts of any file
     Column("last_error", Text),
     Column("updated_at", Float, nullable=False),  # the latest change of any replica
+    # the representation's total size (copied, so the per-site counters can subtract an old row)
+    Column("total_size", BigInteger, nullable=False, server_default=text("0")),
     sqlite_with_rowid=False,  # the list joins by primary key: one b-tree probe instead of two
 )
 # the Sync Queue reads one site's rows of a project by status, progress or change time in index order
@@ -319,6 +321,39 @@ for _column in ("progress", "updated_at"):
         site_states.c[_column],
         site_states.c.representation_id,
     )
+
+# The project status summary: per (project, site) the ``site_states`` rows added up, kept current
+# by the same refresh that writes ``site_states`` (as deltas: the new rows minus the old ones), so
+# a summary reads a few rows instead of every representation's. A transaction adds its deltas to
+# one of a few ``slot`` rows (chosen per database session), so concurrent workers on one site do
+# not queue on a single hot row; readers sum the slots.
+site_counts = Table(
+    "site_counts",
+    metadata,
+    Column("project_id", Integer, primary_key=True),
+    Column("site", NAME, primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("representations", BigInteger, nullable=False),  # site_states rows
+    Column("files_present", BigInteger, nullable=False),
+    Column("files_queued", BigInteger, nullable=False),
+    Column("files_in_progress", BigInteger, nullable=False),
+    Column("files_failed", BigInteger, nullable=False),
+    Column("files_removing", BigInteger, nullable=False),
+    Column("files_missing", BigInteger, nullable=False),
+    Column("files_no_source", BigInteger, nullable=False),
+    Column("bytes_present", BigInteger, nullable=False),
+    Column("total_size", BigInteger, nullable=False),  # the representations' sizes added up
+)
+
+# How many representations each project has (the Sync Queue's total when nothing is filtered), in
+# slots like ``site_counts``; a publish that adds a representation adds one in its transaction.
+project_counts = Table(
+    "project_counts",
+    metadata,
+    Column("project_id", Integer, primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("representations", BigInteger, nullable=False),
+)
 
 # One row per representation that has replicas anywhere: its site rows combined. ``status`` is the
 # one needing the most attention (lost, failed, no_source, removing, in_progress, queued, paused,
@@ -347,6 +382,12 @@ for _column in ("status", "priority"):
         representation_states.c[_column],
         representation_states.c.representation_id,
     )
+
+# Indexes outside this metadata: PostgreSQL only, created by the migrations (the trigram index of
+# the Sync Queue's text filter where the database allows the pg_trgm extension; the folder order
+# with the id included, so a deep page of the default sort skips index entries only, never table
+# rows: SQLite's indexes carry the rowid, which is the id, already).
+POSTGRESQL_ONLY_INDEXES = ("ix_representations_text_trgm", "ix_representations_folder_order")
 
 # Sorting the Sync Queue by a representation column reads a project's rows in index order.
 for _column in ("product", "version", "name", "total_size", "file_count", "updated_at"):

@@ -20,6 +20,7 @@ time and needs none of that.
 from __future__ import annotations
 
 import functools
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +137,7 @@ def _row(rep_id: int, site: str, acc: _Acc, rep: Any) -> dict[str, Any]:
         "last_error": acc.last_error[:4000] if acc.last_error else None,
         "updated_at": acc.updated_at,
         "paused": acc.held,
+        "total_size": total,
     }
     for status, column in _COUNT_COLUMNS.items():
         row[column] = acc.counts.get(status, 0)
@@ -184,18 +186,159 @@ def _lock_statement(table_name: str) -> Any:
 
 def refresh_pairs(conn: Connection, pairs: Iterable[Pair]) -> None:
     """Re-aggregate the summaries of ``pairs`` from their replicas (drop those without replicas),
-    then the summaries of their representations."""
+    then the summaries of their representations, then add what changed to the per-site counters."""
     t = s.site_states
     ordered = sorted(set(pairs))
+    deltas: dict[tuple[int, str], dict[str, int]] = {}
     for part in chunked(ordered, _CHUNK):
         key = sa.tuple_(t.c.representation_id, t.c.site)
         _lock(conn, t, [_placeholder(rep_id, site) for rep_id, site in part])
+        # read after the lock: no other transaction can change these rows until this one ends
+        _add_counts(deltas, _stored(conn, part), -1)
         rows = compute(conn, part)
         _upsert(conn, t, list(rows.values()))
         gone = [p for p in part if p not in rows]
         if gone:
             conn.execute(t.delete().where(key.in_(gone)))
+        _add_counts(deltas, rows.values(), 1)
     _refresh_overall(conn, sorted({rep_id for rep_id, _site in ordered}))
+    _apply_counts(conn, deltas)
+
+
+# what ``site_counts`` adds up from each ``site_states`` row
+COUNTED = (*_COUNT_COLUMNS.values(), "bytes_present", "total_size")
+# counters rows a (project, site) is spread over on PostgreSQL (SQLite has one writer: one row)
+COUNTER_SLOTS = 8
+
+
+def _stored(conn: Connection, part: Sequence[Pair]) -> list[Any]:
+    """The stored summary rows of ``part`` that count (not this transaction's lock placeholders)."""
+    t = s.site_states
+    wanted = set(part)
+    rows = conn.execute(
+        sa.select(t.c.representation_id, t.c.site, t.c.project_id, *(t.c[c] for c in COUNTED)).where(
+            t.c.representation_id.in_(sorted({p[0] for p in part})),
+            t.c.site.in_(sorted({p[1] for p in part})),
+            t.c.project_id != 0,
+        )
+    ).all()
+    return [row._mapping for row in rows if (row.representation_id, row.site) in wanted]
+
+
+def _add_counts(deltas: dict[tuple[int, str], dict[str, int]], rows: Iterable[Any], sign: int) -> None:
+    for row in rows:
+        delta = deltas.setdefault((row["project_id"], row["site"]), dict.fromkeys(("representations", *COUNTED), 0))
+        delta["representations"] += sign
+        for column in COUNTED:
+            delta[column] += sign * int(row[column] or 0)
+
+
+@functools.cache
+def _count_statement(dialect: str) -> Any:
+    """One-row "add these deltas to a counters row" upsert, for executemany."""
+    t = s.site_counts
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(t)
+    added = {c.name: t.c[c.name] + stmt.excluded[c.name] for c in t.columns if not c.primary_key}
+    return stmt.on_conflict_do_update(index_elements=list(t.primary_key.columns), set_=added)
+
+
+def _slot(conn: Connection) -> int:
+    """This database session's counters slot: fixed per connection, so one transaction takes each
+    counters row it changes once, in (project, site) order."""
+    if conn.dialect.name != "postgresql":
+        return 0
+    info = conn.connection.info
+    if "sitesync_counter_slot" not in info:
+        info["sitesync_counter_slot"] = random.randrange(COUNTER_SLOTS)
+    return int(info["sitesync_counter_slot"])
+
+
+def _apply_counts(conn: Connection, deltas: dict[tuple[int, str], dict[str, int]]) -> None:
+    slot = _slot(conn)
+    rows = [
+        {"project_id": project_id, "site": site, "slot": slot, **delta}
+        for (project_id, site), delta in sorted(deltas.items())
+        if any(delta.values())
+    ]
+    if rows:
+        conn.execute(_count_statement(conn.dialect.name), rows)
+
+
+def count_new_representations(conn: Connection, project_id: int, n: int) -> None:
+    """Add ``n`` new representations of ``project_id`` to ``project_counts`` (in the transaction
+    that inserts them)."""
+    t = s.project_counts
+    stmt = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[t.c.project_id, t.c.slot], set_={"representations": t.c.representations + n}
+    )
+    conn.execute(stmt, {"project_id": project_id, "slot": _slot(conn), "representations": n})
+
+
+def project_representations(conn: Connection, project_id: int) -> int:
+    """How many representations the project has, from ``project_counts``."""
+    t = s.project_counts
+    q = sa.select(sa.func.coalesce(sa.func.sum(t.c.representations), 0)).where(t.c.project_id == project_id)
+    return int(conn.execute(q).scalar_one())
+
+
+def _project_recount(conn: Connection) -> dict[int, int]:
+    r = s.representations
+    q = sa.select(r.c.project_id, sa.func.count().label("n")).group_by(r.c.project_id)
+    return {row.project_id: int(row.n) for row in conn.execute(q)}
+
+
+def _project_stored(conn: Connection) -> dict[int, int]:
+    t = s.project_counts
+    q = sa.select(t.c.project_id, sa.func.sum(t.c.representations).label("n")).group_by(t.c.project_id)
+    return {row.project_id: int(row.n) for row in conn.execute(q) if row.n}
+
+
+def recount(conn: Connection) -> dict[tuple[int, str], dict[str, int]]:
+    """(project, site) -> the counters ``site_counts`` should hold, summed afresh from ``site_states``."""
+    t = s.site_states
+    q = sa.select(
+        t.c.project_id,
+        t.c.site,
+        sa.func.count().label("representations"),
+        *(sa.func.sum(t.c[c]).label(c) for c in COUNTED),
+    ).group_by(t.c.project_id, t.c.site)
+    return {
+        (row.project_id, row.site): {c: int(row._mapping[c] or 0) for c in ("representations", *COUNTED)}
+        for row in conn.execute(q)
+    }
+
+
+def stored_counts(conn: Connection) -> dict[tuple[int, str], dict[str, int]]:
+    """(project, site) -> the counters ``site_counts`` holds (its slots summed; all-zero left out)."""
+    t = s.site_counts
+    columns = [c.name for c in t.columns if not c.primary_key]
+    q = sa.select(t.c.project_id, t.c.site, *(sa.func.sum(t.c[c]).label(c) for c in columns)).group_by(
+        t.c.project_id, t.c.site
+    )
+    out = {}
+    for row in conn.execute(q):
+        counts = {c: int(row._mapping[c] or 0) for c in columns}
+        if any(counts.values()):
+            out[(row.project_id, row.site)] = counts
+    return out
+
+
+def rebuild_counts(conn: Connection) -> None:
+    """Recompute ``site_counts`` from ``site_states`` and ``project_counts`` from ``representations``
+    (after a bulk load that bypassed the refresh)."""
+    conn.execute(s.project_counts.delete())
+    projects = [{"project_id": p, "slot": 0, "representations": n} for p, n in sorted(_project_recount(conn).items())]
+    if projects:
+        conn.execute(s.project_counts.insert(), projects)
+    t = s.site_counts
+    conn.execute(t.delete())
+    rows = [
+        {"project_id": project_id, "site": site, "slot": 0, **counts}
+        for (project_id, site), counts in sorted(recount(conn).items())
+    ]
+    if rows:
+        conn.execute(t.insert(), rows)
 
 
 def _lock(conn: Connection, table: sa.Table, placeholders: list[dict[str, Any]]) -> None:
@@ -286,6 +429,7 @@ def _placeholder(rep_id: int, site: str) -> dict[str, Any]:
         "last_error": None,
         "updated_at": 0.0,
         "paused": False,
+        "total_size": 0,
     }
     row.update(dict.fromkeys(_COUNT_COLUMNS.values(), 0))
     return row
@@ -354,4 +498,11 @@ def drift(conn: Connection, rep_ids: Sequence[int] | None = None) -> list[str]:
                 problems.append(
                     f"representation {rep_id}: stored {stored_overall.get(rep_id)} != {overall.get(rep_id)}"
                 )
+    expected_counts, counts = recount(conn), stored_counts(conn)
+    for key in sorted(set(expected_counts) | set(counts)):
+        if expected_counts.get(key) != counts.get(key):
+            problems.append(f"site_counts {key}: stored {counts.get(key)} != recount {expected_counts.get(key)}")
+    expected_projects, projects = _project_recount(conn), _project_stored(conn)
+    if expected_projects != projects:
+        problems.append(f"project_counts: stored {projects} != recount {expected_projects}")
     return problems
