@@ -14,7 +14,9 @@ all on loopback and started here:
 
 Run from the repository root:
 
-    .venv/bin/python -m benchmarks.remote_providers [--quick] [--runs N] [--servers rclone_s3,sftp]
+    .venv/bin/python -m benchmarks.remote_providers [--quick] [--runs N] [--servers rclone_s3,sftp] [--only ...]
+
+``--only sitesync,rclone-nohash`` runs just those contenders (a shorter run on a busy machine).
 
 Prints a markdown table of median seconds and the speed ratio (rclone seconds / sitesync seconds:
 above 1.00 sitesync is faster). Downloads are also measured with the local site's fsync off
@@ -183,6 +185,14 @@ def run_rclone(target: Target, data: Path, work: Path, run: str, extra: list[str
     return times
 
 
+CONTENDER_KEYS = {
+    "sitesync": "sitesync",
+    "sitesync, no local fsync": "nofsync",
+    "rclone": "rclone",
+    "rclone --sftp-disable-hashcheck": "rclone-nohash",
+}
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -193,6 +203,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="40 x 1 MiB and 1 x 64 MiB, one run")
     parser.add_argument("--runs", type=int, default=None, help="runs per tool (default 3, quick 1)")
     parser.add_argument("--servers", default="rclone_s3,sftp", help="comma list of rclone_s3, sftp, moto_s3")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma list of the contenders to run, by the first word of their name (sitesync, nofsync, "
+        "rclone, rclone-nohash), e.g. sitesync,rclone-nohash; default all",
+    )
     args = parser.parse_args()
     n_small, big_mib = (40, 64) if args.quick else (200, 512)
     runs = args.runs or (1 if args.quick else 3)
@@ -213,6 +229,9 @@ def main() -> None:
                     contenders["rclone --sftp-disable-hashcheck"] = lambda w, r: run_rclone(
                         target, data, w, r, ["--sftp-disable-hashcheck"]
                     )
+                if args.only:
+                    wanted = {w.strip() for w in args.only.split(",")}
+                    contenders = {n: run for n, run in contenders.items() if CONTENDER_KEYS[n] in wanted}
                 results: dict[str, dict[str, list[float]]] = {name: {} for name in contenders}
                 order = list(contenders)
                 for i in range(runs):
@@ -227,7 +246,7 @@ def main() -> None:
                             shutil.rmtree(work, ignore_errors=True)
                             target.clear(run)
                         print(f"  {server} {name} run {i + 1}: {results[name]}", flush=True)
-                for ours_name in ("sitesync", "sitesync, no local fsync"):
+                for ours_name in [n for n in ("sitesync", "sitesync, no local fsync") if n in contenders]:
                     ours = results[ours_name]
                     for name in [n for n in order if n.startswith("rclone")]:
                         for case, values in results[name].items():
