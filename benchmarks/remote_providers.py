@@ -126,7 +126,9 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def run_sitesync(target: Target, data: Path, work: Path, run: str, fsync: bool = True) -> dict[str, float]:
+def run_sitesync(
+    target: Target, data: Path, work: Path, run: str, fsync: bool = True, transfers: int = 4
+) -> dict[str, float]:
     """Upload both sets from a studio folder to the remote site, then download them to this
     machine's site after removing the studio copies (so the remote site is the only source).
     ``fsync=False`` turns off the local site's fsync of each downloaded file (rclone does none)."""
@@ -151,11 +153,11 @@ def run_sitesync(target: Target, data: Path, work: Path, run: str, fsync: bool =
                 case, folder=case, product="p", version=1, name="bin", files=files, site="studio"
             ).representation_id
         for case in ("small", "big"):
-            times[f"up {case}"] = timed(lambda case=case: _sync(client, case))
+            times[f"up {case}"] = timed(lambda case=case: _sync(client, case, transfers))
         for case in ("small", "big"):
             client.remove(reps[case], "studio")
             client.download(reps[case])
-            times[f"down {case}"] = timed(lambda case=case: _sync(client, case))
+            times[f"down {case}"] = timed(lambda case=case: _sync(client, case, transfers))
         for case in ("small", "big"):
             status = client.status(representation=reps[case])
             bad = [r for f in status["files"] for r in f["replicas"] if r["status"] != "present"]
@@ -165,8 +167,8 @@ def run_sitesync(target: Target, data: Path, work: Path, run: str, fsync: bool =
     return times
 
 
-def _sync(client: Client, project: str) -> None:
-    report = client.sync_once(project)
+def _sync(client: Client, project: str, transfers: int) -> None:
+    report = client.sync_once(project, concurrency=transfers)
     assert report.failed_attempts == 0, report.errors
 
 
@@ -204,6 +206,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=None, help="runs per tool (default 3, quick 1)")
     parser.add_argument("--servers", default="rclone_s3,sftp", help="comma list of rclone_s3, sftp, moto_s3")
     parser.add_argument(
+        "--transfers",
+        type=int,
+        default=4,
+        help="files in flight: sitesync's --concurrency and rclone's --transfers (default 4, both tools' default)",
+    )
+    parser.add_argument(
         "--only",
         default="",
         help="comma list of the contenders to run, by the first word of their name (sitesync, nofsync, "
@@ -212,6 +220,7 @@ def main() -> None:
     args = parser.parse_args()
     n_small, big_mib = (40, 64) if args.quick else (200, 512)
     runs = args.runs or (1 if args.quick else 3)
+    transfers = ["--transfers", str(args.transfers)]
     scratch = Path(tempfile.mkdtemp(prefix="sitesync-bench-"))
     rows: list[tuple[str, str, str, float, float]] = []
     try:
@@ -221,13 +230,15 @@ def main() -> None:
             starter = sftp_target() if server == "sftp" else s3_target(server)
             with starter as target:
                 contenders: dict[str, Callable[[Path, str], dict[str, float]]] = {
-                    "sitesync": lambda w, r: run_sitesync(target, data, w, r),
-                    "sitesync, no local fsync": lambda w, r: run_sitesync(target, data, w, r, fsync=False),
-                    "rclone": lambda w, r: run_rclone(target, data, w, r, []),
+                    "sitesync": lambda w, r: run_sitesync(target, data, w, r, transfers=args.transfers),
+                    "sitesync, no local fsync": lambda w, r: run_sitesync(
+                        target, data, w, r, fsync=False, transfers=args.transfers
+                    ),
+                    "rclone": lambda w, r: run_rclone(target, data, w, r, transfers),
                 }
                 if server == "sftp":
                     contenders["rclone --sftp-disable-hashcheck"] = lambda w, r: run_rclone(
-                        target, data, w, r, ["--sftp-disable-hashcheck"]
+                        target, data, w, r, ["--sftp-disable-hashcheck", *transfers]
                     )
                 if args.only:
                     wanted = {w.strip() for w in args.only.split(",")}
@@ -268,7 +279,8 @@ def main() -> None:
     print(
         f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
         f"{subprocess.run([rclone_binary(), 'version'], capture_output=True, text=True).stdout.splitlines()[0]} · "
-        f"{time.strftime('%Y-%m-%d')} · {n_small} x 1 MiB, 1 x {big_mib} MiB, median of {runs} runs"
+        f"{time.strftime('%Y-%m-%d')} · {n_small} x 1 MiB, 1 x {big_mib} MiB, {args.transfers} transfers, "
+        f"median of {runs} runs"
     )
     print()
     print("| server | comparison | case | sitesync s | rclone s | speed vs rclone |")
