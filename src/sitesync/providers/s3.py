@@ -160,6 +160,9 @@ class S3Provider(Provider):
 
     @property
     def client(self) -> Any:
+        client = self._client
+        if client is not None:  # every request asks: no lock (its wait showed in download profiles)
+            return client
         with self._lock:
             if self._client is None:
                 self._client = self._make_client()
