@@ -14,7 +14,9 @@ all on loopback and started here:
 
 Run from the repository root:
 
-    .venv/bin/python -m benchmarks.remote_providers [--quick] [--runs N] [--servers rclone_s3,sftp]
+    .venv/bin/python -m benchmarks.remote_providers [--quick] [--runs N] [--servers rclone_s3,sftp] [--only ...]
+
+``--only sitesync,rclone-nohash`` runs just those contenders (a shorter run on a busy machine).
 
 Prints a markdown table of median seconds and the speed ratio (rclone seconds / sitesync seconds:
 above 1.00 sitesync is faster). Downloads are also measured with the local site's fsync off
@@ -124,7 +126,9 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def run_sitesync(target: Target, data: Path, work: Path, run: str, fsync: bool = True) -> dict[str, float]:
+def run_sitesync(
+    target: Target, data: Path, work: Path, run: str, fsync: bool = True, transfers: int = 4
+) -> dict[str, float]:
     """Upload both sets from a studio folder to the remote site, then download them to this
     machine's site after removing the studio copies (so the remote site is the only source).
     ``fsync=False`` turns off the local site's fsync of each downloaded file (rclone does none)."""
@@ -149,11 +153,11 @@ def run_sitesync(target: Target, data: Path, work: Path, run: str, fsync: bool =
                 case, folder=case, product="p", version=1, name="bin", files=files, site="studio"
             ).representation_id
         for case in ("small", "big"):
-            times[f"up {case}"] = timed(lambda case=case: _sync(client, case))
+            times[f"up {case}"] = timed(lambda case=case: _sync(client, case, transfers))
         for case in ("small", "big"):
             client.remove(reps[case], "studio")
             client.download(reps[case])
-            times[f"down {case}"] = timed(lambda case=case: _sync(client, case))
+            times[f"down {case}"] = timed(lambda case=case: _sync(client, case, transfers))
         for case in ("small", "big"):
             status = client.status(representation=reps[case])
             bad = [r for f in status["files"] for r in f["replicas"] if r["status"] != "present"]
@@ -163,8 +167,8 @@ def run_sitesync(target: Target, data: Path, work: Path, run: str, fsync: bool =
     return times
 
 
-def _sync(client: Client, project: str) -> None:
-    report = client.sync_once(project)
+def _sync(client: Client, project: str, transfers: int) -> None:
+    report = client.sync_once(project, concurrency=transfers)
     assert report.failed_attempts == 0, report.errors
 
 
@@ -183,6 +187,14 @@ def run_rclone(target: Target, data: Path, work: Path, run: str, extra: list[str
     return times
 
 
+CONTENDER_KEYS = {
+    "sitesync": "sitesync",
+    "sitesync, no local fsync": "nofsync",
+    "rclone": "rclone",
+    "rclone --sftp-disable-hashcheck": "rclone-nohash",
+}
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -193,9 +205,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="40 x 1 MiB and 1 x 64 MiB, one run")
     parser.add_argument("--runs", type=int, default=None, help="runs per tool (default 3, quick 1)")
     parser.add_argument("--servers", default="rclone_s3,sftp", help="comma list of rclone_s3, sftp, moto_s3")
+    parser.add_argument(
+        "--transfers",
+        type=int,
+        default=4,
+        help="files in flight: sitesync's --concurrency and rclone's --transfers (default 4, both tools' default)",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma list of the contenders to run, by the first word of their name (sitesync, nofsync, "
+        "rclone, rclone-nohash), e.g. sitesync,rclone-nohash; default all",
+    )
     args = parser.parse_args()
     n_small, big_mib = (40, 64) if args.quick else (200, 512)
     runs = args.runs or (1 if args.quick else 3)
+    transfers = ["--transfers", str(args.transfers)]
     scratch = Path(tempfile.mkdtemp(prefix="sitesync-bench-"))
     rows: list[tuple[str, str, str, float, float]] = []
     try:
@@ -205,14 +230,19 @@ def main() -> None:
             starter = sftp_target() if server == "sftp" else s3_target(server)
             with starter as target:
                 contenders: dict[str, Callable[[Path, str], dict[str, float]]] = {
-                    "sitesync": lambda w, r: run_sitesync(target, data, w, r),
-                    "sitesync, no local fsync": lambda w, r: run_sitesync(target, data, w, r, fsync=False),
-                    "rclone": lambda w, r: run_rclone(target, data, w, r, []),
+                    "sitesync": lambda w, r: run_sitesync(target, data, w, r, transfers=args.transfers),
+                    "sitesync, no local fsync": lambda w, r: run_sitesync(
+                        target, data, w, r, fsync=False, transfers=args.transfers
+                    ),
+                    "rclone": lambda w, r: run_rclone(target, data, w, r, transfers),
                 }
                 if server == "sftp":
                     contenders["rclone --sftp-disable-hashcheck"] = lambda w, r: run_rclone(
-                        target, data, w, r, ["--sftp-disable-hashcheck"]
+                        target, data, w, r, ["--sftp-disable-hashcheck", *transfers]
                     )
+                if args.only:
+                    wanted = {w.strip() for w in args.only.split(",")}
+                    contenders = {n: run for n, run in contenders.items() if CONTENDER_KEYS[n] in wanted}
                 results: dict[str, dict[str, list[float]]] = {name: {} for name in contenders}
                 order = list(contenders)
                 for i in range(runs):
@@ -227,7 +257,7 @@ def main() -> None:
                             shutil.rmtree(work, ignore_errors=True)
                             target.clear(run)
                         print(f"  {server} {name} run {i + 1}: {results[name]}", flush=True)
-                for ours_name in ("sitesync", "sitesync, no local fsync"):
+                for ours_name in [n for n in ("sitesync", "sitesync, no local fsync") if n in contenders]:
                     ours = results[ours_name]
                     for name in [n for n in order if n.startswith("rclone")]:
                         for case, values in results[name].items():
@@ -249,7 +279,8 @@ def main() -> None:
     print(
         f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
         f"{subprocess.run([rclone_binary(), 'version'], capture_output=True, text=True).stdout.splitlines()[0]} · "
-        f"{time.strftime('%Y-%m-%d')} · {n_small} x 1 MiB, 1 x {big_mib} MiB, median of {runs} runs"
+        f"{time.strftime('%Y-%m-%d')} · {n_small} x 1 MiB, 1 x {big_mib} MiB, {args.transfers} transfers, "
+        f"median of {runs} runs"
     )
     print()
     print("| server | comparison | case | sitesync s | rclone s | speed vs rclone |")

@@ -4,9 +4,12 @@ one connection per worker thread, hidden temporary files, option validation."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -75,6 +78,41 @@ def test_reconnects_after_the_server_drops_the_connection(sshd: SshServer) -> No
         provider.write("/w/b.bin", io.BytesIO(b"after"), 5, lambda: None)
         with provider.open_read("/w/b.bin") as fh:
             assert fh.read() == b"after"
+    finally:
+        provider.close()
+
+
+def _open_on_server(pids: list[int], path: Path) -> bool:
+    """Some process of the server has ``path`` open."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) == str(path):
+                        return True
+    return False
+
+
+def test_closing_a_read_does_not_wait_for_the_server_and_the_handle_still_closes(sshd: SshServer) -> None:
+    folder = new_remote_folder(sshd)
+    provider = sftp(sshd, folder)
+    try:
+        provider.write("/w/plate.exr", io.BytesIO(b"frame" * 1000), 5000, lambda: None)
+        fh = provider.open_read("/w/plate.exr")
+        assert fh.read() == b"frame" * 1000
+        sessions = sshd.session_pids()
+        assert _open_on_server(sessions, folder / "w" / "plate.exr")
+        for pid in sessions:  # the server stops answering: a close that waits for its answer hangs
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            fh.close()
+            assert time.monotonic() - started < 2, "closing a read handle waited for the server's answer"
+        finally:
+            for pid in sessions:
+                os.kill(pid, signal.SIGCONT)
+        assert provider.stat("/w/plate.exr").size == 5000  # a later answer: the close went before it
+        assert not _open_on_server(sessions, folder / "w" / "plate.exr"), "the read handle was never closed"
     finally:
         provider.close()
 

@@ -160,6 +160,9 @@ class S3Provider(Provider):
 
     @property
     def client(self) -> Any:
+        client = self._client
+        if client is not None:  # every request asks: no lock (its wait showed in download profiles)
+            return client
         with self._lock:
             if self._client is None:
                 self._client = self._make_client()
@@ -319,6 +322,10 @@ class S3Provider(Provider):
             raise self._error(exc, what) from None
         length = int(obj["ContentLength"])
         total = _total_size(obj.get("ContentRange"), length)
+        if total <= length <= part:
+            # the whole object in one response of at most a part: read it in one call (one pass of
+            # the HTTP layers instead of one per consumer read), like a range of a large object
+            return io.BytesIO(_read_whole(obj["Body"], length, self, what))
         if total <= length:
             return io.BufferedReader(_BodyReader(obj["Body"], self, what), buffer_size=MiB)
         # a large object: stream the first range from this response, fetch the next ones ahead in parallel
@@ -526,6 +533,23 @@ def _total_size(content_range: str | None, length: int) -> int:
     return length
 
 
+def _read_whole(body: Any, length: int, provider: S3Provider, what: str) -> bytes:
+    """A response body of ``length`` bytes read to its end; a short one is a transient error."""
+    try:
+        data = body.read()
+    except Exception as exc:
+        raise provider._error(exc, what) from None
+    finally:
+        with contextlib.suppress(Exception):
+            body.close()
+    if len(data) != length:
+        raise TransientStorageError(
+            f"site {provider.site}: {what}: the download ended early ({len(data)} of {length} bytes)",
+            site=provider.site,
+        )
+    return data
+
+
 class _BodyReader(io.RawIOBase):
     """A GetObject body as a raw stream whose errors are storage errors."""
 
@@ -593,7 +617,7 @@ class _RangedReader(io.RawIOBase):
                     f"site {self._provider.site}: {self._what}: the object changed while it was read",
                     site=self._provider.site,
                 )
-            return resp["Body"].read()
+            return _read_whole(resp["Body"], end - start + 1, self._provider, self._what)
         except Exception as exc:
             raise self._provider._error(exc, self._what) from None
 

@@ -502,11 +502,26 @@ class _RemoteReader(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            self._connections.settle([*self._abandoned, *(fut for _, fut in self._queue)])
+            pending = [*self._abandoned, *(fut for _, fut in self._queue)]
             self._queue.clear()
-            with contextlib.suppress(Exception):
-                self._connections.call(self._handle.close(), timeout=10)
+            if pending:
+                self._connections.settle(pending)
+                with contextlib.suppress(Exception):
+                    self._connections.call(self._handle.close(), timeout=10)
+            else:
+                # a read handle holds nothing to lose: its close needs no answer, and waiting for
+                # one cost a round trip per file (the next request on the channel queues behind it)
+                closing = self._handle.close()
+                try:
+                    self._connections.submit(closing).add_done_callback(_ignore_outcome)
+                except Exception:  # the connection's event loop is gone: so is the handle
+                    closing.close()
         super().close()
+
+
+def _ignore_outcome(fut: cf.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # retrieved: an unanswered close is not worth a warning
 
 
 __all__ = ["SftpConfig", "SftpProvider"]
