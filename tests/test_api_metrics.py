@@ -57,12 +57,13 @@ def test_worker_counters_move_with_transfers(sqlite_studio: Studio) -> None:
         assert before[("sitesync_worker_files_transferred_total", ())] == 0
         assert before[("sitesync_worker_transferred_bytes_total", ())] == 0
         http.post(f"/api/v1/representations/{rep}/download", json={})
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             after = samples(http)
             # the counter moves when a copy is verified; the catalog when the outcome batch is written
-            if after[("sitesync_worker_files_transferred_total", ())] >= 2 and files_in(
-                after, "show", SITE_ID, "present"
+            if (
+                after[("sitesync_worker_files_transferred_total", ())] >= 2
+                and files_in(after, "show", SITE_ID, "present") == 2
             ):
                 break
             time.sleep(0.05)

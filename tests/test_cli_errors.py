@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -153,11 +154,26 @@ def test_worker_waits_for_an_unreachable_database_and_stops_cleanly(home: Path) 
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
+
+    def read_stderr() -> None:
+        for line in proc.stderr or ():
+            lines.append(line)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     try:
-        time.sleep(4.0)  # tries at 0 s, 1 s and 3 s
-        assert proc.poll() is None, f"the worker gave up: {proc.stderr.read() if proc.stderr else ''}"
+        # SIGTERM once it has waited twice (it installs its handler before the first wait)
+        deadline = time.monotonic() + 120
+        while sum("trying again in" in line for line in lines) < 2:
+            assert proc.poll() is None, f"the worker gave up: {''.join(lines)}"
+            assert time.monotonic() < deadline, f"the worker never waited: {''.join(lines)}"
+            time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        out = proc.stdout.read() if proc.stdout else ""
+        proc.wait(timeout=30)
+        reader.join(timeout=30)
+        err = "".join(lines)
     finally:
         if proc.poll() is None:
             proc.kill()
