@@ -39,12 +39,16 @@ if point == "before-syncfs":  # copies staged and verified, not yet durable
         real_syncfs(fd)
     local_drive.syncfs = syncfs
 elif point == "mid-renames":  # the batch durable, some of it renamed
-    real_replace = os.replace
+    real_replace, real_noreplace = os.replace, local_drive.rename_noreplace
     def replace(src, dst, **kw):
         if str(src).startswith(".sitesync-"):
             reach()
         real_replace(src, dst, **kw)
+    def rename_noreplace(src, dst, dir_fd):
+        reach()
+        return real_noreplace(src, dst, dir_fd)
     os.replace = replace
+    local_drive.rename_noreplace = rename_noreplace
 elif point == "before-record":  # the batch durable and renamed, not yet in the catalog
     real_make_durable = worker.Worker._make_durable
     def make_durable(self, batch):

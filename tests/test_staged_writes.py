@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sitesync.errors import StorageError
+from sitesync.errors import StorageError, TargetOccupiedError
 from sitesync.providers import fileio, local_drive
 from sitesync.providers.base import CAP_STAGED_WRITE
 from sitesync.providers.local_drive import LocalDriveProvider
@@ -47,6 +47,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """Every syncfs, fsync and rename the provider makes, in order."""
     out: list[tuple[str, str]] = []
     real_syncfs, real_fsync, real_replace = local_drive.syncfs, os.fsync, os.replace
+    real_noreplace = local_drive.rename_noreplace
 
     def syncfs(fd: int) -> None:
         out.append(("syncfs", ""))
@@ -60,7 +61,12 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         out.append(("rename", str(dst)))
         real_replace(src, dst, **kw)  # type: ignore[arg-type]
 
+    def rename_noreplace(src: str, dst: str, dir_fd: int) -> bool:
+        out.append(("rename", dst))
+        return real_noreplace(src, dst, dir_fd)
+
     monkeypatch.setattr(local_drive, "syncfs", syncfs)
+    monkeypatch.setattr(local_drive, "rename_noreplace", rename_noreplace)
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     return out
@@ -220,4 +226,35 @@ def test_a_sync_stages_and_records_only_after_the_batch_is_durable(
     assert seen_at_syncfs[0] == (0, {"in_progress"}), "renamed or recorded before the batch was durable"
     for frame in frames:
         assert studio.local_path(f"show/sh070/{Path(frame).name}").read_bytes() == Path(frame).read_bytes()
+    assert _temps(folder) == []
+
+
+@needs_syncfs
+def test_a_file_put_at_the_target_while_staged_is_never_replaced(tmp_path: Path) -> None:
+    """The transfer looked at the target before it wrote; a file that appears there (or replaces what
+    was there) before the batch's rename is someone else's: it stays, and the copy fails."""
+    provider = _provider(tmp_path / "site")
+    folder = tmp_path / "site" / "seq"
+    folder.mkdir(parents=True)
+    (folder / "replaced.bin").write_bytes(b"the copy sitesync saw")
+    (folder / "kept.bin").write_bytes(b"the copy sitesync saw")
+    for name in ("appeared.bin", "replaced.bin", "kept.bin", "new.bin"):
+        provider.write_local(
+            str(folder / name),
+            _source(tmp_path, name, b"new " + name.encode()),
+            4 + len(name),
+            lambda s: None,
+            staged=True,
+        )
+    (folder / "appeared.bin").write_bytes(b"an artist's file")
+    (folder / "other.tmp").write_bytes(b"an artist's file")
+    os.replace(folder / "other.tmp", folder / "replaced.bin")
+
+    failures = provider.flush()
+    assert sorted(failures) == [str(folder / "appeared.bin"), str(folder / "replaced.bin")]
+    assert all(isinstance(e, TargetOccupiedError) and "will not replace it" in str(e) for e in failures.values())
+    assert (folder / "appeared.bin").read_bytes() == b"an artist's file"
+    assert (folder / "replaced.bin").read_bytes() == b"an artist's file"
+    assert (folder / "kept.bin").read_bytes() == b"new kept.bin", "the copy sitesync saw there is replaced"
+    assert (folder / "new.bin").read_bytes() == b"new new.bin"
     assert _temps(folder) == []

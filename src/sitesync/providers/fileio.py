@@ -124,4 +124,43 @@ def syncfs(fd: int) -> None:
         raise OSError(code, os.strerror(code))
 
 
-__all__ = ["copy_fd", "file_system_type", "fsync_dir", "syncfs", "syncfs_trusted", "write_all"]
+RENAME_NOREPLACE = 1  # linux/fs.h
+
+
+@functools.cache
+def _libc_renameat2() -> Callable[..., int] | None:
+    if platform.system() != "Linux":
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn  # type: ignore[no-any-return]
+
+
+def rename_noreplace(src: str, dst: str, dir_fd: int) -> bool:
+    """Rename ``src`` to ``dst`` inside the folder ``dir_fd`` only if ``dst`` does not exist, in one
+    atomic step (``renameat2(RENAME_NOREPLACE)``): ``FileExistsError`` if it does. False when the
+    kernel or the file system cannot do it (nothing was renamed; the caller checks and renames)."""
+    fn = _libc_renameat2()
+    if fn is None:
+        return False
+    if fn(dir_fd, os.fsencode(src), dir_fd, os.fsencode(dst), RENAME_NOREPLACE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), dst)
+
+
+__all__ = [
+    "copy_fd",
+    "file_system_type",
+    "fsync_dir",
+    "rename_noreplace",
+    "syncfs",
+    "syncfs_trusted",
+    "write_all",
+]

@@ -26,6 +26,10 @@ next transfer finds and adopts. ``syncfs`` reports a write-back error on the fil
 descriptor it is called on was opened (or last synced): each file system's descriptor is opened
 before the first staged write to it, and a failed ``syncfs`` fails every staged copy whose write
 began before it, in this batch or a later one.
+A staged copy waits longer for its rename than a fsynced one, so what is under the final name is
+noted when the copy is staged: the rename is refused (``TargetOccupiedError``) if a file appeared
+there meanwhile (``renameat2(RENAME_NOREPLACE)``, atomic) or the one there was replaced; a file
+sitesync did not write is never overwritten.
 
 Every operation stays beneath its root (``beneath.py``): paths are opened relative to the root
 folder with ``RESOLVE_BENEATH`` rules (a symbolic link is followed only while it stays inside the
@@ -51,7 +55,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
-from sitesync.errors import PathEscapeError, SiteUnavailableError, StorageError, storage_error_from_os
+from sitesync.errors import (
+    PathEscapeError,
+    SiteUnavailableError,
+    StorageError,
+    TargetOccupiedError,
+    storage_error_from_os,
+)
 from sitesync.hashing import buffer_size_for
 from sitesync.providers.base import (
     CAP_LOCAL_COPY,
@@ -67,7 +77,7 @@ from sitesync.providers.base import (
     Usage,
 )
 from sitesync.providers.beneath import O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, Root
-from sitesync.providers.fileio import copy_fd, fsync_dir, syncfs, syncfs_trusted, write_all
+from sitesync.providers.fileio import copy_fd, fsync_dir, rename_noreplace, syncfs, syncfs_trusted, write_all
 
 log = logging.getLogger("sitesync.local_drive")
 
@@ -116,6 +126,7 @@ class _Staged:
     path: str
     device: int
     began: int  # the file system's ``syncs`` when its write began
+    before: tuple[int, int, int] | None  # what was under the final name when it was staged (_name_state)
 
 
 def temp_name_for(final: str) -> str:
@@ -415,8 +426,9 @@ class LocalDriveProvider(Provider):
         return self._error(exc, what, path) if isinstance(exc, OSError) else exc
 
     def flush(self) -> dict[str, Exception]:
-        with self._lock:
+        with self._lock:  # the folders too before any syncfs: one made later is not covered by it
             staged, self._staged = self._staged, []
+            folders, self._unsynced = self._unsynced, set()
             handles = {s.device: self._sync_handles[s.device] for s in staged}
         failures: dict[str, Exception] = {}
         if staged:
@@ -430,7 +442,6 @@ class LocalDriveProvider(Provider):
                         if s.device == device:
                             failures[s.path] = self._durability_error(handle, s.path)
         with self._lock:
-            folders, self._unsynced = self._unsynced, set()
             for device, handle in list(self._sync_handles.items()):
                 if handle.writing == 0 and not any(s.device == device for s in self._staged):
                     del self._sync_handles[device]
@@ -438,7 +449,7 @@ class LocalDriveProvider(Provider):
         synced = {d for d, h in handles.items() if h.last_failed != h.syncs}
         for folder in sorted(folders, key=len, reverse=True):  # deepest first: children before parents
             if synced and _device_of(folder) in synced:
-                continue  # its new names were made durable by the syncfs after the renames
+                continue  # its new names were made durable by a syncfs of this flush
             fsync_dir(folder)
         return failures
 
@@ -487,7 +498,12 @@ class LocalDriveProvider(Provider):
             try:
                 for s in items:
                     try:
-                        os.replace(s.tmp, s.name, src_dir_fd=fd, dst_dir_fd=fd)
+                        self._rename_unless_changed(fd, s)
+                    except TargetOccupiedError as exc:
+                        failures[s.path] = exc
+                        with contextlib.suppress(OSError):
+                            os.unlink(s.tmp, dir_fd=fd)
+                        continue
                     except OSError as exc:
                         failures[s.path] = self._error(exc, "write", s.path)
                         with contextlib.suppress(OSError):
@@ -497,6 +513,27 @@ class LocalDriveProvider(Provider):
             finally:
                 os.close(fd)
         return renamed
+
+    def _rename_unless_changed(self, folder_fd: int, staged: _Staged) -> None:
+        """Rename a staged copy over its final name, unless what is there changed since the copy was
+        staged (the transfer looked at the target before it wrote): a file that appeared meanwhile,
+        or one replaced, is someone else's and is never overwritten (``TargetOccupiedError``)."""
+        if staged.before is None:
+            try:
+                if rename_noreplace(staged.tmp, staged.name, folder_fd):
+                    return
+            except FileExistsError:
+                raise self._appeared(staged.path) from None
+        if _name_state(folder_fd, staged.name) != staged.before:
+            raise self._appeared(staged.path)
+        os.replace(staged.tmp, staged.name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+
+    def _appeared(self, path: str) -> TargetOccupiedError:
+        return TargetOccupiedError(
+            f"a different file appeared at {path} on site {self.site} while the copy was being made durable; "
+            f"sitesync did not write it and will not replace it: move it away, or run `sitesync validate {self.site}`",
+            site=self.site,
+        )
 
     def _unlink_staged(self, staged: list[_Staged]) -> None:
         for s in staged:
@@ -588,10 +625,10 @@ class LocalDriveProvider(Provider):
                     os.close(fd)
                     _handle, began, device = batch
                     root, rel = self._where(path)
+                    before = _name_state(folder_fd, name)
+                    staged_copy = _Staged(root, rel.rpartition("/")[0], folder, tmp, name, path, device, began, before)
                     with self._lock:
-                        self._staged.append(
-                            _Staged(root, rel.rpartition("/")[0], folder, tmp, name, path, device, began)
-                        )
+                        self._staged.append(staged_copy)
                     return _entry(path, st)  # rename keeps the inode and the modification time
                 finally:
                     if batch is not None:
@@ -726,6 +763,16 @@ class LocalDriveProvider(Provider):
 def _entry(path: str, st: os.stat_result) -> Entry:
     # the inode is the file's identity on its file system: an atomic replace gives a new one
     return Entry(path=path, size=st.st_size, mtime=st.st_mtime, ref=f"ino:{st.st_ino}")
+
+
+def _name_state(folder_fd: int, name: str) -> tuple[int, int, int] | None:
+    """What is under ``name`` in the folder (a link is not followed): None for nothing, else its
+    inode, size and modification time, to tell whether it changed."""
+    try:
+        st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _device_of(path: str) -> int | None:
