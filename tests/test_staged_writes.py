@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sitesync.errors import StorageError, TargetOccupiedError
-from sitesync.providers import fileio, local_drive
+from sitesync.providers import fileio, local_drive, registry
 from sitesync.providers.base import CAP_STAGED_WRITE
 from sitesync.providers.local_drive import LocalDriveProvider
 from tests.conftest import SITE_ID, Studio
@@ -258,3 +258,41 @@ def test_a_file_put_at_the_target_while_staged_is_never_replaced(tmp_path: Path)
     assert (folder / "kept.bin").read_bytes() == b"new kept.bin", "the copy sitesync saw there is replaced"
     assert (folder / "new.bin").read_bytes() == b"new new.bin"
     assert _temps(folder) == []
+
+
+@needs_syncfs
+def test_a_sync_fails_only_the_copy_whose_target_was_taken_while_it_waited(sqlite_studio: Studio) -> None:
+    studio = sqlite_studio
+    vault = studio.root / "vault"
+
+    class ArtistMeanwhile(LocalDriveProvider):
+        """Staged writes as local_drive's; an artist saves a file at one target before the commit."""
+
+        name = "artist_meanwhile"
+        capabilities = LocalDriveProvider.capabilities
+
+        def flush(self) -> dict[str, Exception]:
+            target = vault / "show" / "sh080" / "f.1.exr"
+            if self._staged and not target.exists():
+                target.write_bytes(b"an artist's file")
+            return super().flush()
+
+    registry.register("artist_meanwhile", ArtistMeanwhile)
+    try:
+        studio.client.add_site("vault", "artist_meanwhile", [f"work={vault}"], {"create_roots": True})
+        frames = [studio.studio_file(f"show/sh080/f.{i}.exr", size=700 + i) for i in range(3)]
+        rep = studio.publish(frames, site="studio", product="plate", name="exr")
+        studio.client.download(rep, site="vault")
+        report = studio.sync()
+    finally:
+        registry.unregister("artist_meanwhile")
+    assert (vault / "show" / "sh080" / "f.1.exr").read_bytes() == b"an artist's file"
+    detail = studio.client.status(representation=rep)
+    states = {f["path"].rsplit("/", 1)[-1]: r for f in detail["files"] for r in f["replicas"] if r["site"] == "vault"}
+    assert states["f.0.exr"]["status"] == "present" and states["f.2.exr"]["status"] == "present"
+    assert states["f.1.exr"]["status"] == "failed"
+    assert "will not replace it" in (states["f.1.exr"]["last_error"] or "")
+    assert report.transferred == 2
+    assert report.failed_attempts == 1, (
+        "the provider's verdict (never replace it) was not kept: retried as a storage error"
+    )

@@ -586,16 +586,19 @@ class Worker:
         out = []
         for o in batch:
             provider, job = written.get(o.replica_id, (None, None))
-            exc = None
+            exc = own = None
             if provider is not None and job is not None:
-                exc = failed.get(id(provider)) or uncommitted.get((id(provider), job.target_path))
+                own = uncommitted.get((id(provider), job.target_path))
+                exc = failed.get(id(provider)) or own
             if provider is not None and job is not None and exc is not None:
                 self.report.transferred -= 1
                 self.report.bytes -= o.bytes
                 reason = str(exc) if isinstance(exc, SitesyncError) else f"{type(exc).__name__}: {exc}"
-                failure = StorageError(f"the copy could not be made durable: {reason}", site=provider.site)
+                failure: Exception = StorageError(f"the copy could not be made durable: {reason}", site=provider.site)
                 if isinstance(exc, SiteUnavailableError):
                     failure = SiteUnavailableError(str(failure), site=provider.site)
+                elif exc is own and isinstance(exc, SitesyncError):
+                    failure = exc  # the provider's own verdict on that copy (a file appeared at its target...)
                 o = self._result(
                     failure_outcome(job.claim, job.project, job.source, failure, o.duration), job, shown=False
                 )
