@@ -12,7 +12,9 @@ in place on the site ``studio`` (hashing every file, one representation per fold
 the engine until the local site holds a verified copy of everything, with the database updated:
 read, hash, write to a temporary name, fsync, compare size and xxh3-128 with the catalog, rename.
 The peers neither hash (except rclone, which compares checksums after each copy by default) nor
-fsync; ``cp+fsync`` is cp followed by an fsync of every file it wrote, the durability sitesync gives.
+fsync; ``cp+fsync`` is cp followed by an fsync of every file it wrote, the durability sitesync gives;
+``cp+sync`` is ``cp -r && sync`` (everything written out once, as sitesync's batched durability does
+with ``syncfs``).
 """
 
 from __future__ import annotations
@@ -152,6 +154,9 @@ def contenders(
             "cp+fsync",
             "cp -r SRC DST && find DST -type f -exec sync -- {} +",
             lambda s, t: ["sh", "-c", 'cp -r "$0" "$1" && find "$1" -type f -exec sync -- {} +', str(s), str(t)],
+        ),
+        _command(
+            "cp+sync", "cp -r SRC DST && sync", lambda s, t: ["sh", "-c", 'cp -r "$0" "$1" && sync', str(s), str(t)]
         ),
         _command("rsync", "rsync -a SRC/ DST/", lambda s, t: [rsync, "-a", f"{s}/", f"{t}/"]),
         _command("rclone", "rclone copy SRC DST", lambda s, t: [rclone, "copy", *rclone_flags, str(s), str(t)]),

@@ -44,13 +44,21 @@ def test_quick_benchmark_runs_every_part_and_writes_its_report(tmp_path: Path) -
     report = (out / "report.md").read_text()
     for heading in ("### Targets", "### Transfers", "#### small", "#### large", "### State store at scale"):
         assert heading in report, f"{heading!r} missing from the report"
-    for name in ("| sitesync |", "| cp |", "| cp+fsync |", "| rsync |", "| rclone |", "| rclone-nocheck |"):
+    for name in (
+        "| sitesync |",
+        "| cp |",
+        "| cp+fsync |",
+        "| cp+sync |",
+        "| rsync |",
+        "| rclone |",
+        "| rclone-nocheck |",
+    ):
         assert name in report
     assert "#### SQLite:" in report and "#### PostgreSQL:" in report and "skipped" not in report
     assert "peak RSS" in report
     data = json.loads((out / "results.json").read_text())
     small = next(r for r in data["transfer"]["results"] if r["dataset"]["name"] == "small")
-    assert set(small["times"]) == {"sitesync", "cp", "cp+fsync", "rsync", "rclone", "rclone-nocheck"}
+    assert set(small["times"]) == {"sitesync", "cp", "cp+fsync", "cp+sync", "rsync", "rclone", "rclone-nocheck"}
     assert all(len(v) == 1 for v in small["times"].values()), "--quick counts one round after the warm-up"
     claim = next(o for o in data["scale"]["databases"][1]["operations"] if o["name"].startswith("claim next 1,000"))
     assert len(claim["ms"]) == 3

@@ -4,7 +4,9 @@ A mismatch raises ``VerificationError`` and leaves nothing under the final name.
 
 When the source is a local file system (CAP_LOCAL_PATH) and the target can copy from one
 (CAP_LOCAL_COPY: ``local_drive``), the target copies in the kernel and the hash is taken by reading
-back what it wrote, before the file gets its final name: the proof covers the stored bytes.
+back what it wrote, before the file gets its final name: the proof covers the stored bytes. With
+``staged`` (the worker's transfers) a target that can (CAP_STAGED_WRITE) gives the verified copy its
+final name at its next ``flush()``, made durable together with the rest of the batch.
 
 Before anything is written, the target location is looked at (DESIGN §7a): nothing there, write;
 the version sitesync last saw there (``target_seen``, which the replica remembers: the copy it
@@ -26,7 +28,7 @@ from sitesync.errors import TargetOccupiedError, VerificationError
 from sitesync.hashing import HashingReader, buffer_size_for
 from sitesync.identity.content import Expected, Seen, hash_stored
 from sitesync.identity.storage import still_marked
-from sitesync.providers.base import CAP_LOCAL_COPY, CAP_LOCAL_PATH, Entry, Provider
+from sitesync.providers.base import CAP_LOCAL_COPY, CAP_LOCAL_PATH, CAP_STAGED_WRITE, Entry, Provider
 from sitesync.state.records import ClaimedReplica
 
 
@@ -102,10 +104,12 @@ def copy_verified(
     throttle: Throttle | None = None,
     *,
     target_seen: Seen | None = None,
+    staged: bool = False,
 ) -> TransferResult:
     """``throttle``: the bandwidth limits this transfer goes through, accounted in its byte
     counter. While one is in force the bytes stream through Python in chunks (the kernel copy
-    would move 16 MiB between two accountings)."""
+    would move 16 MiB between two accountings). ``staged``: the caller calls the target's
+    ``flush()`` before it counts the copy as done (the copy may get its final name only there)."""
     started = time.monotonic()
     still_marked(target, dst_path)  # the target's storage is still there (not an empty mount point)
     found = look_at_target(target, dst_path, expected, target_seen, started)
@@ -116,7 +120,8 @@ def copy_verified(
         on_bytes = throttle.wrap(on_bytes)
     local = source.local_path(src_path) if CAP_LOCAL_PATH in source.capabilities else None
     if local is not None and CAP_LOCAL_COPY in target.capabilities and not limited:
-        return _copy_local(source, src_path, local, target, dst_path, expected, on_bytes, started)
+        staged = staged and CAP_STAGED_WRITE in target.capabilities
+        return _copy_local(source, src_path, local, target, dst_path, expected, on_bytes, started, staged)
     with source.open_read(src_path) as raw:
         reader = HashingReader(raw, expected.hash_algo, on_bytes)
 
@@ -139,6 +144,7 @@ def _copy_local(
     expected: Expected,
     on_bytes: Callable[[int], None] | None,
     started: float,
+    staged: bool,
 ) -> TransferResult:
     def verify(stored: BinaryIO) -> None:
         reader = HashingReader(stored, expected.hash_algo)
@@ -149,7 +155,10 @@ def _copy_local(
         if reader.bytes_read != expected.size or digest != expected.hash:
             raise _mismatch(source.site, src_path, expected, reader.bytes_read, digest)
 
-    entry = target.write_local(dst_path, local, expected.size, verify, on_bytes)
+    if staged:
+        entry = target.write_local(dst_path, local, expected.size, verify, on_bytes, staged=True)
+    else:
+        entry = target.write_local(dst_path, local, expected.size, verify, on_bytes)
     return TransferResult(entry.size, time.monotonic() - started, entry.ref, entry.mtime)
 
 

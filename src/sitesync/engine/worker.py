@@ -80,6 +80,7 @@ class _Job:
     source_provider: Provider
     target_provider: Provider
     started: float  # monotonic time of the claim (a site failure from before its recovery is stale)
+    target_path: str = ""  # where the copy goes on the target (its key in the target's flush() failures)
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -460,15 +461,17 @@ class Worker:
         started = time.monotonic()
         try:
             src_spec, dst_spec = view.sites[job.source], view.sites[claim.site]
+            job.target_path = dst_spec.resolve(claim.path)
             result = copy_verified(
                 job.source_provider,
                 src_spec.resolve(claim.path),
                 job.target_provider,
-                dst_spec.resolve(claim.path),
+                job.target_path,
                 Expected(claim.size, claim.hash_algo, claim.hash),
                 on_bytes,
                 self.bandwidth.throttle(job.source, claim.site, job.source_provider, job.target_provider, job.cancel),
                 target_seen=seen_of(claim),
+                staged=True,  # committed by the target's flush() in _make_durable, before it is recorded
             )
         except TransferCancelled:
             return make_outcome(claim, view, "release", source=job.source)
@@ -563,31 +566,39 @@ class Worker:
         return bool(requeued)
 
     def _make_durable(self, batch: list[Outcome]) -> list[Outcome]:
-        """``flush()`` the targets of the batch's new copies (local_drive fsyncs their folders here,
-        once per folder) before they are recorded. A target whose flush fails fails its own copies
-        (as ``errors.decide`` judges the flush's error); the others are recorded."""
+        """``flush()`` the targets of the batch's new copies before they are recorded (local_drive
+        makes its staged copies durable and renames them here, and fsyncs their folders). A target
+        whose flush fails fails its own copies (as ``errors.decide`` judges the flush's error), a
+        copy the flush could not commit fails alone; the others are recorded."""
         written = {o.replica_id: w for o in batch if o.kind == "present" and (w := self._written.get(o.replica_id))}
         targets = {id(provider): provider for provider, _job in written.values()}
         failed: dict[int, Exception] = {}
+        uncommitted: dict[tuple[int, str], Exception] = {}
         for key, provider in targets.items():
             try:
-                provider.flush()
+                for path, exc in (provider.flush() or {}).items():
+                    uncommitted[(key, path)] = exc
             except Exception as exc:  # a provider bug must not hold back the other sites' outcomes
                 failed[key] = exc
                 log.warning("site %s: could not make new copies durable: %s", provider.site, exc)
-        if not failed:
+        if not failed and not uncommitted:
             return batch
         out = []
         for o in batch:
             provider, job = written.get(o.replica_id, (None, None))
-            if provider is not None and job is not None and id(provider) in failed:
+            exc = own = None
+            if provider is not None and job is not None:
+                own = uncommitted.get((id(provider), job.target_path))
+                exc = failed.get(id(provider)) or own
+            if provider is not None and job is not None and exc is not None:
                 self.report.transferred -= 1
                 self.report.bytes -= o.bytes
-                exc = failed[id(provider)]
                 reason = str(exc) if isinstance(exc, SitesyncError) else f"{type(exc).__name__}: {exc}"
-                failure = StorageError(f"the copy could not be made durable: {reason}", site=provider.site)
+                failure: Exception = StorageError(f"the copy could not be made durable: {reason}", site=provider.site)
                 if isinstance(exc, SiteUnavailableError):
                     failure = SiteUnavailableError(str(failure), site=provider.site)
+                elif exc is own and isinstance(exc, SitesyncError):
+                    failure = exc  # the provider's own verdict on that copy (a file appeared at its target...)
                 o = self._result(
                     failure_outcome(job.claim, job.project, job.source, failure, o.duration), job, shown=False
                 )

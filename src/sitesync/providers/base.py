@@ -57,6 +57,9 @@ CAP_LOCAL_COPY = "local_copy"  # write_local(): the target copies from a local O
 CAP_NATIVE_HASH = "native_hash"  # Entry.hashes carries a storage-computed hash (md5, sha1...)
 CAP_SERVER_SIDE_COPY = "server_side_copy"
 CAP_USAGE = "usage"  # usage() tells the storage's free and total space
+# write_local(staged=True): the verified copy gets its final name at the next flush(), made durable
+# there together with the rest of the batch
+CAP_STAGED_WRITE = "staged_write"
 
 # Temporary files and unfinished uploads older than this are leftovers of interrupted writes (a live
 # write touches its temporary file all the time; a multipart upload is dated by its start, hence hours)
@@ -215,13 +218,20 @@ class Provider(abc.ABC):
         size: int,
         verify: Callable[[BinaryIO], None],
         on_bytes: Callable[[int], None] | None = None,
+        *,
+        staged: bool = False,
     ) -> Entry:
         """Like ``write``, copying the local file ``source`` (an OS path) by the fastest means the
         provider has (CAP_LOCAL_COPY; e.g. the kernel's copy_file_range). Before the copy becomes
         visible under ``path``, call ``verify(stream)`` with the stored content opened for reading
         from its start: it reads it to the end and raises if it is not the expected content; then
         discard everything and re-raise. ``on_bytes`` gets the size of each copied chunk and may
-        raise to cancel."""
+        raise to cancel.
+
+        ``staged`` (only where the provider advertises CAP_STAGED_WRITE): the provider may keep the
+        verified copy under its temporary name and give it the final name in the next ``flush()``,
+        after making the whole batch durable at once; the returned entry describes the copy as it
+        will be under ``path`` (same size, modification time and ``ref``)."""
         raise NotImplementedError(f"provider {self.name} cannot copy from a local path")
 
     def stat_many(self, paths: list[str]) -> list[Entry | None]:
@@ -277,11 +287,15 @@ class Provider(abc.ABC):
         (S3 has no such notion). Raises a storage error when the site cannot be asked now."""
         return None
 
-    def flush(self) -> None:
-        """Make every write that has returned durable, where the provider defers part of that to
-        batch it (``local_drive`` fsyncs the folders of new names here, once per folder, instead of
-        once per file). The engine calls it before it records transfers as done, publish before it
-        records files it copied in. Raises a storage error if that cannot be done."""
+    def flush(self) -> dict[str, Exception]:
+        """Make every write that has returned durable and visible under its final name, where the
+        provider defers part of that to batch it (``local_drive`` makes a batch of staged copies
+        durable with one ``syncfs`` and then renames them; it fsyncs the folders of new names once
+        per folder instead of once per file). The engine calls it before it records transfers as
+        done, publish before it records files it copied in. Returns the paths of staged writes that
+        could not be committed (nothing of them is under the final name), with the reason; raises a
+        storage error if nothing could be made durable."""
+        return {}
 
     def close(self) -> None:
         """Release connections. The provider may be used again afterwards (it reconnects)."""

@@ -13,6 +13,24 @@ writes made a sequence quadratic).
 path (``copy_file_range``, no round trip of the bytes through Python) and has the caller verify the
 written temporary file, read back, before it gets its final name.
 
+Staged writes (``write_local(staged=True)``, the engine's transfers; option ``durability = "batch"``):
+on a file system whose ``syncfs`` can be trusted (``fileio.syncfs_trusted``: a local disk, Linux 5.8
+or later) the verified temporary file is not fsynced and keeps its temporary name; ``flush()`` makes
+the whole batch durable with one ``syncfs``, renames each file, and makes the new names durable with
+a second ``syncfs``. A fsync per file cost most of a small file's transfer time (a journal commit
+each; 1-3 ms against 30-40 µs per file for the batch on this project's test machine). The order is
+the same as with a fsync per file: nothing gets its final name before its content is verified and on
+disk, and the engine records it only after ``flush()``. A crash before the renames leaves only
+temporary files (removed by later writes and sweeps); after them, complete verified copies that the
+next transfer finds and adopts. ``syncfs`` reports a write-back error on the file system since the
+descriptor it is called on was opened (or last synced): each file system's descriptor is opened
+before the first staged write to it, and a failed ``syncfs`` fails every staged copy whose write
+began before it, in this batch or a later one.
+A staged copy waits longer for its rename than a fsynced one, so what is under the final name is
+noted when the copy is staged: the rename is refused (``TargetOccupiedError``) if a file appeared
+there meanwhile (``renameat2(RENAME_NOREPLACE)``, atomic) or the one there was replaced; a file
+sitesync did not write is never overwritten.
+
 Every operation stays beneath its root (``beneath.py``): paths are opened relative to the root
 folder with ``RESOLVE_BENEATH`` rules (a symbolic link is followed only while it stays inside the
 root), and names are created, renamed and unlinked inside an opened folder, so a link planted in a
@@ -34,13 +52,21 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import BinaryIO, Literal
 
-from sitesync.errors import PathEscapeError, SiteUnavailableError, StorageError, storage_error_from_os
+from sitesync.errors import (
+    PathEscapeError,
+    SiteUnavailableError,
+    StorageError,
+    TargetOccupiedError,
+    storage_error_from_os,
+)
 from sitesync.hashing import buffer_size_for
 from sitesync.providers.base import (
     CAP_LOCAL_COPY,
     CAP_LOCAL_PATH,
+    CAP_STAGED_WRITE,
     CAP_USAGE,
     LEFTOVER_AGE_SECONDS,
     CommitCheck,
@@ -51,7 +77,7 @@ from sitesync.providers.base import (
     Usage,
 )
 from sitesync.providers.beneath import O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, Root
-from sitesync.providers.fileio import copy_fd, fsync_dir, write_all
+from sitesync.providers.fileio import copy_fd, fsync_dir, rename_noreplace, syncfs, syncfs_trusted, write_all
 
 log = logging.getLogger("sitesync.local_drive")
 
@@ -67,6 +93,40 @@ class LocalDriveConfig(ProviderConfig):
     create_roots: bool = False
     """Create a root's base folder when it does not exist yet. Off for a network mount: a missing
     mount point must then make the site unavailable instead of filling the local disk."""
+    durability: Literal["batch", "fsync"] = "batch"
+    """How transfers make their copies durable before the final rename. `batch`: on a local disk
+    (ext4, xfs, btrfs, f2fs; Linux 5.8 or later) a batch of verified copies is made durable with one
+    `syncfs` of the file system, then renamed; elsewhere (NFS, SMB, FUSE), and with `fsync`, each
+    file is fsynced before its rename. `syncfs` also writes out other programs' unsaved data on that
+    file system: choose `fsync` for a disk shared with heavy writers."""
+
+
+@dataclass
+class _SyncHandle:
+    """One file system's part in the staged writes: a folder descriptor opened before the first
+    staged write to it, the number of ``syncfs`` calls made through it, the number of the last one
+    that failed, and the staged writes still running."""
+
+    fd: int
+    syncs: int = 0
+    last_failed: int = 0
+    writing: int = 0
+    error: OSError | None = None
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """A verified copy under its temporary name, waiting for ``flush()``."""
+
+    root: Root
+    folder_rel: str
+    folder: str
+    tmp: str
+    name: str
+    path: str
+    device: int
+    began: int  # the file system's ``syncs`` when its write began
+    before: tuple[int, int, int] | None  # what was under the final name when it was staged (_name_state)
 
 
 def temp_name_for(final: str) -> str:
@@ -81,7 +141,7 @@ def is_temp_name(name: str) -> bool:
 class LocalDriveProvider(Provider):
     name = "local_drive"
     Config = LocalDriveConfig
-    capabilities = frozenset({CAP_LOCAL_PATH, CAP_LOCAL_COPY, CAP_USAGE})
+    capabilities = frozenset({CAP_LOCAL_PATH, CAP_LOCAL_COPY, CAP_USAGE, CAP_STAGED_WRITE})
     description = "a mounted file system: local disk, NAS, SMB or NFS share"
     config: LocalDriveConfig
 
@@ -89,10 +149,15 @@ class LocalDriveProvider(Provider):
         # a subclass that changes how files are written (a fault injector, a variant) gets its
         # write() used for every transfer, not the kernel copy path it did not adapt
         super().__init_subclass__(**kwargs)
+        declared = "capabilities" in cls.__dict__
         if "write_local" in cls.__dict__:
             cls.capabilities = cls.capabilities | {CAP_LOCAL_COPY}
         elif "write" in cls.__dict__:
             cls.capabilities = cls.capabilities - {CAP_LOCAL_COPY}
+        # staged copies are committed by flush(): a subclass that changes either keeps a fsync and
+        # a rename per file unless it declares the capability itself
+        if ("write_local" in cls.__dict__ or "flush" in cls.__dict__) and not declared:
+            cls.capabilities = cls.capabilities - {CAP_STAGED_WRITE}
 
     def __init__(self, site: str, config: LocalDriveConfig, roots: dict[str, str] | None = None) -> None:
         super().__init__(site, config, roots)
@@ -102,6 +167,9 @@ class LocalDriveProvider(Provider):
         # folder -> {target file name: stale temporary names seen when the folder was first used}
         self._folders: OrderedDict[str, dict[str, list[str]]] = OrderedDict()
         self._unsynced: set[str] = set()  # folders with new names (or new subfolders) not yet fsynced
+        self._staged: list[_Staged] = []  # verified copies waiting for flush() to commit them
+        self._sync_handles: dict[int, _SyncHandle] = {}  # st_dev -> its part in the staged writes
+        self._no_syncfs: set[int] = set()  # devices whose syncfs is not trusted (fsync per file there)
 
     def check(self) -> None:
         for base in self.roots.values():
@@ -357,11 +425,144 @@ class LocalDriveProvider(Provider):
             os.unlink(tmp, dir_fd=folder_fd)
         return self._error(exc, what, path) if isinstance(exc, OSError) else exc
 
-    def flush(self) -> None:
-        with self._lock:
+    def flush(self) -> dict[str, Exception]:
+        with self._lock:  # the folders too before any syncfs: one made later is not covered by it
+            staged, self._staged = self._staged, []
             folders, self._unsynced = self._unsynced, set()
+            handles = {s.device: self._sync_handles[s.device] for s in staged}
+        failures: dict[str, Exception] = {}
+        if staged:
+            for handle in handles.values():  # the batch's content, durable before any rename
+                self._syncfs(handle)
+            renamed = self._rename_staged([s for s in staged if self._durable(s, handles, failures)], failures)
+            for device in {s.device for s in renamed}:  # the new names, durable before they are recorded
+                handle = handles[device]
+                if not self._syncfs(handle):
+                    for s in renamed:
+                        if s.device == device:
+                            failures[s.path] = self._durability_error(handle, s.path)
+        with self._lock:
+            for device, handle in list(self._sync_handles.items()):
+                if handle.writing == 0 and not any(s.device == device for s in self._staged):
+                    del self._sync_handles[device]
+                    os.close(handle.fd)
+        synced = {d for d, h in handles.items() if h.last_failed != h.syncs}
         for folder in sorted(folders, key=len, reverse=True):  # deepest first: children before parents
+            if synced and _device_of(folder) in synced:
+                continue  # its new names were made durable by a syncfs of this flush
             fsync_dir(folder)
+        return failures
+
+    def _syncfs(self, handle: _SyncHandle) -> bool:
+        try:
+            syncfs(handle.fd)
+            error = None
+        except OSError as exc:
+            error = exc
+            log.warning("site %s: syncfs failed, the copies written meanwhile are not durable: %s", self.site, exc)
+        with self._lock:
+            handle.syncs += 1
+            if error is not None:
+                handle.last_failed, handle.error = handle.syncs, error
+        return error is None
+
+    def _durable(self, staged: _Staged, handles: dict[int, _SyncHandle], failures: dict[str, Exception]) -> bool:
+        """Whether no syncfs failed on the copy's file system since its write began; if one did, the
+        copy is discarded (its bytes may not be on disk)."""
+        handle = handles[staged.device]
+        if handle.last_failed <= staged.began:
+            return True
+        failures[staged.path] = self._durability_error(handle, staged.path)
+        self._unlink_staged([staged])
+        return False
+
+    def _durability_error(self, handle: _SyncHandle, path: str) -> StorageError:
+        exc = handle.error or OSError(errno.EIO, "write-back failed")
+        return self._error(exc, "make durable", path)
+
+    def _rename_staged(self, staged: list[_Staged], failures: dict[str, Exception]) -> list[_Staged]:
+        """Give each staged copy its final name (inside its folder, opened beneath its root again:
+        a folder swapped for a link out of the root meanwhile is refused); returns those renamed."""
+        by_folder: dict[tuple[int, str], list[_Staged]] = {}
+        for s in staged:
+            by_folder.setdefault((id(s.root), s.folder_rel), []).append(s)
+        renamed = []
+        for items in by_folder.values():
+            root, folder_rel = items[0].root, items[0].folder_rel
+            try:
+                fd = root.open(folder_rel, os.O_RDONLY | O_DIRECTORY) if folder_rel else root.open_root()
+            except (OSError, PathEscapeError) as exc:
+                for s in items:
+                    failures[s.path] = exc if isinstance(exc, PathEscapeError) else self._error(exc, "write", s.path)
+                continue
+            try:
+                for s in items:
+                    try:
+                        self._rename_unless_changed(fd, s)
+                    except TargetOccupiedError as exc:
+                        failures[s.path] = exc
+                        with contextlib.suppress(OSError):
+                            os.unlink(s.tmp, dir_fd=fd)
+                        continue
+                    except OSError as exc:
+                        failures[s.path] = self._error(exc, "write", s.path)
+                        with contextlib.suppress(OSError):
+                            os.unlink(s.tmp, dir_fd=fd)
+                        continue
+                    renamed.append(s)
+            finally:
+                os.close(fd)
+        return renamed
+
+    def _rename_unless_changed(self, folder_fd: int, staged: _Staged) -> None:
+        """Rename a staged copy over its final name, unless what is there changed since the copy was
+        staged (the transfer looked at the target before it wrote): a file that appeared meanwhile,
+        or one replaced, is someone else's and is never overwritten (``TargetOccupiedError``)."""
+        if staged.before is None:
+            try:
+                if rename_noreplace(staged.tmp, staged.name, folder_fd):
+                    return
+            except FileExistsError:
+                raise self._appeared(staged.path) from None
+        if _name_state(folder_fd, staged.name) != staged.before:
+            raise self._appeared(staged.path)
+        os.replace(staged.tmp, staged.name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+
+    def _appeared(self, path: str) -> TargetOccupiedError:
+        return TargetOccupiedError(
+            f"a different file appeared at {path} on site {self.site} while the copy was being made durable; "
+            f"sitesync did not write it and will not replace it: move it away, or run `sitesync validate {self.site}`",
+            site=self.site,
+        )
+
+    def _unlink_staged(self, staged: list[_Staged]) -> None:
+        for s in staged:
+            with contextlib.suppress(OSError, PathEscapeError), s.root.folder(s.folder_rel) as fd:
+                os.unlink(s.tmp, dir_fd=fd)
+
+    def _stage_begin(self, folder_fd: int) -> tuple[_SyncHandle, int, int] | None:
+        """Join the staged writes of the folder's file system (its handle opened now, before this
+        write, if it is the first): (handle, its syncs so far, device); None where syncfs is not
+        trusted (the write is then fsynced and renamed on its own)."""
+        device = os.fstat(folder_fd).st_dev
+        with self._lock:
+            if device in self._no_syncfs:
+                return None
+            handle = self._sync_handles.get(device)
+            if handle is None:
+                if not syncfs_trusted(device):
+                    self._no_syncfs.add(device)
+                    return None
+                handle = self._sync_handles[device] = _SyncHandle(os.dup(folder_fd))
+            handle.writing += 1
+            return handle, handle.syncs, device
+
+    def close(self) -> None:
+        with self._lock:
+            for device, handle in list(self._sync_handles.items()):
+                if handle.writing == 0 and not any(s.device == device for s in self._staged):
+                    del self._sync_handles[device]
+                    os.close(handle.fd)
 
     def write(self, path: str, stream: ReadableStream, size: int, commit_check: CommitCheck) -> Entry:
         with self._parent(path) as (folder_fd, folder, name):
@@ -393,6 +594,8 @@ class LocalDriveProvider(Provider):
         size: int,
         verify: Callable[[BinaryIO], None],
         on_bytes: Callable[[int], None] | None = None,
+        *,
+        staged: bool = False,
     ) -> Entry:
         try:
             # the source's real path (see local_path): a link swapped in meanwhile is not followed
@@ -403,15 +606,34 @@ class LocalDriveProvider(Provider):
             raise self._error(exc, "read", source) from None
         try:
             with self._parent(path) as (folder_fd, folder, name):
-                tmp, fd = self._temp(folder_fd, path, os.O_RDWR)
+                batch = None
+                if staged and self.config.fsync and self.config.durability == "batch":
+                    batch = self._stage_begin(folder_fd)
                 try:
-                    copy_fd(src, fd, size, on_bytes)
-                    os.lseek(fd, 0, os.SEEK_SET)
-                    with open(fd, "rb", buffering=0, closefd=False) as stored:  # what the temporary file holds
-                        verify(stored)
-                except BaseException as exc:
-                    raise self._discard(exc, fd, tmp, folder_fd, "copy to", path) from None
-                return self._commit(folder_fd, fd, tmp, name, path, folder, _accept)
+                    tmp, fd = self._temp(folder_fd, path, os.O_RDWR)
+                    try:
+                        copy_fd(src, fd, size, on_bytes)
+                        os.lseek(fd, 0, os.SEEK_SET)
+                        with open(fd, "rb", buffering=0, closefd=False) as stored:  # what the temporary file holds
+                            verify(stored)
+                        if batch is not None:
+                            st = os.fstat(fd)
+                    except BaseException as exc:
+                        raise self._discard(exc, fd, tmp, folder_fd, "copy to", path) from None
+                    if batch is None:
+                        return self._commit(folder_fd, fd, tmp, name, path, folder, _accept)
+                    os.close(fd)
+                    _handle, began, device = batch
+                    root, rel = self._where(path)
+                    before = _name_state(folder_fd, name)
+                    staged_copy = _Staged(root, rel.rpartition("/")[0], folder, tmp, name, path, device, began, before)
+                    with self._lock:
+                        self._staged.append(staged_copy)
+                    return _entry(path, st)  # rename keeps the inode and the modification time
+                finally:
+                    if batch is not None:
+                        with self._lock:
+                            batch[0].writing -= 1
         finally:
             os.close(src)
 
@@ -541,6 +763,23 @@ class LocalDriveProvider(Provider):
 def _entry(path: str, st: os.stat_result) -> Entry:
     # the inode is the file's identity on its file system: an atomic replace gives a new one
     return Entry(path=path, size=st.st_size, mtime=st.st_mtime, ref=f"ino:{st.st_ino}")
+
+
+def _name_state(folder_fd: int, name: str) -> tuple[int, int, int] | None:
+    """What is under ``name`` in the folder (a link is not followed): None for nothing, else its
+    inode, size and modification time, to tell whether it changed."""
+    try:
+        st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _device_of(path: str) -> int | None:
+    try:
+        return os.stat(path).st_dev
+    except OSError:
+        return None
 
 
 def _stale_temps(folder_fd: int) -> dict[str, list[str]]:
