@@ -21,6 +21,7 @@ from typing import Any
 from tests.conftest import Studio, db_snapshot, define_site, run_cli
 from tests.remote_servers import new_bucket, new_remote_folder
 from tests.servers import rclone_binary, rclone_serve
+from tests.test_crash_and_workers import wait_for
 from tests.test_dropbox import dropbox_server as dropbox_server  # the fake Dropbox, a fixture
 from tests.test_gdrive import drive_server as drive_server  # the fake Drive, a fixture
 
@@ -69,10 +70,8 @@ def test_secrets_never_leak(sqlite_studio: Studio, tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
         )
         # SIGTERM only once the worker runs (its handler is installed right after this line)
-        deadline = time.monotonic() + 120
-        while " started (database " not in log.read_text() and worker.poll() is None:
-            assert time.monotonic() < deadline, "the worker never started"
-            time.sleep(0.1)
+        started = wait_for(lambda: " started (database " in log.read_text() or worker.poll() is not None, 120)
+        assert started, "the worker never started"
         time.sleep(1)  # a few of its debug-level loop steps
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
