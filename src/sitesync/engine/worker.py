@@ -628,8 +628,14 @@ class Worker:
 
     def _finish_stale_removals(self) -> None:
         """Removals whose remover stopped are finished by the guarded removal (engine/removal.py)."""
-        usable = {v.name: [s for s in v.reachable_sites if self._site_usable(v, s)] for v in self._views.values()}
+        waiting = self.store.stale_removal_sites()
+        if not waiting:
+            return  # the usual case: no site is probed for nothing
         views = [(self._project_ids[v.name], v) for v in self._views.values() if v.name in self._project_ids]
+        usable = {
+            v.name: [s for s in v.reachable_sites if s in waiting.get(pid, ()) and self._site_usable(v, s)]
+            for pid, v in views
+        }
         finish_stale_removals(
             self.store, views, self.pool, self.worker_id, usable, alternative_closure(self.view.system)
         )

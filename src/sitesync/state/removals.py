@@ -288,6 +288,22 @@ class RemovalsMixin(PhysicalMixin):
             refresh_representations(conn, reps)
         return n
 
+    def stale_removal_sites(self, now: float | None = None) -> dict[int, set[str]]:
+        """Where removals whose remover stopped midway wait to be taken over: project id -> sites
+        (read only; a worker probes only these sites before ``claim_stale_removals``)."""
+        now = time.time() if now is None else now
+        r = s.replicas
+        q = (
+            sa.select(r.c.project_id, r.c.site)
+            .where(r.c.lease_owner.is_not(None), r.c.lease_expires_at < now, r.c.status == s.REMOVING)
+            .distinct()
+        )
+        out: dict[int, set[str]] = {}
+        with self._read() as conn:
+            for row in conn.execute(q):
+                out.setdefault(row.project_id, set()).add(row.site)
+        return out
+
     def claim_stale_removals(
         self,
         sites: Iterable[str],
