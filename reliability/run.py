@@ -26,6 +26,7 @@ from pathlib import Path
 import psycopg
 
 from reliability import behind_our_back, outages, scenarios, security
+from sitesync.testing import enable_test_providers
 
 PG_ADMIN = os.environ.get("SITESYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--out", default="RELIABILITY.md")
     args = parser.parse_args(argv)
+    enable_test_providers()  # the scenarios inject faults through the test-only `faulty` provider
     logging.basicConfig(level=logging.ERROR)  # in-process workers log every injected fault otherwise
     chosen = plan(args.quick)
     checks = security_plan(args.quick)

@@ -29,7 +29,7 @@ from sitesync import Client
 from sitesync.providers.base import LocalOnly
 from sitesync.providers.rclone.config import RcloneConfig
 from sitesync.providers.rclone.daemon import find_rclone
-from sitesync.providers.registry import installed_provider_names, provider_class
+from sitesync.providers.registry import builtin_provider_names, provider_class, provider_names_for_tests
 from sitesync.settings import models
 from sitesync.settings.scopes import REFERENCE_PREFIXES
 
@@ -149,7 +149,7 @@ def local_only_cases(program: str) -> list[tuple[str, str, Any]]:
     )
     site_of = {provider: site for site, (provider, _) in SITES.items()}
     cases = []
-    for name in installed_provider_names():
+    for name in builtin_provider_names() + provider_names_for_tests():
         for field_name, info in provider_class(name).Config.model_fields.items():
             for marker in info.metadata:
                 if isinstance(marker, LocalOnly) and marker.keys is None:

@@ -6,7 +6,9 @@ long folder and product names. Everything goes through the real client.
 
     .venv/bin/python scripts/coordinator_studio.py /tmp/studio --reps 1200
     SITESYNC_HOME=/tmp/studio/home SITESYNC_DB=sqlite:////tmp/studio/home/state.db \\
-        SITESYNC_SITE_ID=ws-coordinator .venv/bin/sitesync serve --port 8777
+        SITESYNC_SITE_ID=ws-coordinator SITESYNC_TEST_PROVIDERS=1 .venv/bin/sitesync serve --port 8777
+
+(``SITESYNC_TEST_PROVIDERS=1``: the slow archive site uses the test-only ``faulty`` provider.)
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ def build(root: Path, reps: int, seed: int = 7) -> dict[str, str]:
     """Create the studio under ``root``; returns the environment to serve it with."""
     os.environ["SITESYNC_SITE_ID"] = SITE_ID
     from sitesync import Client
+    from sitesync.testing import enable_test_providers
+
+    enable_test_providers()
 
     rnd = random.Random(seed)
     home, studio_root, local_root = root / "home", root / "studio", root / "local"
     for path in (home, studio_root, local_root, root / "backup", root / "workarea"):
         path.mkdir(parents=True, exist_ok=True)
     db = f"sqlite:///{home / 'state.db'}"
-    env = {"SITESYNC_HOME": str(home), "SITESYNC_DB": db, "SITESYNC_SITE_ID": SITE_ID}
+    env = {"SITESYNC_HOME": str(home), "SITESYNC_DB": db, "SITESYNC_SITE_ID": SITE_ID, "SITESYNC_TEST_PROVIDERS": "1"}
     client = Client(db=db, home=home)
     client.init()
     client.settings_set("local_root", str(local_root), local=True)

@@ -23,7 +23,11 @@ import sqlalchemy as sa
 
 from sitesync import Client
 from sitesync.providers import memory
+from sitesync.testing import enable_test_providers
 from tests.remote_servers import moto_s3, moto_s3_restricted, rclone_s3, sshd  # noqa: F401 - real S3/SFTP servers
+
+# the test-only providers (memory, faulty) resolve in this process and the CLI/worker subprocesses
+enable_test_providers()
 
 PG_ADMIN = os.environ.get("SITESYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SITE_ID = "ws-test"

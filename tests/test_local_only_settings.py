@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from sitesync.providers.base import LocalOnly
-from sitesync.providers.registry import installed_provider_names, provider_class
+from sitesync.providers.registry import builtin_provider_names, provider_class, provider_names_for_tests
 from sitesync.settings.scopes import REFERENCE_PREFIXES, local_only_options
 from tests.apikit import TOKEN, api_client
 from tests.cli_inprocess import run_cli_inprocess
@@ -51,7 +51,7 @@ def _sample(info: Any) -> Any:
 def local_only_cases() -> list[tuple[str, str, Any]]:
     """(provider, option path, value) for every local-only declaration and every secret reference."""
     cases = []
-    for name in installed_provider_names():
+    for name in builtin_provider_names() + provider_names_for_tests():
         model = provider_class(name).Config
         for field, info in model.model_fields.items():
             for marker in info.metadata:

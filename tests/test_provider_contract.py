@@ -99,6 +99,6 @@ def test_broken_provider_is_caught(tmp_path: Path) -> None:
 
 
 def test_entry_points_list_builtins() -> None:
-    assert {"local_drive", "memory", "s3", "sftp"} <= set(provider_names())
+    assert {"local_drive", "s3", "sftp", "gdrive", "rclone", "dropbox"} <= set(provider_names())
     with pytest.raises(ProviderNotAvailableError, match="unknown provider 'nope'"):
         provider_class("nope")
