@@ -36,5 +36,5 @@ def test_local_drive_with_a_missing_root_is_unavailable(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["s3", "memory", "sftp"])
 def test_providers_that_cannot_tell_report_nothing(name: str) -> None:
     cls = provider_class(name)
-    assert CAP_USAGE not in cls.capabilities
+    assert CAP_USAGE not in cls.supported_capabilities()
     assert cls.usage is Provider.usage

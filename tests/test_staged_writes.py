@@ -15,7 +15,7 @@ import pytest
 
 from sitesync.errors import StorageError, TargetOccupiedError
 from sitesync.providers import fileio, local_drive, registry
-from sitesync.providers.base import CAP_STAGED_WRITE
+from sitesync.providers.base import CAP_LOCAL_COPY, CAP_STAGED_WRITE
 from sitesync.providers.local_drive import LocalDriveProvider
 from tests.conftest import SITE_ID, Studio
 
@@ -187,17 +187,27 @@ def test_file_systems_whose_syncfs_is_trusted() -> None:
     assert {"nfs", "nfs4", "cifs", "smb3", "fuse", "fuseblk", "9p", "overlay"}.isdisjoint(fileio.SYNCFS_FILE_SYSTEMS)
 
 
-def test_subclasses_that_change_writing_or_flushing_do_not_stage() -> None:
-    class OwnFlush(LocalDriveProvider):
+def test_subclasses_stage_only_where_their_flush_commits_their_write_local() -> None:
+    class OwnFlush(LocalDriveProvider):  # a flush written knowing write_local (it calls it on)
         def flush(self) -> dict[str, Exception]:
             return super().flush()
 
-    class OwnWriteLocal(LocalDriveProvider):
+    class OwnWriteLocal(LocalDriveProvider):  # cannot stage: no `staged` parameter
         def write_local(self, path, source, size, verify, on_bytes=None):
             raise RuntimeError("custom")
 
-    assert CAP_STAGED_WRITE in LocalDriveProvider.capabilities
-    assert CAP_STAGED_WRITE not in OwnFlush.capabilities and CAP_STAGED_WRITE not in OwnWriteLocal.capabilities
+    class StagesWithoutFlush(LocalDriveProvider):  # the inherited flush does not know what it stages
+        def write_local(self, path, source, size, verify, on_bytes=None, *, staged=False):
+            raise RuntimeError("custom")
+
+    assert CAP_STAGED_WRITE in LocalDriveProvider.supported_capabilities()
+    assert CAP_STAGED_WRITE in OwnFlush.supported_capabilities()
+    assert CAP_STAGED_WRITE not in OwnWriteLocal.supported_capabilities()
+    assert CAP_STAGED_WRITE not in StagesWithoutFlush.supported_capabilities()
+    assert (
+        CAP_LOCAL_COPY in OwnWriteLocal.supported_capabilities()
+        and CAP_LOCAL_COPY in StagesWithoutFlush.supported_capabilities()
+    )
 
 
 @needs_syncfs
@@ -269,7 +279,6 @@ def test_a_sync_fails_only_the_copy_whose_target_was_taken_while_it_waited(sqlit
         """Staged writes as local_drive's; an artist saves a file at one target before the commit."""
 
         name = "artist_meanwhile"
-        capabilities = LocalDriveProvider.capabilities
 
         def flush(self) -> dict[str, Exception]:
             target = vault / "show" / "sh080" / "f.1.exr"

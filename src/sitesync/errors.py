@@ -148,6 +148,13 @@ class StorageIdentityError(SiteUnavailableError):
     storage. Nothing destructive happens there until that is resolved."""
 
 
+class NotSupportedError(StorageError):
+    """A provider cannot take an optional path (an optional capability such as ``write_local``)
+    for this operation after all; raised before anything was done. The caller falls back to the
+    required contract (``write_local`` -> a streamed ``write``); one that reaches ``disposition()``
+    is retried like any storage error."""
+
+
 class SourceLostError(StorageError):
     """The source copy of a transfer is gone or no longer the catalog's content (checked at the
     storage after the read failed). ``site`` is the source site; the copy there is marked missing

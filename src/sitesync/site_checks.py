@@ -55,7 +55,7 @@ def run_site_test(
         "root": root,
         "location": spec.roots[root],
         "options": mask_secrets(spec.provider, spec.options),
-        "capabilities": sorted(cls.capabilities),
+        "capabilities": sorted(provider.capabilities),
         "checks": checks,
         "passed": sum(1 for r in results if r.ok and not r.skipped),
         "skipped": sum(1 for r in results if r.skipped),

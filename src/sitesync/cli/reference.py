@@ -20,7 +20,7 @@ from pydantic_core import PydanticUndefined
 from sitesync.cli.app import app
 from sitesync.errors import ProviderNotAvailableError
 from sitesync.providers.base import Destination, LocalOnly
-from sitesync.providers.registry import installed_provider_names, provider_class
+from sitesync.providers.registry import builtin_provider_names, provider_class
 from sitesync.settings import models
 
 HEADER = """# sitesync reference
@@ -100,7 +100,7 @@ def root_options() -> list[Any]:
 def _type_name(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None) if not getattr(annotation, "__args__", None) else None
     text = text or str(annotation).replace("typing.", "").replace("pydantic.types.", "")
-    return text.replace("sitesync.settings.models.", "")
+    return text.replace("sitesync.settings.models.", "").replace("sitesync.providers.base.", "")
 
 
 def _field_default(info: FieldInfo) -> str:
@@ -141,9 +141,11 @@ def _scope_notes(info: FieldInfo) -> str:
     return "".join(notes)
 
 
-def model_rows(model: type[BaseModel], prefix: str = "") -> list[str]:
+def model_rows(model: type[BaseModel], prefix: str = "", skip: tuple[str, ...] = ()) -> list[str]:
     rows = []
     for field, info in model.model_fields.items():
+        if field in skip:
+            continue
         rows.append(
             f"| `{prefix}{field}` | {_cell(_type_name(info.annotation))} | {_field_default(info)} | "
             f"{_cell(' '.join(x for x in (info.description or '', _scope_notes(info)) if x))} |"
@@ -222,7 +224,7 @@ def render() -> str:
         "settings set --local sites.NAME.options.KEY VALUE`). `sitesync site test NAME` checks a configured site."
     )
     lines.append("")
-    for name in installed_provider_names():
+    for name in builtin_provider_names():
         lines += [f"### `{name}`", ""]
         try:
             cls = provider_class(name)
@@ -231,9 +233,15 @@ def render() -> str:
             continue
         if cls.description:
             lines += [_cell(cls.description[:1].upper() + cls.description[1:]) + ".", ""]
-        if cls.capabilities:
-            lines += ["Capabilities: " + ", ".join(f"`{c}`" for c in sorted(cls.capabilities)) + ".", ""]
-        lines += _model_table(cls.Config)
+        # every provider accepts disable_capabilities (ProviderConfig); it is shown, last, where it
+        # can switch something off
+        capabilities = sorted(cls.supported_capabilities())
+        rows = model_rows(cls.Config, skip=("disable_capabilities",))
+        if capabilities:
+            found = ", ".join(f"`{c}`" for c in capabilities)
+            lines += [f"Capabilities: {found} (switch one off with `disable_capabilities`).", ""]
+            rows += [r for r in model_rows(cls.Config) if r.startswith("| `disable_capabilities` ")]
+        lines += ["| key | type | default | description |", "|---|---|---|---|", *rows, ""]
 
     lines += ["## Commands", ""]
     lines.append("Options of every command:")

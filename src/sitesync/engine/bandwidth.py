@@ -349,8 +349,8 @@ class MachineBandwidth:
             source,
             target,
             self.site_id,
-            CAP_LOCAL_PATH in source_provider.capabilities,
-            CAP_LOCAL_PATH in target_provider.capabilities,
+            CAP_LOCAL_PATH in source_provider.supported_capabilities(),  # on a disk of this machine
+            CAP_LOCAL_PATH in target_provider.supported_capabilities(),
         )
         return Throttle(self, [(MACHINE, direction), (source, DOWN), (target, UP)], cancel)
 

@@ -6,7 +6,9 @@ When the source is a local file system (CAP_LOCAL_PATH) and the target can copy 
 (CAP_LOCAL_COPY: ``local_drive``), the target copies in the kernel and the hash is taken by reading
 back what it wrote, before the file gets its final name: the proof covers the stored bytes. With
 ``staged`` (the worker's transfers) a target that can (CAP_STAGED_WRITE) gives the verified copy its
-final name at its next ``flush()``, made durable together with the rest of the batch.
+final name at its next ``flush()``, made durable together with the rest of the batch. A site whose
+``disable_capabilities`` switches one of these off, or a target that answers ``NotSupportedError``,
+gets the streamed copy instead.
 
 Before anything is written, the target location is looked at (DESIGN §7a): nothing there, write;
 the version sitesync last saw there (``target_seen``, which the replica remembers: the copy it
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from sitesync.engine.bandwidth import Throttle
-from sitesync.errors import TargetOccupiedError, VerificationError
+from sitesync.errors import NotSupportedError, TargetOccupiedError, VerificationError
 from sitesync.hashing import HashingReader, buffer_size_for
 from sitesync.identity.content import Expected, Seen, hash_stored
 from sitesync.identity.storage import still_marked
@@ -121,7 +123,10 @@ def copy_verified(
     local = source.local_path(src_path) if CAP_LOCAL_PATH in source.capabilities else None
     if local is not None and CAP_LOCAL_COPY in target.capabilities and not limited:
         staged = staged and CAP_STAGED_WRITE in target.capabilities
-        return _copy_local(source, src_path, local, target, dst_path, expected, on_bytes, started, staged)
+        try:
+            return _copy_local(source, src_path, local, target, dst_path, expected, on_bytes, started, staged)
+        except NotSupportedError:
+            pass  # the target cannot copy this one from a local path after all: it is streamed below
     with source.open_read(src_path) as raw:
         reader = HashingReader(raw, expected.hash_algo, on_bytes)
 

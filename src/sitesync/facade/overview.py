@@ -11,7 +11,7 @@ from typing import Any
 
 from sitesync import syncqueue
 from sitesync.facade.base import FacadeBase
-from sitesync.providers.base import CAP_USAGE, Usage
+from sitesync.providers.base import CAP_USAGE, Provider, Usage, effective_capabilities
 from sitesync.providers.registry import provider_class
 from sitesync.settings.models import STUDIO
 from sitesync.state.listing import SITE_STATUSES
@@ -23,6 +23,11 @@ _BULK_PAGE = 500
 
 # (project, site) -> (why the worker could not reach it, when it tries again)
 Backoff = Mapping[tuple[str, str], tuple[str, float]]
+
+
+def _usage(provider: Provider) -> Usage | None:
+    """The site's space, where its provider can tell and the site does not switch that off."""
+    return provider.usage() if CAP_USAGE in provider.capabilities else None
 
 
 def state_order(counts: Mapping[str, int]) -> list[str]:
@@ -117,7 +122,7 @@ class OverviewFacade(FacadeBase):
                 why = "the project does not use it here" if not spec.enabled else "not needed by the worker yet"
                 health = {"state": "unknown", "reason": why, "until": None}
             try:
-                capabilities = sorted(provider_class(spec.provider).capabilities)
+                capabilities = sorted(effective_capabilities(provider_class(spec.provider), spec.options))
             except Exception:  # a provider missing here: the site is shown, its capabilities are not
                 capabilities = []
             out.append(
@@ -145,7 +150,7 @@ class OverviewFacade(FacadeBase):
     def site_usage(self, name: str, project: str | None = None) -> dict[str, Any]:
         """Free and total bytes of a site's storage where its provider can tell (asked now, for
         at most a few seconds)."""
-        site, available, usage, reason = syncqueue.ask_provider(self, name, project, lambda p: p.usage())  # type: ignore[arg-type]
+        site, available, usage, reason = syncqueue.ask_provider(self, name, project, _usage)  # type: ignore[arg-type]
         known = isinstance(usage, Usage)
         return {
             "site": site,

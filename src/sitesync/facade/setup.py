@@ -143,7 +143,7 @@ class SetupFacade(FacadeBase):
             )
         sites[name] = {
             "provider": provider,
-            "roots": parse_roots(roots, local_paths=CAP_LOCAL_PATH in provider_cls.capabilities),
+            "roots": parse_roots(roots, local_paths=CAP_LOCAL_PATH in provider_cls.supported_capabilities()),
             "options": opts,
             "alternative_sites": list(alternative_sites),
         }

@@ -7,8 +7,17 @@ own namespace: an OS path for ``local_drive``, an object key for S3, a remote pa
 Required: ``check``, ``stat``, ``open_read``, ``write``, ``delete``, ``list``. ``write`` is atomic:
 nothing is visible under the final name until the content is complete *and* the caller's
 ``commit_check`` has accepted it (the transfer layer uses it to verify size and hash); if the check
-raises, the provider discards what it wrote and re-raises. Optional capabilities are advertised in
-``capabilities`` and discovered by the engine.
+raises, the provider discards what it wrote and re-raises.
+
+Optional capabilities (``Capability``) are detected from the class: a provider has one when it
+defines the capability's method (``local_path``, ``write_local``, ``usage``; ``staged_write`` is a
+``write_local`` that takes ``staged`` with a ``flush`` defined beside or below it), and an optional
+method that stands in for a required one counts only where it is defined at least as deep in the
+class hierarchy as that one (a subclass that changes ``write`` but not ``write_local`` keeps its
+``write`` for every transfer). ``supported_capabilities()`` is what the class can do;
+``capabilities`` (an instance's) leaves out those the site's ``disable_capabilities`` option turns
+off. Where an optional path cannot be taken after all, the provider raises ``NotSupportedError``
+before it has done anything and the caller falls back to the required contract.
 
 Providers raise only the storage errors of ``sitesync.errors``; ``SiteUnavailableError`` means the
 whole site cannot be reached right now. Methods may be called from several threads at once.
@@ -33,7 +42,9 @@ of the writer's choice. So a provider declares, on the option itself:
 
 Every secret (a ``SecretStr`` option) may be literal, or a reference ``env:NAME``, ``file:PATH`` or
 ``keyring:NAME`` that reads this machine's environment, files or keyring; a reference is therefore
-local-only too, whatever the option. The same declarations drive validation, the generated
+local-only too, whatever the option. A provider turns one into its value at use time with
+``reveal(secret, site=..., key=...)`` (re-exported here for provider packages), which also keeps the
+value out of every log line. The same declarations drive validation, the generated
 reference (``docs/reference.md``) and the refusal, and appear in the JSON schema of the options
 (``x-sitesync-local-only``, ``x-sitesync-destination``).
 """
@@ -41,25 +52,36 @@ reference (``docs/reference.md``) and the refusal, and appear in the JSON schema
 from __future__ import annotations
 
 import abc
+import enum
+import functools
+import inspect
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from sitesync.errors import PermanentStorageError
+from sitesync.errors import NotSupportedError, PermanentStorageError
+from sitesync.secrets import reveal as reveal  # for provider packages: one import for the contract
 
-# Optional capabilities a provider may advertise.
-CAP_LOCAL_PATH = "local_path"  # local_path(path) gives an OS path: kernel copy paths may be used
-CAP_LOCAL_COPY = "local_copy"  # write_local(): the target copies from a local OS path itself
-CAP_NATIVE_HASH = "native_hash"  # Entry.hashes carries a storage-computed hash (md5, sha1...)
-CAP_SERVER_SIDE_COPY = "server_side_copy"
-CAP_USAGE = "usage"  # usage() tells the storage's free and total space
-# write_local(staged=True): the verified copy gets its final name at the next flush(), made durable
-# there together with the rest of the batch
-CAP_STAGED_WRITE = "staged_write"
+
+class Capability(enum.StrEnum):
+    """An optional capability of a provider, detected from its class (``detect_capabilities``)."""
+
+    LOCAL_PATH = "local_path"  # local_path(path) gives an OS path: the engine reads the file from it
+    LOCAL_COPY = "local_copy"  # write_local(): the target copies from a local OS path itself (kernel copy)
+    # write_local(staged=True): the verified copy gets its final name at the next flush(), made durable
+    # there together with the rest of the batch
+    STAGED_WRITE = "staged_write"
+    USAGE = "usage"  # usage() tells the storage's free and total space
+
+
+CAP_LOCAL_PATH = Capability.LOCAL_PATH
+CAP_LOCAL_COPY = Capability.LOCAL_COPY
+CAP_STAGED_WRITE = Capability.STAGED_WRITE
+CAP_USAGE = Capability.USAGE
 
 # Temporary files and unfinished uploads older than this are leftovers of interrupted writes (a live
 # write touches its temporary file all the time; a multipart upload is dated by its start, hence hours)
@@ -133,6 +155,11 @@ class ProviderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
+    disable_capabilities: list[Capability] = Field(default_factory=list)
+    """Optional capabilities not to use on this site although the provider has them (local_path,
+    local_copy, staged_write, usage): the engine falls back to the required contract (streamed reads
+    and writes, one rename per file, space unknown). For a mount or file system where one misbehaves."""
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -156,19 +183,82 @@ class Usage:
 CommitCheck = Callable[[], None]
 
 
+def _defined_in(cls: type, method: str) -> type:
+    """The class of ``cls``'s MRO whose own body defines ``method``."""
+    return next(k for k in cls.__mro__ if method in vars(k))
+
+
+def _overrides(cls: type, method: str) -> bool:
+    return _defined_in(cls, method) is not Provider
+
+
+def _at_least_as_deep(cls: type, method: str, than: str) -> bool:
+    """``method`` is defined in the class defining ``than`` or in a subclass of it: it was written
+    knowing that one, so it may stand in for it."""
+    return issubclass(_defined_in(cls, method), _defined_in(cls, than))
+
+
+@functools.cache
+def detect_capabilities(cls: type[Provider]) -> frozenset[Capability]:
+    """The optional capabilities ``cls`` implements, from the methods it defines (DESIGN §7):
+
+    * ``local_path``: defines ``local_path`` at least as deep as ``open_read`` (reads may bypass it);
+    * ``local_copy``: defines ``write_local`` at least as deep as ``write`` (copies may bypass it);
+    * ``staged_write``: ``local_copy`` with a ``write_local`` that takes ``staged`` and a ``flush``
+      defined in the same class or below it (the flush that commits what it staged);
+    * ``usage``: defines ``usage``.
+    """
+    found: set[Capability] = set()
+    if _overrides(cls, "local_path") and _at_least_as_deep(cls, "local_path", "open_read"):
+        found.add(Capability.LOCAL_PATH)
+    if _overrides(cls, "write_local") and _at_least_as_deep(cls, "write_local", "write"):
+        found.add(Capability.LOCAL_COPY)
+        stages = "staged" in inspect.signature(cls.write_local).parameters
+        if stages and _overrides(cls, "flush") and _at_least_as_deep(cls, "flush", "write_local"):
+            found.add(Capability.STAGED_WRITE)
+    if _overrides(cls, "usage"):
+        found.add(Capability.USAGE)
+    return frozenset(found)
+
+
+def effective_capabilities(cls: type[Provider], options: Mapping[str, Any]) -> frozenset[Capability]:
+    """The capabilities a site of provider ``cls`` with (unvalidated) ``options`` lets the engine use."""
+    disabled = options.get("disable_capabilities") or []
+    return cls.supported_capabilities() - {str(c) for c in disabled}
+
+
 class Provider(abc.ABC):
-    """One site's storage. Subclasses set ``name`` and ``Config`` and implement the abstract methods."""
+    """One site's storage. Subclasses set ``name`` and ``Config`` and implement the abstract methods;
+    optional capabilities come from the optional methods they define (``detect_capabilities``)."""
 
     name: ClassVar[str]
     Config: ClassVar[type[ProviderConfig]] = ProviderConfig
-    capabilities: ClassVar[frozenset[str]] = frozenset()
     description: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "capabilities" in vars(cls):
+            raise TypeError(
+                f"{cls.__name__}: capabilities are detected from the methods a provider defines; remove "
+                "`capabilities = ...` (a site switches one off with the disable_capabilities option)"
+            )
 
     def __init__(self, site: str, config: ProviderConfig, roots: Mapping[str, str] | None = None) -> None:
         self.site = site
         self.config = config
         # root name -> base location in the provider's namespace, for this project and platform
         self.roots: dict[str, str] = dict(roots or {})
+
+    @classmethod
+    def supported_capabilities(cls) -> frozenset[Capability]:
+        """What the class can do (detected from the methods it defines), whatever a site's options say."""
+        return detect_capabilities(cls)
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """The optional capabilities the engine may use on this site: the class's, less those the
+        site's ``disable_capabilities`` option switches off."""
+        return self.supported_capabilities() - frozenset(self.config.disable_capabilities)
 
     @classmethod
     def from_options(cls, site: str, options: dict[str, Any], roots: Mapping[str, str] | None = None) -> Provider:
@@ -208,7 +298,8 @@ class Provider(abc.ABC):
     # ---- optional -------------------------------------------------------------------------
 
     def local_path(self, path: str) -> str | None:
-        """An OS path for ``path`` when the storage is a mounted file system (CAP_LOCAL_PATH)."""
+        """An OS path for ``path`` when the storage is a mounted file system (``Capability.LOCAL_PATH``:
+        the engine may read the file there instead of through ``open_read``), or None for this path."""
         return None
 
     def write_local(
@@ -222,17 +313,20 @@ class Provider(abc.ABC):
         staged: bool = False,
     ) -> Entry:
         """Like ``write``, copying the local file ``source`` (an OS path) by the fastest means the
-        provider has (CAP_LOCAL_COPY; e.g. the kernel's copy_file_range). Before the copy becomes
+        provider has (``Capability.LOCAL_COPY``; e.g. the kernel's copy_file_range). Before the copy becomes
         visible under ``path``, call ``verify(stream)`` with the stored content opened for reading
         from its start: it reads it to the end and raises if it is not the expected content; then
         discard everything and re-raise. ``on_bytes`` gets the size of each copied chunk and may
         raise to cancel.
 
-        ``staged`` (only where the provider advertises CAP_STAGED_WRITE): the provider may keep the
+        ``staged`` (only where the provider has ``Capability.STAGED_WRITE``): the provider may keep the
         verified copy under its temporary name and give it the final name in the next ``flush()``,
         after making the whole batch durable at once; the returned entry describes the copy as it
-        will be under ``path`` (same size, modification time and ``ref``)."""
-        raise NotImplementedError(f"provider {self.name} cannot copy from a local path")
+        will be under ``path`` (same size, modification time and ``ref``).
+
+        Raise ``NotSupportedError`` (before copying anything) where this copy cannot be made this
+        way after all: the engine streams it through ``write`` instead."""
+        raise NotSupportedError(f"provider {self.name} cannot copy from a local path", site=self.site)
 
     def stat_many(self, paths: list[str]) -> list[Entry | None]:
         """``stat`` of each path, in order (providers that can do it faster per folder override it)."""
@@ -283,7 +377,7 @@ class Provider(abc.ABC):
         return []
 
     def usage(self) -> Usage | None:
-        """Free and total space of the storage (CAP_USAGE), or None when the provider cannot tell
+        """Free and total space of the storage (``Capability.USAGE``), or None when the provider cannot tell
         (S3 has no such notion). Raises a storage error when the site cannot be asked now."""
         return None
 

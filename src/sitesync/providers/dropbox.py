@@ -40,8 +40,6 @@ from sitesync.errors import (
 )
 from sitesync.providers._cloud import Backoff, Retry, remote_parts
 from sitesync.providers.base import (
-    CAP_NATIVE_HASH,
-    CAP_USAGE,
     CommitCheck,
     Destination,
     Entry,
@@ -120,7 +118,6 @@ def _reroute_adapter(target: str) -> Any:
 class DropboxProvider(Provider):
     name = "dropbox"
     Config = DropboxConfig
-    capabilities = frozenset({CAP_NATIVE_HASH, CAP_USAGE})
     description = "a Dropbox account, team member or team folder"
     config: DropboxConfig
 

@@ -131,7 +131,6 @@ class FaultyProvider(Provider):
     def __init__(self, site: str, config: FaultyConfig, roots: Mapping[str, str] | None = None) -> None:
         super().__init__(site, config, roots)
         self.inner = provider_class(config.inner).from_options(site, config.inner_options, roots)
-        self.capabilities = frozenset()  # never let the engine bypass the wrapper with a local path
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str], int] = {}
 

@@ -64,10 +64,6 @@ from sitesync.errors import (
 )
 from sitesync.hashing import buffer_size_for
 from sitesync.providers.base import (
-    CAP_LOCAL_COPY,
-    CAP_LOCAL_PATH,
-    CAP_STAGED_WRITE,
-    CAP_USAGE,
     LEFTOVER_AGE_SECONDS,
     CommitCheck,
     Entry,
@@ -141,23 +137,8 @@ def is_temp_name(name: str) -> bool:
 class LocalDriveProvider(Provider):
     name = "local_drive"
     Config = LocalDriveConfig
-    capabilities = frozenset({CAP_LOCAL_PATH, CAP_LOCAL_COPY, CAP_USAGE, CAP_STAGED_WRITE})
     description = "a mounted file system: local disk, NAS, SMB or NFS share"
     config: LocalDriveConfig
-
-    def __init_subclass__(cls, **kwargs: object) -> None:
-        # a subclass that changes how files are written (a fault injector, a variant) gets its
-        # write() used for every transfer, not the kernel copy path it did not adapt
-        super().__init_subclass__(**kwargs)
-        declared = "capabilities" in cls.__dict__
-        if "write_local" in cls.__dict__:
-            cls.capabilities = cls.capabilities | {CAP_LOCAL_COPY}
-        elif "write" in cls.__dict__:
-            cls.capabilities = cls.capabilities - {CAP_LOCAL_COPY}
-        # staged copies are committed by flush(): a subclass that changes either keeps a fsync and
-        # a rename per file unless it declares the capability itself
-        if ("write_local" in cls.__dict__ or "flush" in cls.__dict__) and not declared:
-            cls.capabilities = cls.capabilities - {CAP_STAGED_WRITE}
 
     def __init__(self, site: str, config: LocalDriveConfig, roots: dict[str, str] | None = None) -> None:
         super().__init__(site, config, roots)

@@ -108,7 +108,7 @@ def validate_system(
 def on_disk(provider: str) -> bool:
     """Whether a provider's root locations are OS paths on this machine."""
     try:
-        return CAP_LOCAL_PATH in provider_class(provider).capabilities
+        return CAP_LOCAL_PATH in provider_class(provider).supported_capabilities()
     except SitesyncError:
         return False
 

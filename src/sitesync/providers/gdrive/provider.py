@@ -28,7 +28,7 @@ from sitesync.errors import (
     VerificationError,
 )
 from sitesync.providers._cloud import remote_parts
-from sitesync.providers.base import CAP_NATIVE_HASH, CAP_USAGE, CommitCheck, Entry, Provider, ReadableStream, Usage
+from sitesync.providers.base import CommitCheck, Entry, Provider, ReadableStream, Usage
 from sitesync.providers.gdrive.api import DriveApi, DriveNotFound, http_status
 from sitesync.providers.gdrive.config import GoogleDriveConfig
 from sitesync.providers.gdrive.streams import DriveReader, StreamUpload, read_for_commit
@@ -58,7 +58,6 @@ def _mtime(item: dict[str, Any]) -> float | None:
 class GoogleDriveProvider(Provider):
     name = "gdrive"
     Config = GoogleDriveConfig
-    capabilities = frozenset({CAP_NATIVE_HASH, CAP_USAGE})
     description = "a Google Drive folder (My Drive or a shared drive) through a service account"
     config: GoogleDriveConfig
 
