@@ -1,7 +1,8 @@
 """The provider contract suite: one set of checks every provider must pass.
 
-The test suite runs it against every built-in provider (``tests/test_provider_contract.py``) and
-``sitesync site test NAME`` runs it against a user's real site, in a scratch folder it removes
+The test suite runs it against every built-in provider (``tests/test_provider_contract.py``),
+provider authors run it in their own pytest suite with ``sitesync.testing.provider_conformance_tests``,
+and ``sitesync site test NAME`` runs it against a user's real site, in a scratch folder it removes
 afterwards. Each check gets a provider and a scratch base location (provider namespace) and raises
 ``AssertionError`` with a readable message when the provider breaks the contract.
 
@@ -58,14 +59,17 @@ def _read_all(p: Provider, path: str) -> bytes:
 
 
 def check_reachable(p: Provider, base: str) -> None:
+    """check() passes: the site is reachable and the credentials are accepted."""
     p.check()
 
 
 def check_stat_missing(p: Provider, base: str) -> None:
+    """stat() of a file that does not exist returns None (not an error)."""
     assert p.stat(_join(base, "missing", "nothing.bin")) is None, "stat of a missing file must return None"
 
 
 def check_write_read_roundtrip(p: Provider, base: str) -> None:
+    """A written file is found by stat() with its size and reads back byte for byte."""
     data = os.urandom(300_000)
     path = _join(base, "a", "b", "roundtrip.bin")
     _write_bytes(p, path, data)
@@ -76,6 +80,7 @@ def check_write_read_roundtrip(p: Provider, base: str) -> None:
 
 
 def check_empty_file(p: Provider, base: str) -> None:
+    """A 0-byte file can be written, exists with size 0 and reads back empty."""
     path = _join(base, "empty.bin")
     _write_bytes(p, path, b"")
     entry = p.stat(path)
@@ -84,6 +89,7 @@ def check_empty_file(p: Provider, base: str) -> None:
 
 
 def check_large_multi_chunk(p: Provider, base: str) -> None:
+    """A file of several chunks (9 MiB) survives a round trip unchanged."""
     size = 9 * 1024 * 1024 + 123
     data = os.urandom(size)
     path = _join(base, "large.bin")
@@ -96,6 +102,7 @@ def check_large_multi_chunk(p: Provider, base: str) -> None:
 
 
 def check_overwrite(p: Provider, base: str) -> None:
+    """Writing over an existing file replaces it entirely (a shorter file leaves no tail)."""
     path = _join(base, "over.bin")
     _write_bytes(p, path, b"first version, longer than the second")
     _write_bytes(p, path, b"second")
@@ -103,6 +110,7 @@ def check_overwrite(p: Provider, base: str) -> None:
 
 
 def check_commit_check_rejects(p: Provider, base: str) -> None:
+    """A write whose commit_check raises re-raises it and leaves nothing, under any name."""
     path = _join(base, "rejected.bin")
 
     def refuse() -> None:
@@ -120,6 +128,7 @@ def check_commit_check_rejects(p: Provider, base: str) -> None:
 
 
 def check_rejected_keeps_previous(p: Provider, base: str) -> None:
+    """A rejected write over an existing file leaves the previous file untouched."""
     path = _join(base, "keep.bin")
     _write_bytes(p, path, b"good content")
 
@@ -164,7 +173,7 @@ def check_atomic_visibility(p: Provider, base: str) -> None:
 
 
 def check_names(p: Provider, base: str) -> None:
-    """Quotes, spaces, dots, unicode, no extension, dotted folders."""
+    """Names with quotes, spaces, dots, unicode, no extension, in dotted folders: round trip and listing."""
     names = [
         ("v001.final", "shot 010's take.exr"),
         ("noext", "README"),
@@ -181,6 +190,7 @@ def check_names(p: Provider, base: str) -> None:
 
 
 def check_list(p: Provider, base: str) -> None:
+    """list() returns every file below a folder, recursively, and nothing for a missing folder."""
     folder = _join(base, "listing")
     for rel in ("one.bin", "sub/two.bin", "sub/deeper/three.bin"):
         _write_bytes(p, _join(folder, *rel.split("/")), rel.encode())
@@ -192,6 +202,7 @@ def check_list(p: Provider, base: str) -> None:
 
 
 def check_delete(p: Provider, base: str) -> None:
+    """delete() removes a file; deleting it again, or a file that never existed, is not an error."""
     path = _join(base, "del", "gone.bin")
     _write_bytes(p, path, b"bye")
     p.delete(path)
@@ -201,6 +212,7 @@ def check_delete(p: Provider, base: str) -> None:
 
 
 def check_read_missing_raises(p: Provider, base: str) -> None:
+    """open_read() of a missing file raises a sitesync StorageError."""
     try:
         p.open_read(_join(base, "missing.bin")).close()
     except StorageError:
