@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sitesync.cli.reference import SETTINGS_TABLES, render, root_options, walk_commands
+from sitesync.cli.reference import SETTINGS_TABLES, provider_section, render, root_options, walk_commands
 from sitesync.providers.registry import installed_provider_names, provider_class
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -18,6 +18,13 @@ def test_reference_is_current() -> None:
     assert committed == render(), (
         "docs/reference.md is stale: run `.venv/bin/python -m sitesync.cli.reference > docs/reference.md`"
     )
+
+
+def test_a_providers_section_can_be_printed_alone() -> None:
+    """``python -m sitesync.cli.reference --provider NAME``: for a provider another package installs."""
+    section = "\n".join(provider_section("local_drive"))
+    assert section.startswith("### `local_drive`") and "| `disable_capabilities` |" in section
+    assert section in render()
 
 
 def test_every_command_and_option_has_a_description() -> None:

@@ -4,6 +4,8 @@ and provider models' field docstrings), so the reference cannot drift from the c
 
 Rewrite it with ``python -m sitesync.cli.reference > docs/reference.md``; the test suite fails when
 the committed file is stale or when a command, option, setting or provider option has no description.
+It documents the providers sitesync ships; ``--provider NAME`` prints the section of any installed
+provider (one another package adds, for its own documentation).
 """
 
 from __future__ import annotations
@@ -132,10 +134,12 @@ def _scope_notes(info: FieldInfo) -> str:
                 f" **Local only**: {what} {marker.why}; set with `settings set --local sites.NAME.options.KEY`."
             )
         elif isinstance(marker, Destination):
+            sent = "is sent" if len(marker.credentials) == 1 else "are sent"
             notes.append(
-                f" Where {', '.join(marker.credentials)} are sent: set locally wherever they are."
+                f" Where {', '.join(marker.credentials)} {sent}: set locally wherever "
+                f"{'it is' if len(marker.credentials) == 1 else 'they are'}."
                 if marker.keys is None
-                else f" Keys matching `{marker.keys}` say where {', '.join(marker.credentials)} are sent: set them "
+                else f" Keys matching `{marker.keys}` say where {', '.join(marker.credentials)} {sent}: set them "
                 "locally wherever those are."
             )
     return "".join(notes)
@@ -204,6 +208,27 @@ SETTINGS_TABLES: list[tuple[str, str, type[BaseModel], str]] = [
 ]
 
 
+def provider_section(name: str) -> list[str]:
+    """The reference of one provider: description, capabilities, options (also for a provider
+    another package installs: ``python -m sitesync.cli.reference --provider NAME``)."""
+    lines = [f"### `{name}`", ""]
+    try:
+        cls = provider_class(name)
+    except ProviderNotAvailableError as exc:  # an optional extra not installed where this runs
+        return [*lines, _cell(str(exc)), ""]
+    if cls.description:
+        lines += [_cell(cls.description[:1].upper() + cls.description[1:]) + ".", ""]
+    # every provider accepts disable_capabilities (ProviderConfig); it is shown, last, where it can
+    # switch something off
+    capabilities = sorted(cls.supported_capabilities())
+    rows = model_rows(cls.Config, skip=("disable_capabilities",))
+    if capabilities:
+        found = ", ".join(f"`{c}`" for c in capabilities)
+        lines += [f"Capabilities: {found} (switch one off with `disable_capabilities`).", ""]
+        rows += [r for r in model_rows(cls.Config) if r.startswith("| `disable_capabilities` ")]
+    return [*lines, "| key | type | default | description |", "|---|---|---|---|", *rows, ""]
+
+
 def render() -> str:
     lines = [HEADER, "## Settings", ""]
     lines.append(
@@ -225,23 +250,7 @@ def render() -> str:
     )
     lines.append("")
     for name in builtin_provider_names():
-        lines += [f"### `{name}`", ""]
-        try:
-            cls = provider_class(name)
-        except ProviderNotAvailableError as exc:  # an optional extra not installed where this runs
-            lines += [_cell(str(exc)), ""]
-            continue
-        if cls.description:
-            lines += [_cell(cls.description[:1].upper() + cls.description[1:]) + ".", ""]
-        # every provider accepts disable_capabilities (ProviderConfig); it is shown, last, where it
-        # can switch something off
-        capabilities = sorted(cls.supported_capabilities())
-        rows = model_rows(cls.Config, skip=("disable_capabilities",))
-        if capabilities:
-            found = ", ".join(f"`{c}`" for c in capabilities)
-            lines += [f"Capabilities: {found} (switch one off with `disable_capabilities`).", ""]
-            rows += [r for r in model_rows(cls.Config) if r.startswith("| `disable_capabilities` ")]
-        lines += ["| key | type | default | description |", "|---|---|---|---|", *rows, ""]
+        lines += provider_section(name)
 
     lines += ["## Commands", ""]
     lines.append("Options of every command:")
@@ -261,8 +270,14 @@ def render() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def main() -> None:
-    sys.stdout.write(render())
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 2 and args[0] == "--provider":
+        sys.stdout.write("\n".join(provider_section(args[1])).rstrip() + "\n")
+    elif args:
+        sys.exit("usage: python -m sitesync.cli.reference [--provider NAME]")
+    else:
+        sys.stdout.write(render())
 
 
 if __name__ == "__main__":
