@@ -14,6 +14,7 @@ from sitesync.errors import InvalidSettingError, NotSupportedError
 from sitesync.hashing import hash_file
 from sitesync.providers import registry
 from sitesync.providers.base import Capability, Provider, detect_capabilities
+from sitesync.providers.conformance import run_conformance
 from sitesync.providers.local_drive import LocalDriveProvider
 from sitesync.providers.registry import provider_class
 from tests.conftest import Studio
@@ -133,3 +134,26 @@ def test_the_reference_documents_the_switch() -> None:
     assert "Capabilities: `local_copy`, `local_path`, `staged_write`, `usage`" in local
     assert "| `disable_capabilities` |" in local
     assert "native_hash" not in text and "server_side_copy" not in text
+
+
+def test_the_contract_suite_checks_the_capabilities_a_provider_has(tmp_path: Path) -> None:
+    class Unverified(LocalDriveProvider):
+        """Copies from a local path without showing the stored copy to verify()."""
+
+        def write_local(self, path: str, source: str, size: int, verify: Any, on_bytes: Any = None, **kw: Any) -> Any:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_bytes(Path(source).read_bytes())
+            return self.stat(path)
+
+    assert Capability.LOCAL_COPY in Unverified.supported_capabilities()
+    results = {
+        r.name: r for r in run_conformance(Unverified.from_options("u", {}, {"work": str(tmp_path)}), str(tmp_path))
+    }
+    assert not results["local_copy"].ok and "verify() must get the stored copy" in results["local_copy"].detail
+    assert results["usage"].ok and not results["usage"].skipped
+    assert results["staged_write"].skipped, "its write_local takes no `staged`: it cannot stage"
+
+    memory = {r.name: r for r in run_conformance(provider_class("memory").from_options("m", {}, {"work": "/m"}), "/m")}
+    assert all(
+        memory[c].skipped and "not implemented" in memory[c].detail for c in ("local_path", "local_copy", "usage")
+    )

@@ -1,7 +1,7 @@
 """``sitesync.testing.provider_conformance_tests``, as a provider author uses it: a test module of
 their own, run by pytest in a subprocess. A good provider passes every contract item, a broken one
-fails exactly the items it breaks with their names and what went wrong, declared gaps are skipped
-with their reason, and a yielding factory's clean-up runs."""
+fails exactly the items it breaks with their names and what went wrong, declared gaps and
+capabilities it has not got are skipped with their reason, and a yielding factory's clean-up runs."""
 
 from __future__ import annotations
 
@@ -48,6 +48,10 @@ def gap(tmp_path):
     return NoUnicode.from_options("gap", {}, {"work": str(tmp_path)}), str(tmp_path)
 
 
+def switched_off(tmp_path):
+    return LocalDriveProvider.from_options("off", {"disable_capabilities": ["local_copy"]}, {"work": str(tmp_path)})
+
+
 CLOSED = []
 
 
@@ -59,6 +63,7 @@ def yielding(tmp_path):
 test_good = provider_conformance_tests(good)
 test_broken = provider_conformance_tests(broken, checks=["write_read_roundtrip", "atomic_visibility", "commit_check_rejects"])
 test_gap = provider_conformance_tests(gap, checks=["names"])
+test_switched_off = provider_conformance_tests(switched_off, checks=["local_copy"])
 test_yielding = provider_conformance_tests(yielding, checks=["reachable"])
 
 
@@ -85,7 +90,8 @@ def test_an_authors_suite_names_the_contract_items_it_breaks(tmp_path: Path) -> 
         "visible under the final name.): the file was visible under its final name before the write finished"
     ) in " ".join(out.split()), out
     assert "NoUnicode declares a known gap in 'names': the storage cannot hold these names" in out
-    assert f"2 failed, {len(CHECKS) + 1 + 1 + 1} passed, 1 skipped" in out, out
+    assert "LocalDriveProvider: no local_copy capability (switched off on this site)" in out
+    assert f"2 failed, {len(CHECKS) + 1 + 1 + 1} passed, 2 skipped" in out, out
 
 
 def test_bad_arguments_are_refused_at_once() -> None:

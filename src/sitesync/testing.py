@@ -13,7 +13,8 @@ own test suite::
 
 Each item runs in a fresh scratch folder below the provider's first root (removed afterwards) and
 fails with the item's name and what the provider did wrong; items the provider class lists in
-``conformance_skips`` (name -> reason) are reported as skipped with that reason.
+``conformance_skips`` (name -> reason), and those of optional capabilities it has not got, are
+reported as skipped with the reason.
 
 ``enable_test_providers()`` switches on the test-only providers (``memory``: in-process storage;
 ``faulty``: fault injection around another provider) in this process and in the processes it
@@ -98,6 +99,8 @@ def provider_conformance_tests(
                     f"{type(provider).__name__} declares a known gap in {contract_item!r}: {skips[contract_item]}"
                 )
             [result] = run_conformance(provider, base, only=[contract_item])
+            if result.skipped:  # an optional capability the provider has not got
+                pytest.skip(f"{type(provider).__name__}: {result.detail}")
             if not result.ok:
                 what = (inspect.getdoc(CHECKS[contract_item]) or "").split("\n")[0]
                 pytest.fail(

@@ -7,7 +7,9 @@ afterwards. Each check gets a provider and a scratch base location (provider nam
 ``AssertionError`` with a readable message when the provider breaks the contract.
 
 Known gaps are declared by the provider class in ``conformance_skips`` (name -> reason), in the
-spirit of rclone's fstests: explicit, with the reason, never silent.
+spirit of rclone's fstests: explicit, with the reason, never silent. The items of an optional
+capability (``local_path``, ``local_copy``, ``staged_write``, ``usage``) run where the provider has
+it on this site and are reported as skipped, with that reason, where it has not.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ import contextlib
 import io
 import os
 import secrets
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from sitesync.errors import StorageError, VerificationError
+from sitesync.errors import NotSupportedError, StorageError, VerificationError
 from sitesync.hashing import HashingReader, new_hasher
-from sitesync.providers.base import Provider
+from sitesync.providers.base import Capability, Provider, Usage
 
 
 @dataclass(frozen=True)
@@ -290,6 +294,100 @@ def check_source_error_passes_through(p: Provider, base: str) -> None:
     assert not leftovers, f"a write whose source failed left files behind: {leftovers}"
 
 
+class NotApplicable(Exception):
+    """Raised by a check that does not apply to this provider (an optional capability it has not)."""
+
+
+def _needs(p: Provider, capability: Capability) -> None:
+    if capability not in p.capabilities:
+        why = "switched off on this site" if capability in p.supported_capabilities() else "not implemented"
+        raise NotApplicable(f"no {capability} capability ({why})")
+
+
+@contextlib.contextmanager
+def _local_source(data: bytes) -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="sitesync-conformance-") as folder:
+        path = os.path.join(folder, "source.bin")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        yield path
+
+
+def _read_to_end(stored: BinaryIO) -> bytes:
+    chunks = []
+    while chunk := stored.read(1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_local_path(p: Provider, base: str) -> None:
+    """With local_path: local_path() of a written file is an OS path holding its bytes."""
+    _needs(p, Capability.LOCAL_PATH)
+    data = os.urandom(10_000)
+    path = _join(base, "local-path", "file.bin")
+    _write_bytes(p, path, data)
+    local = p.local_path(path)
+    assert local is not None, "local_path() of a written file returned None"
+    with open(local, "rb") as fh:
+        assert fh.read() == data, "the file at local_path() holds other bytes"
+
+
+def check_local_copy(p: Provider, base: str) -> None:
+    """With local_copy: write_local() copies a local file, hands verify() the stored copy from its
+    start, and leaves nothing when verify() refuses it."""
+    _needs(p, Capability.LOCAL_COPY)
+    data = os.urandom(300_000)
+    path, refused = _join(base, "local-copy", "copied.bin"), _join(base, "local-copy", "refused.bin")
+    seen: list[bytes] = []
+
+    def refuse(stored: BinaryIO) -> None:
+        _read_to_end(stored)
+        raise VerificationError("refused by the test")
+
+    with _local_source(data) as source:
+        try:
+            entry = p.write_local(path, source, len(data), lambda stored: seen.append(_read_to_end(stored)))
+        except NotSupportedError as exc:
+            raise NotApplicable(f"write_local answered NotSupportedError for a local file: {exc}") from None
+        assert seen == [data], "verify() must get the stored copy, read from its start to its end"
+        assert entry.size == len(data) and _read_all(p, path) == data, "the copy differs from its source"
+        try:
+            p.write_local(refused, source, len(data), refuse)
+        except VerificationError:
+            pass
+        else:
+            raise AssertionError("write_local must re-raise the error of verify()")
+    assert p.stat(refused) is None, "a refused local copy is visible under the final name"
+    leftovers = [e.path for e in p.list(base) if "refused" in e.path]
+    assert not leftovers, f"a refused local copy left files behind: {leftovers}"
+
+
+def check_staged_write(p: Provider, base: str) -> None:
+    """With staged_write: a staged local copy is under its final name after flush(), with its bytes."""
+    _needs(p, Capability.STAGED_WRITE)
+    data = os.urandom(50_000)
+    path = _join(base, "staged", "copied.bin")
+    with _local_source(data) as source:
+        entry = p.write_local(path, source, len(data), _read_to_end, staged=True)
+    assert entry.size == len(data), "the entry of a staged copy must describe it as it will be"
+    failures = p.flush()
+    assert failures == {}, f"flush() could not commit the staged copy: {failures}"
+    assert _read_all(p, path) == data, "after flush() the staged copy is not under its final name"
+
+
+def check_usage(p: Provider, base: str) -> None:
+    """With usage: usage() tells free and total bytes (or None where it cannot), free <= total."""
+    _needs(p, Capability.USAGE)
+    usage = p.usage()
+    if usage is None:
+        return
+    assert isinstance(usage, Usage), f"usage() must return a Usage or None, not {type(usage).__name__}"
+    for value in (usage.free, usage.total):
+        assert value is None or (isinstance(value, int) and value >= 0), f"bad usage numbers: {usage}"
+    if usage.free is not None and usage.total is not None:
+        assert usage.free <= usage.total, f"more free than total space: {usage}"
+
+
 CHECKS: dict[str, Callable[[Provider, str], None]] = {
     "reachable": check_reachable,
     "stat_missing": check_stat_missing,
@@ -307,6 +405,11 @@ CHECKS: dict[str, Callable[[Provider, str], None]] = {
     "concurrent_writes": check_concurrent_writes,
     "streamed_hash": check_streamed_hash,
     "source_error_passes_through": check_source_error_passes_through,
+    # optional capabilities: skipped (with the reason) where the provider has not got one
+    "local_path": check_local_path,
+    "local_copy": check_local_copy,
+    "staged_write": check_staged_write,
+    "usage": check_usage,
 }
 
 
@@ -338,6 +441,8 @@ def run_conformance(p: Provider, root_base: str, only: list[str] | None = None) 
             started = time.monotonic()
             try:
                 check(p, base)
+            except NotApplicable as exc:
+                results.append(CheckResult(name, True, time.monotonic() - started, str(exc), skipped=True))
             except AssertionError as exc:
                 results.append(CheckResult(name, False, time.monotonic() - started, str(exc) or "assertion failed"))
             except Exception as exc:
