@@ -367,8 +367,12 @@ def check_staged_write(p: Provider, base: str) -> None:
     _needs(p, Capability.STAGED_WRITE)
     data = os.urandom(50_000)
     path = _join(base, "staged", "copied.bin")
+    seen: list[int] = []
     with _local_source(data) as source:
-        entry = p.write_local(path, source, len(data), _read_to_end, staged=True)
+        entry = p.write_local(
+            path, source, len(data), lambda stored: seen.append(len(_read_to_end(stored))), staged=True
+        )
+    assert seen == [len(data)], "verify() must get the stored copy, read from its start to its end"
     assert entry.size == len(data), "the entry of a staged copy must describe it as it will be"
     failures = p.flush()
     assert failures == {}, f"flush() could not commit the staged copy: {failures}"
