@@ -27,7 +27,7 @@ class DavServer:
 @pytest.fixture
 def dav_server(tmp_path: Path) -> Iterator[DavServer]:
     folder = tmp_path / "share"
-    folder.mkdir()
+    (folder / "projects").mkdir(parents=True)  # the root the tests' sites use
     app = WsgiDAVApp(
         {
             "provider_mapping": {"/": str(folder)},

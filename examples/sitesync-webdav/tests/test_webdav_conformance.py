@@ -46,6 +46,13 @@ def test_a_stopped_server_makes_the_site_unavailable() -> None:
         provider.check()
 
 
+def test_a_missing_root_makes_the_site_unavailable(dav_server: DavServer) -> None:
+    provider = WebDAVProvider.from_options("dav", dav_server.options(), {"work": "/elsewhere"})
+    with pytest.raises(SiteUnavailableError, match="root folder /elsewhere does not exist on the share"):
+        provider.check()
+    assert not (dav_server.folder / "elsewhere").exists()
+
+
 def test_reading_a_missing_file_fails_for_good(dav_server: DavServer) -> None:
     with pytest.raises(PermanentStorageError, match="404"):
         make_provider(dav_server).open_read("/projects/none.bin")

@@ -213,8 +213,12 @@ class WebDAVProvider(Provider):
     def check(self) -> None:
         for base in self.roots.values() or ["/"]:
             found = self._propfind(base, "0")
-            if found is None:
-                self._make_folders(base)
+            if not found or not found[0][1]:  # a wrong url or user: never start an empty tree elsewhere
+                raise SiteUnavailableError(
+                    f"site {self.site}: root folder {base} does not exist on the share; check the url, "
+                    "or create the folder",
+                    site=self.site,
+                )
 
     def stat(self, path: str) -> Entry | None:
         found = self._propfind(path, "0")
