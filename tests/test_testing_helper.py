@@ -5,6 +5,7 @@ capabilities it has not got are skipped with their reason, and a yielding factor
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,9 +75,11 @@ def test_z_clean_up_ran():
 
 def test_an_authors_suite_names_the_contract_items_it_breaks(tmp_path: Path) -> None:
     (tmp_path / "test_my_provider.py").write_text(AUTHOR_TESTS, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}  # the author's own pytest run
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rfs", "-p", "no:cacheprovider", "test_my_provider.py"],
         cwd=tmp_path,
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,

@@ -1,8 +1,10 @@
 """``faulty``: wraps any provider and injects faults, reproducibly, for reliability tests.
 
-Configured like any site (so worker subprocesses get it from the settings), for example::
+A test-only provider (``sitesync.test_providers``: it resolves where ``sitesync.testing`` switched
+test providers on, ``SITESYNC_TEST_PROVIDERS=1``). Configured like any site (so worker subprocesses
+get it from the settings), for example::
 
-    sitesync site add flaky --provider faulty --root work=/mnt/x \\
+    SITESYNC_TEST_PROVIDERS=1 sitesync site add flaky --provider faulty --root work=/mnt/x \\
         --set inner=local_drive --set seed=7 --set transient_rate=0.2
 
 Each fault kind has a rate in [0, 1]. Whether an operation on a path fails is decided by a random

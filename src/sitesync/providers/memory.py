@@ -1,4 +1,5 @@
-"""``memory``: files kept in this process's memory, for tests and demos.
+"""``memory``: files kept in this process's memory, for tests (a test-only provider: it resolves
+where ``sitesync.testing`` switched test providers on).
 
 Sites that use the same ``namespace`` see the same files, so several provider instances (several
 workers in one process) share storage. Writes become visible only after ``commit_check`` passes.
@@ -24,7 +25,7 @@ _LOCK = threading.Lock()
 
 class MemoryConfig(ProviderConfig):
     namespace: str = "default"
-    """Sites with the same namespace share one in-process store (tests and demos only)."""
+    """Sites with the same namespace share one in-process store (tests only)."""
     token: SecretStr | None = None
     """Not used to store anything: lets tests exercise secret masking end to end."""
 
@@ -48,7 +49,7 @@ def clear(namespace: str | None = None) -> None:
 class MemoryProvider(Provider):
     name = "memory"
     Config = MemoryConfig
-    description = "in-process memory (tests and demos only)"
+    description = "in-process memory (tests only)"
     config: MemoryConfig
 
     @property
