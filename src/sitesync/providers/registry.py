@@ -105,6 +105,10 @@ def _load(name: str, with_test_providers: bool) -> type[Provider]:
         raise ProviderNotAvailableError(
             f"provider {name!r} needs the Python package {exc.name!r}; install it (pip install '{package}')"
         ) from None
+    except Exception as exc:  # a broken or outdated provider package: that site is unusable, nothing else
+        raise ProviderNotAvailableError(
+            f"provider {name!r} could not be loaded ({type(exc).__name__}: {exc}); update or reinstall its package"
+        ) from None
     if not (isinstance(cls, type) and issubclass(cls, Provider)):
         raise ProviderNotAvailableError(f"entry point {name!r} does not name a sitesync Provider class")
     return cls
