@@ -69,3 +69,36 @@ def test_the_reference_does_not_document_them() -> None:
     text = (Path(__file__).resolve().parents[1] / "docs" / "reference.md").read_text(encoding="utf-8")
     assert "### `memory`" not in text and "### `faulty`" not in text
     assert "### `local_drive`" in text
+
+
+def test_a_third_party_package_is_found_and_a_broken_one_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Providers other packages install: found through the entry point, offered to users, not in
+    the committed reference; one whose module fails to import makes only its sites unusable."""
+    from sitesync.providers import registry
+
+    (tmp_path / "studio_tape.py").write_text(
+        "from sitesync.providers.memory import MemoryProvider\n\nclass Tape(MemoryProvider):\n    name = 'tape'\n"
+    )
+    (tmp_path / "studio_broken.py").write_text("raise TypeError('written for an older sitesync')\n")
+    info = tmp_path / "studio_tape-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: studio-tape\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[sitesync.providers]\ntape = studio_tape:Tape\nbroken = studio_broken:Nothing\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry._entry_points.cache_clear()
+    registry._load.cache_clear()
+    try:
+        assert {"tape", "broken"} <= set(provider_names()) and "tape" in installed_provider_names()
+        assert "tape" not in builtin_provider_names()
+        assert provider_class("tape").__name__ == "Tape"
+        with pytest.raises(
+            ProviderNotAvailableError, match=r"provider 'broken' could not be loaded \(TypeError: written"
+        ):
+            provider_class("broken")
+    finally:
+        monkeypatch.undo()
+        registry._entry_points.cache_clear()
+        registry._load.cache_clear()
+    assert "tape" not in provider_names()
