@@ -1,0 +1,120 @@
+"""Walking a folder of a file-system site with exact stat facts, beneath its root (``local_drive``).
+
+Change detection (``sitesync.workfiles.scan``) looks at every file of a work area at each scan, so
+the walk is the whole cost of scanning an unchanged tree: one ``fstatat`` per file, nothing else.
+It runs on folder descriptors: the walked folder is opened beneath its root (``beneath.Root``, no
+link followed out of it); each subfolder is opened relative to its parent's descriptor with
+``O_NOFOLLOW``; ``os.scandir`` on a descriptor gives names and types without a stat, and the
+``DirEntry``'s own stat (``fstatat(dir_fd, name, AT_SYMLINK_NOFOLLOW)``) the facts. A symbolic link,
+to a file or a folder, is reported as a link (``is_symlink``) with its own facts and never followed:
+it cannot lead the walk, or a later read, out of the root. A folder that cannot be read is reported
+``unreadable``: its files are unknown, never absent.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat as stat_mod
+from collections.abc import Callable, Iterator
+
+from sitesync.providers.base import StatEntry
+from sitesync.providers.beneath import O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW
+
+log = logging.getLogger("sitesync.local_drive")
+
+_DIR_FLAGS = os.O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+
+
+def walk_fd(
+    top_fd: int,
+    prune: Callable[[str], bool] | None,
+    skip_name: Callable[[str], bool],
+    where: str,
+) -> Iterator[StatEntry]:
+    """Every file below the open folder ``top_fd`` (paths relative to it, ``/``-separated), in name
+    order per folder. ``prune(reldir)`` skips a folder; ``skip_name(name)`` skips a file name
+    (sitesync's own temporary files). ``where`` names the folder in log lines. The caller keeps
+    ``top_fd`` open during the walk and closes it."""
+    stack: list[tuple[str, int]] = [("", top_fd)]
+    try:
+        while stack:
+            rel, fd = stack.pop()
+            try:
+                yield from _one_folder(rel, fd, prune, skip_name, where, stack)
+            finally:
+                if fd != top_fd:
+                    os.close(fd)
+    finally:
+        for _rel, fd in stack:
+            if fd != top_fd:
+                os.close(fd)
+
+
+def _one_folder(
+    rel: str,
+    fd: int,
+    prune: Callable[[str], bool] | None,
+    skip_name: Callable[[str], bool],
+    where: str,
+    stack: list[tuple[str, int]],
+) -> Iterator[StatEntry]:
+    try:
+        with os.scandir(fd) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        log.warning("cannot read folder %s/%s: %s (its files are kept as they were)", where, rel, exc.strerror)
+        yield StatEntry(rel, 0, 0, 0, False, True)
+        return
+    subfolders: list[str] = []
+    for entry in entries:
+        name = entry.name
+        path = f"{rel}/{name}" if rel else name
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # gone since the folder was read
+        except OSError as exc:
+            log.warning("cannot stat %s/%s: %s", where, path, exc.strerror)
+            continue
+        mode = st.st_mode
+        if stat_mod.S_ISDIR(mode):
+            if prune is None or not prune(path):
+                subfolders.append(name)
+        elif stat_mod.S_ISREG(mode):
+            if not skip_name(name):
+                yield StatEntry(path, st.st_size, st.st_mtime_ns, st.st_ino, False)
+        elif stat_mod.S_ISLNK(mode):
+            yield StatEntry(path, st.st_size, st.st_mtime_ns, st.st_ino, True)
+        # sockets, fifos, devices: not files of a site
+    # pushed in reverse so that folders come out in name order
+    for name in reversed(subfolders):
+        path = f"{rel}/{name}" if rel else name
+        try:
+            sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT,):
+                continue  # removed since the folder was read
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                continue  # replaced by a link or a file since: the next walk sees what it is
+            log.warning("cannot open folder %s/%s: %s (its files are kept as they were)", where, path, exc.strerror)
+            yield StatEntry(path, 0, 0, 0, False, True)
+            continue
+        stack.append((path, sub))
+
+
+def stat_in_fd(folder_fd: int, name: str, path: str) -> StatEntry | None:
+    """The exact facts of ``name`` in an open folder (a link is reported, never followed)."""
+    try:
+        st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat_mod.S_ISLNK(st.st_mode):
+        return StatEntry(path, st.st_size, st.st_mtime_ns, st.st_ino, True)
+    if not stat_mod.S_ISREG(st.st_mode):
+        return None
+    return StatEntry(path, st.st_size, st.st_mtime_ns, st.st_ino, False)
+
+
+__all__ = ["stat_in_fd", "walk_fd"]
