@@ -45,7 +45,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ClassVar, Protocol
+from typing import Any, BinaryIO, ClassVar, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -145,14 +145,13 @@ class Entry:
     hashes: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class StatEntry:
+class StatEntry(NamedTuple):
     """The exact stat facts of one file (``walk_stats``, ``stat_exact``): what change detection
     compares. ``path`` is ``/``-separated, relative to the folder walked (``walk_stats``) or the
     path asked for (``stat_exact``). ``file_id`` is the inode number (0 where the storage has none);
     ``mtime_ns`` the modification time in nanoseconds (0 when unknown). ``is_symlink``: a symbolic
     link (its own facts; never followed). ``unreadable``: a folder that could not be read (its
-    contents are unknown, never absent)."""
+    contents are unknown, never absent). A named tuple: a walk makes one per file."""
 
     path: str
     size: int

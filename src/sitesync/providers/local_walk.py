@@ -33,8 +33,8 @@ def walk_fd(
     skip_name: Callable[[str], bool],
     where: str,
 ) -> Iterator[StatEntry]:
-    """Every file below the open folder ``top_fd`` (paths relative to it, ``/``-separated), in name
-    order per folder. ``prune(reldir)`` skips a folder; ``skip_name(name)`` skips a file name
+    """Every file below the open folder ``top_fd`` (paths relative to it, ``/``-separated), in no
+    particular order. ``prune(reldir)`` skips a folder; ``skip_name(name)`` skips a file name
     (sitesync's own temporary files). ``where`` names the folder in log lines. The caller keeps
     ``top_fd`` open during the walk and closes it."""
     stack: list[tuple[str, int]] = [("", top_fd)]
@@ -62,34 +62,34 @@ def _one_folder(
 ) -> Iterator[StatEntry]:
     try:
         with os.scandir(fd) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            entries = list(it)
     except OSError as exc:
         log.warning("cannot read folder %s/%s: %s (its files are kept as they were)", where, rel, exc.strerror)
         yield StatEntry(rel, 0, 0, 0, False, True)
         return
     subfolders: list[str] = []
+    prefix = f"{rel}/" if rel else ""
     for entry in entries:
-        name = entry.name
-        path = f"{rel}/{name}" if rel else name
         try:
+            # the type comes with the name (d_type) where the file system gives it: no stat for folders
+            if entry.is_dir(follow_symlinks=False):
+                if prune is None or not prune(prefix + entry.name):
+                    subfolders.append(entry.name)
+                continue
             st = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue  # gone since the folder was read
         except OSError as exc:
-            log.warning("cannot stat %s/%s: %s", where, path, exc.strerror)
+            log.warning("cannot stat %s/%s%s: %s", where, prefix, entry.name, exc.strerror)
             continue
         mode = st.st_mode
-        if stat_mod.S_ISDIR(mode):
-            if prune is None or not prune(path):
-                subfolders.append(name)
-        elif stat_mod.S_ISREG(mode):
-            if not skip_name(name):
-                yield StatEntry(path, st.st_size, st.st_mtime_ns, st.st_ino, False)
+        if stat_mod.S_ISREG(mode):
+            if not skip_name(entry.name):
+                yield StatEntry(prefix + entry.name, st.st_size, st.st_mtime_ns, st.st_ino, False)
         elif stat_mod.S_ISLNK(mode):
-            yield StatEntry(path, st.st_size, st.st_mtime_ns, st.st_ino, True)
+            yield StatEntry(prefix + entry.name, st.st_size, st.st_mtime_ns, st.st_ino, True)
         # sockets, fifos, devices: not files of a site
-    # pushed in reverse so that folders come out in name order
-    for name in reversed(subfolders):
+    for name in subfolders:
         path = f"{rel}/{name}" if rel else name
         try:
             sub = os.open(name, _DIR_FLAGS, dir_fd=fd)

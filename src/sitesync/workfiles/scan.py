@@ -114,21 +114,10 @@ def scan_work_area(
     """Scan every work-area file below ``base`` (the provider path of the project's folder on one
     root of the site) against ``previous``; see the module docstring."""
     started = time.time()
-    found: dict[str, StatEntry] = {}
-    links: list[str] = []
-    unreadable: list[str] = []
-    for entry in provider.walk_stats(base, selector.prunes):
-        if entry.unreadable:
-            unreadable.append(entry.path)
-        elif selector.wants(entry.path):
-            if entry.is_symlink:
-                links.append(entry.path)
-            else:
-                found[entry.path] = entry
-    scope = [p for p in previous if not _below_any(p, unreadable)]
-    return _Diff(provider, base, selector, previous, started, settle_seconds, algorithm).run(
-        found, scope, links, unreadable
-    )
+    look = _Look(previous, selector)
+    look.take(provider.walk_stats(base, selector.prunes))
+    missing = [p for p in previous if p not in look.seen and not _below_any(p, look.unreadable)]
+    return _Diff(provider, base, selector, previous, started, settle_seconds, algorithm).run(look, missing)
 
 
 def scan_paths(
@@ -150,34 +139,60 @@ def scan_paths(
     started = time.time()
     keys = sorted(previous)
     scope: set[str] = set()
-    found: dict[str, StatEntry] = {}
-    links: list[str] = []
-    unreadable: list[str] = []
+    look = _Look(previous, selector)
     for rel in wanted:
         scope.update(_under(keys, rel))
         st = provider.stat_exact(_join(base, rel))
         if st is not None:
-            if selector.wants(rel):
-                if st.is_symlink:
-                    links.append(rel)
-                else:
-                    found[rel] = StatEntry(rel, st.size, st.mtime_ns, st.file_id)
-            continue
-        if selector.prunes(rel):
-            continue
-        for entry in provider.walk_stats(_join(base, rel), _pruner(selector, rel)):
-            path = f"{rel}/{entry.path}"
-            if entry.unreadable:
-                unreadable.append(path)
-            elif selector.wants(path):
-                if entry.is_symlink:
-                    links.append(path)
-                else:
-                    found[path] = StatEntry(path, entry.size, entry.mtime_ns, entry.file_id)
-    in_scope = [p for p in scope if not _below_any(p, unreadable)]
-    return _Diff(provider, base, selector, previous, started, settle_seconds, algorithm).run(
-        found, in_scope, links, unreadable
-    )
+            look.take([StatEntry(rel, st.size, st.mtime_ns, st.file_id, st.is_symlink)])
+        elif not selector.prunes(rel):
+            look.take(
+                StatEntry(f"{rel}/{e.path}", e.size, e.mtime_ns, e.file_id, e.is_symlink, e.unreadable)
+                for e in provider.walk_stats(_join(base, rel), _pruner(selector, rel))
+            )
+    missing = sorted(p for p in scope if p not in look.seen and not _below_any(p, look.unreadable))
+    return _Diff(provider, base, selector, previous, started, settle_seconds, algorithm).run(look, missing)
+
+
+class _Look:
+    """What a walk saw, sorted out at once: files whose stat equals their previous facts are only
+    counted (the whole cost of an unchanged tree), the others kept to be looked at closely."""
+
+    def __init__(self, previous: Mapping[str, FileFacts], selector: WorkAreaSelector) -> None:
+        self.previous = previous
+        self.selector = selector
+        self.seen: set[str] = set()
+        self.candidates: dict[str, StatEntry] = {}
+        self.unchanged = 0
+        self.links: list[str] = []
+        self.unreadable: list[str] = []
+
+    def take(self, entries: Iterable[StatEntry]) -> None:
+        get = self.previous.get
+        wants = self.selector.wants
+        seen = self.seen
+        for entry in entries:
+            path, size, mtime_ns, file_id, is_symlink, unreadable = entry
+            if unreadable:
+                self.unreadable.append(path)
+                continue
+            if not wants(path):
+                continue
+            if is_symlink:
+                self.links.append(path)
+                continue
+            seen.add(path)
+            old = get(path)
+            if (
+                old is not None
+                and old.mtime_ns == mtime_ns
+                and old.size == size
+                and old.file_id == file_id
+                and old.hash is not None
+            ):
+                self.unchanged += 1
+            else:
+                self.candidates[path] = entry
 
 
 def _pruner(selector: WorkAreaSelector, top: str) -> Callable[[str], bool]:
@@ -205,10 +220,6 @@ def _under(keys: list[str], rel: str) -> list[str]:
 
 def _below_any(path: str, folders: list[str]) -> bool:
     return any(f == "" or path.startswith(f + "/") for f in folders)
-
-
-def _same_stat(old: FileFacts, st: StatEntry) -> bool:
-    return old.size == st.size and old.mtime_ns == st.mtime_ns and old.file_id == st.file_id
 
 
 def _facts(st: StatEntry, digest: str | None) -> FileFacts:
@@ -272,16 +283,14 @@ class _Diff:
             return None
         return digest
 
-    def run(
-        self, found: dict[str, StatEntry], scope: Iterable[str], links: list[str], unreadable: list[str]
-    ) -> ScanResult:
+    def run(self, look: _Look, missing: list[str]) -> ScanResult:
+        """Compare: ``look`` (what the walk saw) and ``missing`` (previous paths in scope not seen)."""
         previous = self.previous
+        found = look.candidates
         facts: dict[str, FileFacts] = dict(previous)
-        result = ScanResult([], [], [], [], [], 0, facts, links=links, unreadable=unreadable)
+        result = ScanResult([], [], [], [], [], look.unchanged, facts, links=look.links, unreadable=look.unreadable)
         gone: list[str] = []
-        for path in scope:
-            if path in found:
-                continue
+        for path in missing:
             if self.selector.wants(path):
                 gone.append(path)
             else:
@@ -294,9 +303,6 @@ class _Diff:
         for path in sorted(found):
             st = found[path]
             old = previous.get(path)
-            if old is not None and old.hash is not None and _same_stat(old, st):
-                result.unchanged += 1
-                continue
             if old is None and st.file_id in gone_by_id:
                 was = previous[gone_by_id[st.file_id]]
                 if (
