@@ -12,12 +12,13 @@ alternating within each round so they see the same load, median over ``--runs`` 
   process (one stat pass, no reads; asserted: nothing new, modified or deleted, no file read);
 * ``scan (process)``: the same as a whole process (``python -c`` that imports sitesync, loads the
   facts from a pickle and scans), start-up included;
-* ``rsync -n``: ``rsync -a --dry-run SRC/ DST/`` with DST the identical copy (both trees stat'ed,
+* ``rsync -a --dry-run``: ``rsync -a --dry-run SRC/ DST/`` with DST the identical copy (both trees stat'ed,
   nothing to transfer);
-* ``find``: ``find SRC -type f -printf .`` (one stat-less walk), a floor for any tree walk.
+* ``find -type f``: ``find SRC -type f -printf .`` (a walk with next to no stat), a floor for any walk.
 
-Prints a markdown table (median, min, max seconds and the ratio to ``rsync -n``) and the machine's
-load; ``--json`` writes the numbers.
+Wall time and CPU time (user + system; what load from other processes inflates far less) of each.
+Prints a markdown section (median, min, max and the ratios to rsync) with the machine's load;
+``--json`` writes the numbers. ``python -m benchmarks.run --only workfiles`` runs it too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import argparse
 import json
 import os
 import pickle
+import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -33,6 +36,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import REPO, machine_info
 
@@ -93,15 +97,15 @@ def ensure_tree(workdir: Path, files: int, log: Callable[[str], None]) -> tuple[
     return src, dst
 
 
-def _scan(src: Path, previous: dict) -> tuple[float, object]:
+def _scan(src: Path, previous: dict) -> tuple[float, float, object]:
     from sitesync.providers.local_drive import LocalDriveProvider
     from sitesync.workfiles.scan import scan_work_area
     from sitesync.workfiles.select import WorkAreaSelector
 
     provider = LocalDriveProvider.from_options("bench", {}, {"work": str(src.parent)})
-    started = time.perf_counter()
+    cpu, started = time.process_time(), time.perf_counter()
     result = scan_work_area(provider, str(src), WorkAreaSelector.default(), previous, settle_seconds=0)
-    return time.perf_counter() - started, result
+    return time.perf_counter() - started, time.process_time() - cpu, result
 
 
 SCAN_PROCESS = """
@@ -118,10 +122,88 @@ assert not r.changed and r.hashed == 0 and r.unchanged == len(previous), r
 """
 
 
-def _timed(cmd: list[str]) -> float:
+def _timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def run(workdir: Path, files: int, runs: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Generate (or reuse) the tree, scan it cold, then time the unchanged scans and their peers."""
+    src, dst = ensure_tree(workdir, files, log)
+    took, _cpu, first = _scan(src, {})
+    facts = first.facts  # type: ignore[attr-defined]
+    if len(facts) != files:
+        raise SystemExit(f"first scan found {len(facts)} workfiles, expected {files}")
+    log(f"cold scan (every file hashed): {took:.2f} s for {len(facts)} files")
+    facts_file = workdir / "facts.pickle"
+    facts_file.write_bytes(pickle.dumps(facts))
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+
+    def scan_in_process() -> tuple[float, float]:
+        wall, cpu, result = _scan(src, facts)
+        assert not result.changed and result.hashed == 0 and result.unchanged == len(facts), result  # type: ignore[attr-defined]
+        return wall, cpu
+
+    runners: dict[str, Callable[[], tuple[float, float]]] = {
+        "scan": scan_in_process,
+        "scan (whole process)": lambda: _timed([sys.executable, "-c", SCAN_PROCESS, str(src), str(facts_file)], env),
+        "rsync -a --dry-run": lambda: _timed(["rsync", "-a", "--dry-run", f"{src}/", f"{dst}/"]),
+        "find -type f": lambda: _timed(["find", str(src), "-type", "f", "-printf", "."]),
+    }
+    for fn in runners.values():  # warm-up: page cache and dentries for everyone
+        fn()
+    wall: dict[str, list[float]] = {name: [] for name in runners}
+    cpu: dict[str, list[float]] = {name: [] for name in runners}
+    loads = []
+    for _ in range(runs):
+        loads.append(os.getloadavg()[0])
+        for name, fn in runners.items():
+            w, c = fn()
+            wall[name].append(w)
+            cpu[name].append(c)
+    return {
+        "files": files,
+        "tracked": len(facts),
+        "runs": runs,
+        "cold_scan_s": took,
+        "wall": wall,
+        "cpu": cpu,
+        "load": [min(loads), max(loads)],
+        "machine": machine_info(workdir),
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
+
+
+def render(data: dict[str, Any], command: str, heading: str = "##") -> str:
+    """A markdown section of the results (``benchmarks/RESULTS.md``)."""
+    peer = "rsync -a --dry-run"
+    wall_peer = statistics.median(data["wall"][peer])
+    cpu_peer = statistics.median(data["cpu"][peer])
+    lines = [
+        f"{heading} Workfile scan of an unchanged work area (`benchmarks/workfile_scan.py`, issue 15)",
+        "",
+        f"{data['date']}, `{command}`: {data['files']:,} workfiles under `work/` folders "
+        f"({data['tracked']:,} tracked), median of {data['runs']} alternating rounds after a warm-up; "
+        f"{data['machine']['cpu']}, {data['machine']['disk']}; load average during the rounds "
+        f"{data['load'][0]:.1f}-{data['load'][1]:.1f}. The first (cold) scan, hashing every file: "
+        f"{data['cold_scan_s']:.1f} s.",
+        "",
+        "| what | wall median s | min | max | vs rsync | CPU median s | vs rsync |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, values in data["wall"].items():
+        med = statistics.median(values)
+        cpu = statistics.median(data["cpu"][name])
+        lines.append(
+            f"| {name} | {med:.3f} | {min(values):.3f} | {max(values):.3f} | {med / wall_peer:.2f}x "
+            f"| {cpu:.3f} | {cpu / cpu_peer:.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,55 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"[workfile_scan] {message}", file=sys.stderr, flush=True)
 
-    src, dst = ensure_tree(args.workdir, args.files, log)
-    took, first = _scan(src, {})
-    facts = first.facts  # type: ignore[attr-defined]
-    if len(facts) != args.files:
-        raise SystemExit(f"first scan found {len(facts)} workfiles, expected {args.files}")
-    log(f"cold scan (every file hashed): {took:.2f} s for {len(facts)} files")
-    facts_file = args.workdir / "facts.pickle"
-    facts_file.write_bytes(pickle.dumps(facts))
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    runners: dict[str, Callable[[], float]] = {}
-
-    def scan_in_process() -> float:
-        took, result = _scan(src, facts)
-        assert not result.changed and result.hashed == 0 and result.unchanged == len(facts), result  # type: ignore[attr-defined]
-        return took
-
-    def scan_process() -> float:
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", SCAN_PROCESS, str(src), str(facts_file)], check=True, env=env)
-        return time.perf_counter() - started
-
-    runners["scan"] = scan_in_process
-    runners["scan (process)"] = scan_process
-    runners["rsync -n"] = lambda: _timed(["rsync", "-a", "--dry-run", f"{src}/", f"{dst}/"])
-    runners["find"] = lambda: _timed(["find", str(src), "-type", "f", "-printf", "."])
-    for fn in runners.values():  # warm-up: page cache and dentries for everyone
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    loads = []
-    for _ in range(args.runs):
-        loads.append(os.getloadavg()[0])
-        for name, fn in runners.items():
-            times[name].append(fn())
-    rsync = statistics.median(times["rsync -n"])
-    info = machine_info(args.workdir)
-    lines = [
-        f"Unchanged work area of {args.files:,} workfiles ({len(facts):,} tracked), median of {args.runs} "
-        f"alternating rounds; load average during the rounds {min(loads):.1f}-{max(loads):.1f} "
-        f"on {info['cpu']}.",
-        "",
-        "| what | median s | min s | max s | vs rsync -n |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, values in times.items():
-        med = statistics.median(values)
-        lines.append(f"| {name} | {med:.3f} | {min(values):.3f} | {max(values):.3f} | {med / rsync:.2f}x |")
-    print("\n".join(lines))
+    data = run(args.workdir, args.files, args.runs, log)
+    command = "python -m benchmarks.workfile_scan " + shlex.join(sys.argv[1:] if argv is None else argv)
+    print(render(data, command.strip()))
     if args.json:
-        args.json.write_text(json.dumps({"files": args.files, "runs": args.runs, "times": times, "machine": info}))
+        args.json.write_text(json.dumps(data, indent=2))
     return 0
 
 
