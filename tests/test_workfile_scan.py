@@ -386,3 +386,43 @@ def test_storage_without_file_ids_scans_through_list_and_pairs_renames_by_conten
     assert [(o.path, n.path) for o, n in result.renamed] == [("sh010/work/a.ma", "sh010/work/renamed.ma")]
     assert not result.new and not result.deleted
     clear("wf-scan")
+
+
+def test_a_hint_through_a_linked_folder_is_not_followed_even_inside_the_root(tmp_path: Path) -> None:
+    tree = Tree(tmp_path)
+    tree.write("sh020/work/fx/c.nk", b"real")
+    (tree.project / "sh010").mkdir()
+    os.symlink("../sh020/work", tree.project / "sh010" / "work")  # stays inside the root
+    provider = drive(tmp_path)
+    selector = WorkAreaSelector.default()
+    facts = scan_work_area(provider, str(tree.project), selector, {}).facts
+    assert list(facts) == ["sh020/work/fx/c.nk"]
+    hinted = scan_paths(provider, str(tree.project), selector, facts, ["sh010/work/fx/c.nk", "sh010/work/fx"])
+    assert hinted.facts == facts and not hinted.changed
+    assert provider.stat_exact(str(tree.project / "sh010/work/fx/c.nk")) is None
+
+
+@pytest.mark.parametrize("kind", ["local_drive", "memory"])
+def test_walk_stats_and_stat_exact_agree(tmp_path: Path, kind: str) -> None:
+    import io
+
+    if kind == "memory":
+        clear("wf-agree")
+        provider = MemoryProvider.from_options("m", {"namespace": "wf-agree"})
+        base = "/p"
+    else:
+        provider = drive(tmp_path)
+        base = str(tmp_path / "p")
+    for rel in WORKFILES[:5]:
+        data = rel.encode()
+        provider.write(f"{base}/{rel}", io.BytesIO(data), len(data), lambda: None)
+    walked = {e.path: e for e in provider.walk_stats(base)}
+    assert sorted(walked) == sorted(WORKFILES[:5])
+    for rel, entry in walked.items():
+        exact = provider.stat_exact(f"{base}/{rel}")
+        assert exact is not None and exact[1:] == entry[1:]
+        assert (entry.file_id != 0) == (kind == "local_drive")
+    pruned = {e.path for e in provider.walk_stats(base, lambda d: d == "sh010/work/anim/sub")}
+    assert pruned == {p for p in WORKFILES[:5] if not p.startswith("sh010/work/anim/sub/")}
+    assert provider.stat_exact(f"{base}/no/such/file.ma") is None
+    clear("wf-agree")

@@ -79,7 +79,7 @@ from sitesync.providers.base import (
 )
 from sitesync.providers.beneath import O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, Root
 from sitesync.providers.fileio import copy_fd, fsync_dir, rename_noreplace, syncfs, syncfs_trusted, write_all
-from sitesync.providers.local_walk import stat_in_fd, walk_fd
+from sitesync.providers.local_walk import stat_nofollow, walk_fd
 
 log = logging.getLogger("sitesync.local_drive")
 
@@ -746,18 +746,20 @@ class LocalDriveProvider(Provider):
             top.__exit__(None, None, None)
 
     def stat_exact(self, path: str) -> StatEntry | None:
-        """Exact facts of ``path`` (its folder opened beneath the root; a link reported, not followed)."""
+        """Exact facts of ``path`` as ``walk_stats`` sees them: no link followed on the way or at the
+        end (a link is reported as one; a file reached only through a linked folder is None)."""
         root, rel = self._where(path)
         if not rel:
             return None
-        folder_rel, _, name = rel.rpartition("/")
         try:
-            with root.folder(folder_rel) as folder_fd:
-                return stat_in_fd(folder_fd, name, path)
+            with root.opened() as root_fd:
+                return stat_nofollow(root_fd, rel, path)
         except (FileNotFoundError, NotADirectoryError):
             if not self.config.create_roots and (gone := self._unmounted(root)) is not None:
                 raise gone from None
-            return None
+            raise SiteUnavailableError(
+                f"site {self.site}: root folder {root.base} is not there (not mounted?)", site=self.site
+            ) from None
         except OSError as exc:
             raise self._error(exc, "stat", path) from None
 

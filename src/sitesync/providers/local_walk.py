@@ -8,7 +8,8 @@ link followed out of it); each subfolder is opened relative to its parent's desc
 ``DirEntry``'s own stat (``fstatat(dir_fd, name, AT_SYMLINK_NOFOLLOW)``) the facts. A symbolic link,
 to a file or a folder, is reported as a link (``is_symlink``) with its own facts and never followed:
 it cannot lead the walk, or a later read, out of the root. A folder that cannot be read is reported
-``unreadable``: its files are unknown, never absent.
+``unreadable``: its files are unknown, never absent. ``stat_nofollow`` looks at one path the same
+way (no link followed anywhere on it), so a look at a single file agrees with the walk.
 """
 
 from __future__ import annotations
@@ -104,6 +105,31 @@ def _one_folder(
         stack.append((path, sub))
 
 
+def stat_nofollow(root_fd: int, rel: str, path: str) -> StatEntry | None:
+    """The exact facts of ``rel`` below the open folder ``root_fd``, as the walk would see them: no
+    link is followed, in the last component or on the way (a folder reached only through a link
+    holds no file of the walk: None)."""
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        return None
+    fd = root_fd
+    try:
+        for name in parts[:-1]:
+            try:
+                next_fd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                    return None
+                raise
+            if fd != root_fd:
+                os.close(fd)
+            fd = next_fd
+        return stat_in_fd(fd, parts[-1], path)
+    finally:
+        if fd != root_fd:
+            os.close(fd)
+
+
 def stat_in_fd(folder_fd: int, name: str, path: str) -> StatEntry | None:
     """The exact facts of ``name`` in an open folder (a link is reported, never followed)."""
     try:
@@ -117,4 +143,4 @@ def stat_in_fd(folder_fd: int, name: str, path: str) -> StatEntry | None:
     return StatEntry(path, st.st_size, st.st_mtime_ns, st.st_ino, False)
 
 
-__all__ = ["stat_in_fd", "walk_fd"]
+__all__ = ["stat_in_fd", "stat_nofollow", "walk_fd"]

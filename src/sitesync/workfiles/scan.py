@@ -269,16 +269,8 @@ class _Diff:
         except (StorageError, OSError) as exc:
             log.info("workfile %s not taken this time: %s", full, exc)
             return None
-        if (
-            after is None
-            or size != st.size
-            or (after.size, after.mtime_ns, after.file_id)
-            != (
-                st.size,
-                st.mtime_ns,
-                st.file_id,
-            )
-        ):
+        same = after is not None and not after.is_symlink and after[1:4] == st[1:4]  # size, mtime_ns, file_id
+        if not same or size != st.size:
             log.debug("workfile %s changed while it was read: not taken this time", full)
             return None
         return digest
@@ -305,15 +297,8 @@ class _Diff:
             old = previous.get(path)
             if old is None and st.file_id in gone_by_id:
                 was = previous[gone_by_id[st.file_id]]
-                if (
-                    was.path not in renamed_from
-                    and was.hash is not None
-                    and (was.size, was.mtime_ns)
-                    == (
-                        st.size,
-                        st.mtime_ns,
-                    )
-                ):
+                same_stat = was.size == st.size and was.mtime_ns == st.mtime_ns
+                if was.path not in renamed_from and was.hash is not None and same_stat:
                     moved = _facts(st, was.hash)  # a rename keeps the content: not read again
                     renamed_from.add(was.path)
                     result.renamed.append((was, moved))
