@@ -169,7 +169,7 @@ class _Look:
 
     def take(self, entries: Iterable[StatEntry]) -> None:
         get = self.previous.get
-        wants = self.selector.wants
+        wants = self.selector.walk_matcher()
         seen = self.seen
         for entry in entries:
             path, size, mtime_ns, file_id, is_symlink, unreadable = entry

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pathspec
 
@@ -53,6 +53,26 @@ class WorkAreaSelector:
         folder, _, name = relpath.rpartition("/")
         return self._paths.match_parts(relpath, folder, name) and not self._ignore.match_parts(relpath, folder, name)
 
+    def walk_matcher(self) -> Callable[[str], bool]:
+        """``wants`` for many paths in a walk's order (a folder's files one after the other): the
+        folder part is decided once per run of paths in the same folder. Not thread-safe: one per walk."""
+        paths, ignore = self._paths, self._ignore
+        if not (paths.fast and ignore.fast):
+            return self.wants
+        last: list[object] = [None, False, False]  # folder, wanted by a folder pattern, ignored folder
+
+        def wants(relpath: str) -> bool:
+            folder, _, name = relpath.rpartition("/")
+            if folder != last[0]:
+                last[0], last[1], last[2] = folder, paths.folder_hit(folder), ignore.folder_hit(folder)
+            if last[2]:
+                return False
+            if not last[1] and not paths.name_or_path_hit(relpath, name):
+                return False
+            return not ignore.name_or_path_hit(relpath, name)
+
+        return wants
+
     def ignores_folder(self, reldir: str) -> bool:
         """Whether the folder ``reldir`` is ignored (with everything below it)."""
         return self._ignore.match_file(reldir.rstrip("/") + "/")
@@ -80,7 +100,8 @@ class _Spec:
     * a pattern whose expression ends in ``/`` (``backup/``, ``**/work/**``) matches a path only
       through a folder of it: it is tried once per folder (``folder + "/"``, memoized);
     * a pattern without ``/`` (``*.swp``) matches the file's name or one of its folders' names:
-      one joined expression on the name, plus the folder part above;
+      the folder part above, plus, on the name, a set of plain names (``Thumbs.db``), a tuple of
+      plain suffixes (``*.swp``) and one joined expression for the rest;
     * anything else is tried on the whole path (one joined expression).
     With ``!`` patterns, ``pathspec`` decides (last match wins)."""
 
@@ -92,6 +113,8 @@ class _Spec:
         folder_res: list[str] = []
         name_res: list[str] = []
         path_res: list[str] = []
+        names: set[str] = set()
+        suffixes: list[str] = []
         for pattern, line in pairs:
             if pattern.include is None:
                 continue  # a blank line or a comment
@@ -103,12 +126,19 @@ class _Spec:
                 folder_res.append(text)
             elif "/" not in line.strip().rstrip("/"):
                 folder_res.append(text)
-                # a name has no "/": the optional leading folders only cost backtracking there
-                name_res.append("^" + text.removeprefix(_ANY_FOLDERS) if text.startswith(_ANY_FOLDERS) else text)
+                plain = line.rstrip()
+                if not _GLOB.search(plain):
+                    names.add(plain)  # "Thumbs.db": the name itself
+                elif plain.startswith("*") and not _GLOB.search(plain[1:]):
+                    suffixes.append(plain[1:])  # "*.swp": the end of the name
+                else:  # a name has no "/": the optional leading folders only cost backtracking there
+                    name_res.append("^" + text.removeprefix(_ANY_FOLDERS) if text.startswith(_ANY_FOLDERS) else text)
             else:
                 path_res.append(text)
         self._folder = _joined(folder_res)
         self._name = _joined(name_res)
+        self._names = frozenset(names)
+        self._suffixes = tuple(suffixes)
         self._path = _joined(path_res)
         self._folders: dict[str, bool] = {}
         self.fast = True
@@ -121,12 +151,20 @@ class _Spec:
         """``match_file(path)`` with the path's folder and name already split off."""
         if not self.fast:
             return bool(self.spec.match_file(path))
+        return self.folder_hit(folder) or self.name_or_path_hit(path, name)
+
+    def folder_hit(self, folder: str) -> bool:
+        """Whether a pattern matches through the folder part (fast specs only; memoized)."""
         hit = self._folders.get(folder)
         if hit is None:
             hit = bool(folder) and self._folder is not None and self._folder.match(folder + "/") is not None
             if len(self._folders) < 100_000:
                 self._folders[folder] = hit
-        if hit:
+        return hit
+
+    def name_or_path_hit(self, path: str, name: str) -> bool:
+        """Whether a pattern matches the name, or the whole path (fast specs only)."""
+        if name in self._names or name.endswith(self._suffixes):
             return True
         if self._name is not None and self._name.match(name) is not None:
             return True
@@ -148,6 +186,7 @@ def _kind() -> str:
 
 _KIND = _kind()
 _ANY_FOLDERS = "^(?:.+/)?"
+_GLOB = re.compile(r"[*?\[\]\\!#/]|^\s|\s$")  # anything but a plain name (or a plain suffix after "*")
 _GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
 
 
