@@ -28,7 +28,8 @@ path) with the facts the previous scan kept (``FileFacts`` per relative path):
     more than a day in the future (a bad clock, a file from a tool that sets times) is not waited
     for: the re-stat decides.
   - its size, modification time or file id changed between the walk and a stat right after it
-    was hashed, or the bytes hashed are not its size (it was written while being read);
+    was hashed (on a mounted file system, ``fstat`` of the very file read; elsewhere the
+    provider's ``stat_exact``), or the bytes hashed are not its size (written while read);
   - it cannot be read now (locked, permission): nothing is assumed.
 
   Open-for-writing by another process is *not* looked up: on Linux that means reading every
@@ -48,14 +49,17 @@ path) with the facts the previous scan kept (``FileFacts`` per relative path):
 from __future__ import annotations
 
 import bisect
+import io
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from sitesync.errors import SiteUnavailableError, StorageError
 from sitesync.hashing import DEFAULT_ALGORITHM, buffer_size_for, hash_stream
-from sitesync.providers.base import Provider, StatEntry
+from sitesync.providers.base import CAP_LOCAL_PATH, Provider, StatEntry
 from sitesync.workfiles.select import WorkAreaSelector
 
 log = logging.getLogger("sitesync.workfiles")
@@ -145,7 +149,7 @@ def scan_paths(
         st = provider.stat_exact(_join(base, rel))
         if st is not None:
             look.take([StatEntry(rel, st.size, st.mtime_ns, st.file_id, st.is_symlink)])
-        elif not selector.prunes(rel):
+        elif not selector.prunes(rel) and not _through_link(provider, base, rel):
             look.take(
                 StatEntry(f"{rel}/{e.path}", e.size, e.mtime_ns, e.file_id, e.is_symlink, e.unreadable)
                 for e in provider.walk_stats(_join(base, rel), _pruner(selector, rel))
@@ -193,6 +197,17 @@ class _Look:
                 self.unchanged += 1
             else:
                 self.candidates[path] = entry
+
+
+def _through_link(provider: Provider, base: str, rel: str) -> bool:
+    """Whether the folder ``rel`` is, or lies below, a symbolic link: the full walk never enters
+    it, so neither does a hint (the provider keeps any walk beneath the root regardless)."""
+    parts = rel.split("/")
+    for depth in range(1, len(parts) + 1):
+        st = provider.stat_exact(_join(base, "/".join(parts[:depth])))
+        if st is not None and st.is_symlink:
+            return True
+    return False
 
 
 def _pruner(selector: WorkAreaSelector, top: str) -> Callable[[str], bool]:
@@ -261,9 +276,11 @@ class _Diff:
         try:
             with self.provider.open_read(full) as fh:
                 size, digest = hash_stream(fh, self.algorithm, buffer_size_for(st.size))
+                after = self._opened_facts(fh, st.path)
             self.hashed += 1
             self.bytes_hashed += size
-            after = self.provider.stat_exact(full)
+            if after is None:
+                after = self.provider.stat_exact(full)
         except SiteUnavailableError:
             raise
         except (StorageError, OSError) as exc:
@@ -274,6 +291,20 @@ class _Diff:
             log.debug("workfile %s changed while it was read: not taken this time", full)
             return None
         return digest
+
+    def _opened_facts(self, stream: BinaryIO, path: str) -> StatEntry | None:
+        """The facts of the very file just read, on a mounted file system (CAP_LOCAL_PATH: its
+        ``open_read`` opens the file itself): its size, modification time and inode after the last
+        byte was read. A write during the read changes them; a file saved over (replaced by
+        rename) after it was opened is a new inode the next scan finds. None elsewhere: the
+        provider's ``stat_exact`` is asked instead."""
+        if CAP_LOCAL_PATH not in self.provider.capabilities:
+            return None
+        try:
+            st = os.fstat(stream.fileno())
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            return None
+        return StatEntry(path, st.st_size, st.st_mtime_ns, st.st_ino)
 
     def run(self, look: _Look, missing: list[str]) -> ScanResult:
         """Compare: ``look`` (what the walk saw) and ``missing`` (previous paths in scope not seen)."""
