@@ -426,3 +426,14 @@ def test_walk_stats_and_stat_exact_agree(tmp_path: Path, kind: str) -> None:
     assert pruned == {p for p in WORKFILES[:5] if not p.startswith("sh010/work/anim/sub/")}
     assert provider.stat_exact(f"{base}/no/such/file.ma") is None
     clear("wf-agree")
+
+
+def test_a_file_hinted_twice_is_counted_once(tmp_path: Path) -> None:
+    tree = Tree(tmp_path)
+    tree.write("sh010/work/anim/a.ma", b"a")
+    tree.write("sh010/work/anim/b.ma", b"b")
+    provider = drive(tmp_path)
+    facts = scan_work_area(provider, str(tree.project), WorkAreaSelector.default(), {}).facts
+    hints = ["sh010/work/anim", "sh010/work/anim/a.ma", "/sh010/work/anim/a.ma/"]
+    result = scan_paths(provider, str(tree.project), WorkAreaSelector.default(), facts, hints)
+    assert result.unchanged == 2 and not result.changed and result.facts == facts

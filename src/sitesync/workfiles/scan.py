@@ -180,8 +180,8 @@ class _Look:
             if unreadable:
                 self.unreadable.append(path)
                 continue
-            if not wants(path):
-                continue
+            if path in seen or not wants(path):
+                continue  # (seen: a hint named a file and its folder)
             if is_symlink:
                 self.links.append(path)
                 continue
