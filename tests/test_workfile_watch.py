@@ -84,3 +84,19 @@ def test_a_missing_folder_cannot_be_watched_and_says_so(tmp_path: Path, caplog: 
     with caplog.at_level(logging.WARNING, logger="sitesync.workfiles"):
         assert watcher.start() is False
     assert watcher.error and "workfile watcher" in caplog.text
+
+
+def test_a_mass_change_becomes_one_full_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sitesync.workfiles import watch
+
+    monkeypatch.setattr(watch, "MAX_HINTS", 5)
+    provider, project = _project(tmp_path)
+    with WorkAreaWatcher(provider, str(project), WorkAreaSelector.default(), debounce_ms=100) as watcher:
+        assert watcher.watching
+        for i in range(20):
+            (project / "sh010" / "work" / "anim" / f"f{i}.ma").write_bytes(b"x")
+        heard: set[str] = set()
+        assert wait_for(lambda: bool(heard.update(watcher.wait(0.5)) or "" in heard), 10)
+        assert heard <= {""} | {f"sh010/work/anim/f{i}.ma" for i in range(20)}
+        result = scan_paths(provider, str(project), WorkAreaSelector.default(), {}, heard, settle_seconds=0)
+        assert len(result.new) == 20  # "" scans everything

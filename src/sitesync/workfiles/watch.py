@@ -5,7 +5,8 @@ Rust ``notify``, inotify on Linux, FSEvents on macOS, ReadDirectoryChangesW on W
 background thread and collects the relative paths that changed below it, keeping only paths that
 can be or hold workfiles (``WorkAreaSelector``: ignored DCC noise is dropped at once). The caller
 ``wait(timeout)``s for "something changed" and hands what ``take()``/``wait()`` returned to
-``scan_paths``, so a save is picked up within about a second (``debounce_ms``).
+``scan_paths``, so a save is picked up within about a second (``debounce_ms``). ``""`` among them
+means "scan everything" (the project folder itself changed, or more than ``MAX_HINTS`` paths did).
 
 Watchers miss events (overflowing queues, changes made while no one watched, another machine
 writing to a share), so **scanning remains the source of truth**: the caller still runs periodic
@@ -37,6 +38,7 @@ log = logging.getLogger("sitesync.workfiles")
 # file systems where inotify hears only what this machine does
 NETWORK_FILE_SYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "fuse.sshfs", "fuse.rclone"})
 START_TIMEOUT = 10.0
+MAX_HINTS = 10_000  # more changed paths than this between two takes: "" (scan everything) instead
 
 
 class WorkAreaWatcher:
@@ -150,7 +152,10 @@ class WorkAreaWatcher:
                 kept.add(rel)
         if kept:
             with self._cond:
-                self._changed.update(kept)
+                if "" not in self._changed:
+                    self._changed.update(kept)
+                if len(self._changed) > MAX_HINTS:
+                    self._changed = {""}  # a mass change: one full scan is cheaper than this many looks
                 self._cond.notify_all()
 
     def take(self) -> set[str]:
