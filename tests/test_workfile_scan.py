@@ -437,3 +437,14 @@ def test_a_file_hinted_twice_is_counted_once(tmp_path: Path) -> None:
     hints = ["sh010/work/anim", "sh010/work/anim/a.ma", "/sh010/work/anim/a.ma/"]
     result = scan_paths(provider, str(tree.project), WorkAreaSelector.default(), facts, hints)
     assert result.unchanged == 2 and not result.changed and result.facts == facts
+
+
+def test_hashing_in_several_threads_gives_the_same_scan(tmp_path: Path) -> None:
+    tree = Tree(tmp_path)
+    for i in range(40):
+        tree.write(f"sh{i % 3:03d}/work/anim/f{i}.ma", f"content {i % 7}".encode())
+    provider = drive(tmp_path)
+    one = scan_work_area(provider, str(tree.project), WorkAreaSelector.default(), {}, hash_workers=1)
+    four = scan_work_area(provider, str(tree.project), WorkAreaSelector.default(), {}, hash_workers=4)
+    assert one.facts == four.facts and len(four.facts) == 40 and four.hashed == 40
+    assert [f.path for f in one.new] == [f.path for f in four.new]

@@ -52,8 +52,10 @@ import bisect
 import io
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -65,6 +67,10 @@ from sitesync.workfiles.select import WorkAreaSelector
 log = logging.getLogger("sitesync.workfiles")
 
 FAR_FUTURE_NS = 86_400 * 1_000_000_000  # a modification time this far ahead is not waited for
+# files hashed at once when a scan has many to read (a first scan). 1: on a local disk with the
+# files in the page cache, 4 threads made a first scan of 10,000 small files 40% slower (the GIL,
+# 2 cores); more may pay on a network share, where each read waits for the server (not measured)
+HASH_WORKERS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,7 @@ def scan_work_area(
     *,
     settle_seconds: float = 2.0,
     algorithm: str = DEFAULT_ALGORITHM,
+    hash_workers: int = HASH_WORKERS,
 ) -> ScanResult:
     """Scan every work-area file below ``base`` (the provider path of the project's folder on one
     root of the site) against ``previous``; see the module docstring."""
@@ -121,7 +128,9 @@ def scan_work_area(
     look = _Look(previous, selector)
     look.take(provider.walk_stats(base, selector.prunes))
     missing = [p for p in previous if p not in look.seen and not _below_any(p, look.unreadable)]
-    return _Diff(provider, base, selector, previous, started, settle_seconds, algorithm).run(look, missing)
+    return _Diff(provider, base, selector, previous, started, settle_seconds, algorithm, hash_workers).run(
+        look, missing
+    )
 
 
 def scan_paths(
@@ -133,13 +142,22 @@ def scan_paths(
     *,
     settle_seconds: float = 2.0,
     algorithm: str = DEFAULT_ALGORITHM,
+    hash_workers: int = HASH_WORKERS,
 ) -> ScanResult:
     """Scan only the relative paths in ``changed`` (files or folders, e.g. from the watcher); files
     not listed keep their previous facts and are not counted. A folder is scanned with everything
     below it; ``""`` (the project folder itself) means a full scan."""
     wanted = sorted({p.strip("/") for p in changed})
     if "" in wanted:
-        return scan_work_area(provider, base, selector, previous, settle_seconds=settle_seconds, algorithm=algorithm)
+        return scan_work_area(
+            provider,
+            base,
+            selector,
+            previous,
+            settle_seconds=settle_seconds,
+            algorithm=algorithm,
+            hash_workers=hash_workers,
+        )
     started = time.time()
     keys = sorted(previous)
     scope: set[str] = set()
@@ -155,7 +173,9 @@ def scan_paths(
                 for e in provider.walk_stats(_join(base, rel), _pruner(selector, rel))
             )
     missing = sorted(p for p in scope if p not in look.seen and not _below_any(p, look.unreadable))
-    return _Diff(provider, base, selector, previous, started, settle_seconds, algorithm).run(look, missing)
+    return _Diff(provider, base, selector, previous, started, settle_seconds, algorithm, hash_workers).run(
+        look, missing
+    )
 
 
 class _Look:
@@ -253,6 +273,7 @@ class _Diff:
         started: float,
         settle_seconds: float,
         algorithm: str,
+        hash_workers: int,
     ) -> None:
         self.provider = provider
         self.base = base
@@ -261,14 +282,24 @@ class _Diff:
         self.started_ns = int(started * 1_000_000_000)
         self.settle_ns = int(settle_seconds * 1_000_000_000)
         self.algorithm = algorithm
+        self.hash_workers = hash_workers
         self.hashed = 0
         self.bytes_hashed = 0
+        self._count_lock = threading.Lock()
 
     def settling(self, st: StatEntry) -> bool:
         """Whether the file was modified too recently (or after the scan began) to be taken."""
         if st.mtime_ns > self.started_ns + FAR_FUTURE_NS:
             return False
         return st.mtime_ns > self.started_ns - self.settle_ns
+
+    def hash_all(self, files: list[StatEntry]) -> list[str | None]:
+        """``hash`` of each file, in order; several at once (``hash_workers`` threads) when there
+        are many: reading many small files is mostly waiting for the storage."""
+        if self.hash_workers <= 1 or len(files) < 2 * self.hash_workers:
+            return [self.hash(st) for st in files]
+        with ThreadPoolExecutor(self.hash_workers, thread_name_prefix="sitesync-scan-hash") as pool:
+            return list(pool.map(self.hash, files))
 
     def hash(self, st: StatEntry) -> str | None:
         """The content hash of a file, or None if it changed while read (or cannot be read now)."""
@@ -277,8 +308,9 @@ class _Diff:
             with self.provider.open_read(full) as fh:
                 size, digest = hash_stream(fh, self.algorithm, buffer_size_for(st.size))
                 after = self._opened_facts(fh, st.path)
-            self.hashed += 1
-            self.bytes_hashed += size
+            with self._count_lock:
+                self.hashed += 1
+                self.bytes_hashed += size
             if after is None:
                 after = self.provider.stat_exact(full)
         except SiteUnavailableError:
@@ -323,6 +355,7 @@ class _Diff:
         renamed_from: set[str] = set()
         unstable_ids: set[int] = set()
         fresh: list[FileFacts] = []  # new paths, hashed, not yet matched with a gone path
+        to_hash: list[tuple[str, StatEntry, FileFacts | None]] = []
         for path in sorted(found):
             st = found[path]
             old = previous.get(path)
@@ -335,7 +368,13 @@ class _Diff:
                     result.renamed.append((was, moved))
                     facts[path] = moved
                     continue
-            digest = None if self.settling(st) else self.hash(st)
+            if self.settling(st):
+                result.unstable.append(path)
+                if st.file_id:
+                    unstable_ids.add(st.file_id)
+                continue
+            to_hash.append((path, st, old))
+        for (path, st, old), digest in zip(to_hash, self.hash_all([st for _p, st, _o in to_hash]), strict=True):
             if digest is None:
                 result.unstable.append(path)
                 if st.file_id:
