@@ -448,3 +448,15 @@ def test_hashing_in_several_threads_gives_the_same_scan(tmp_path: Path) -> None:
     four = scan_work_area(provider, str(tree.project), WorkAreaSelector.default(), {}, hash_workers=4)
     assert one.facts == four.facts and len(four.facts) == 40 and four.hashed == 40
     assert [f.path for f in one.new] == [f.path for f in four.new]
+
+
+def test_a_workfile_replaced_by_a_link_is_deleted_and_the_link_not_followed(tmp_path: Path) -> None:
+    tree = Tree(tmp_path)
+    tree.write("sh010/work/anim/a.ma", b"a")
+    provider = drive(tmp_path)
+    facts = scan_work_area(provider, str(tree.project), WorkAreaSelector.default(), {}).facts
+    (tree.project / "sh010/work/anim/a.ma").unlink()
+    os.symlink("/etc/passwd", tree.project / "sh010/work/anim/a.ma")
+    result = scan_work_area(provider, str(tree.project), WorkAreaSelector.default(), facts)
+    assert [f.path for f in result.deleted] == ["sh010/work/anim/a.ma"] and result.unstable == []
+    assert result.links == ["sh010/work/anim/a.ma"] and result.facts == {}

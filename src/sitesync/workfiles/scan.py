@@ -396,7 +396,8 @@ class _Diff:
             was = previous[path]
             if was.file_id and was.file_id in unstable_ids:
                 continue  # probably moved to a path still being written: decided next time
-            if self.provider.stat_exact(_join(self.base, path)) is not None:
+            now_there = self.provider.stat_exact(_join(self.base, path))
+            if now_there is not None and not now_there.is_symlink:
                 result.unstable.append(path)  # back already (a save that deletes first): look again
                 continue
             del facts[path]
