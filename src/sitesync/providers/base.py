@@ -300,7 +300,9 @@ class Provider(abc.ABC):
 
     def stat_exact(self, path: str) -> StatEntry | None:
         """``stat`` with exact facts (``StatEntry``; ``path`` as given), None if there is no file.
-        Must agree with ``walk_stats`` for the same unchanged file."""
+        Two looks at an unchanged file agree. On a mounted file system (CAP_LOCAL_PATH) it must
+        also agree with ``walk_stats`` exactly; elsewhere a listing may carry another precision of
+        the modification time than a single look (the scanner compares a look with a look)."""
         entry = self.stat(path)
         if entry is None:
             return None

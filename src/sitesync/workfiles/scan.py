@@ -29,7 +29,8 @@ path) with the facts the previous scan kept (``FileFacts`` per relative path):
     for: the re-stat decides.
   - its size, modification time or file id changed between the walk and a stat right after it
     was hashed (on a mounted file system, ``fstat`` of the very file read; elsewhere the
-    provider's ``stat_exact``), or the bytes hashed are not its size (written while read);
+    provider's ``stat_exact`` before and after the read, compared with each other: a listing and
+    a single look may differ in precision), or the bytes hashed are not its size;
   - it cannot be read now (locked, permission): nothing is assumed.
 
   Open-for-writing by another process is *not* looked up: on Linux that means reading every
@@ -304,10 +305,16 @@ class _Diff:
     def hash(self, st: StatEntry) -> str | None:
         """The content hash of a file, or None if it changed while read (or cannot be read now)."""
         full = _join(self.base, st.path)
+        local = CAP_LOCAL_PATH in self.provider.capabilities
         try:
+            # elsewhere a listing and a single look may differ in precision (an S3 listing through
+            # rclone has sub-second times, a HEAD whole seconds): compare a look with a look
+            reference = st if local else self.provider.stat_exact(full)
+            if reference is None or reference.size != st.size:
+                return None
             with self.provider.open_read(full) as fh:
                 size, digest = hash_stream(fh, self.algorithm, buffer_size_for(st.size))
-                after = self._opened_facts(fh, st.path)
+                after = self._opened_facts(fh, st.path) if local else None
             with self._count_lock:
                 self.hashed += 1
                 self.bytes_hashed += size
@@ -318,7 +325,7 @@ class _Diff:
         except (StorageError, OSError) as exc:
             log.info("workfile %s not taken this time: %s", full, exc)
             return None
-        same = after is not None and not after.is_symlink and after[1:4] == st[1:4]  # size, mtime_ns, file_id
+        same = after is not None and not after.is_symlink and after[1:4] == reference[1:4]  # size, mtime, id
         if not same or size != st.size:
             log.debug("workfile %s changed while it was read: not taken this time", full)
             return None
@@ -328,10 +335,8 @@ class _Diff:
         """The facts of the very file just read, on a mounted file system (CAP_LOCAL_PATH: its
         ``open_read`` opens the file itself): its size, modification time and inode after the last
         byte was read. A write during the read changes them; a file saved over (replaced by
-        rename) after it was opened is a new inode the next scan finds. None elsewhere: the
-        provider's ``stat_exact`` is asked instead."""
-        if CAP_LOCAL_PATH not in self.provider.capabilities:
-            return None
+        rename) after it was opened is a new inode the next scan finds. None if the stream has no
+        file descriptor: the provider's ``stat_exact`` is asked instead."""
         try:
             st = os.fstat(stream.fileno())
         except (AttributeError, OSError, io.UnsupportedOperation):
