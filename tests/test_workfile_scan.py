@@ -460,3 +460,49 @@ def test_a_workfile_replaced_by_a_link_is_deleted_and_the_link_not_followed(tmp_
     result = scan_work_area(provider, str(tree.project), WorkAreaSelector.default(), facts)
     assert [f.path for f in result.deleted] == ["sh010/work/anim/a.ma"] and result.unstable == []
     assert result.links == ["sh010/work/anim/a.ma"] and result.facts == {}
+
+
+def test_a_file_another_process_holds_open_for_writing_is_not_taken(tmp_path: Path) -> None:
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("no /proc here: the storage cannot tell who holds a file open")
+    tree = Tree(tmp_path)
+    rel = "sh010/work/anim/a.ma"
+    tree.write(rel, b"v1")
+    tree.write("sh010/work/anim/read_only.ma", b"r")
+    provider = drive(tmp_path)
+    selector = WorkAreaSelector.default()
+    facts = scan_work_area(provider, str(tree.project), selector, {}).facts
+    target = tree.project / rel
+    # a DCC that wrote part of the scene and pauses with it open; its times look settled
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys\n"
+            "w = open(sys.argv[1], 'ab'); w.write(b' half'); w.flush()\n"
+            "os.utime(sys.argv[1], ns=(int(sys.argv[3]), int(sys.argv[3])))\n"
+            "r = open(sys.argv[2], 'rb')\n"
+            "print('ready', flush=True); sys.stdin.read()\n",
+            str(target),
+            str(tree.project / "sh010/work/anim/read_only.ma"),
+            str(time.time_ns() - 60 * 10**9),  # a minute ago: settled, but recent
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"ready\n"
+        minute_ago = time.time_ns() - 60 * 10**9
+        os.utime(tree.project / "sh010/work/anim/read_only.ma", ns=(minute_ago, minute_ago))
+        result = scan_work_area(provider, str(tree.project), selector, facts)
+        assert result.unstable == [rel] and result.facts[rel] == facts[rel]
+        assert [f.path for f in result.modified] == []  # the reader's file changed only its time
+        assert provider.open_for_writing([str(target), str(tree.project / "sh010/work/anim/read_only.ma")]) == {
+            str(target)
+        }
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+    result = scan_work_area(provider, str(tree.project), selector, facts)
+    assert [f.path for f in result.modified] == [rel] and result.modified[0].hash == digest(b"v1 half")

@@ -308,6 +308,12 @@ class Provider(abc.ABC):
             return None
         return StatEntry(path, entry.size, mtime_to_ns(entry.mtime), file_id_of(entry), False)
 
+    def open_for_writing(self, paths: list[str]) -> set[str]:
+        """The paths among ``paths`` that another process holds open for writing right now, where
+        the storage can tell (``local_drive`` on Linux: ``/proc``); an empty set where it cannot.
+        Change detection leaves such files for a later scan."""
+        return set()
+
     # ---- site markers (the storage identity of a root; see ``sitesync.identity.markers``) -------
 
     def read_small(self, path: str, limit: int) -> bytes | None:

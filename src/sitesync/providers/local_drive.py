@@ -80,6 +80,7 @@ from sitesync.providers.base import (
 from sitesync.providers.beneath import O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, Root
 from sitesync.providers.fileio import copy_fd, fsync_dir, rename_noreplace, syncfs, syncfs_trusted, write_all
 from sitesync.providers.local_walk import stat_nofollow, walk_fd
+from sitesync.providers.openfiles import open_for_writing
 
 log = logging.getLogger("sitesync.local_drive")
 
@@ -762,6 +763,19 @@ class LocalDriveProvider(Provider):
             ) from None
         except OSError as exc:
             raise self._error(exc, "stat", path) from None
+
+    def open_for_writing(self, paths: list[str]) -> set[str]:
+        """The paths among ``paths`` another process of this machine holds open for writing
+        (Linux ``/proc``, ``openfiles.py``; each path resolved beneath its root first)."""
+        real: dict[str, str] = {}
+        for path in paths:
+            try:
+                resolved = self.local_path(path)
+            except (StorageError, OSError):
+                continue
+            if resolved:
+                real[resolved] = path
+        return {real[r] for r in open_for_writing(real)}
 
     def list(self, prefix: str) -> Iterator[Entry]:
         root, rel = self._where(prefix)

@@ -31,13 +31,13 @@ path) with the facts the previous scan kept (``FileFacts`` per relative path):
     was hashed (on a mounted file system, ``fstat`` of the very file read; elsewhere the
     provider's ``stat_exact`` before and after the read, compared with each other: a listing and
     a single look may differ in precision), or the bytes hashed are not its size;
-  - it cannot be read now (locked, permission): nothing is assumed.
-
-  Open-for-writing by another process is *not* looked up: on Linux that means reading every
-  ``/proc/PID/fd`` link of the machine (cost proportional to all open files, only this user's
-  processes, never a writer on another machine of a share), and a read lease (``F_SETLEASE``)
-  makes the kernel signal the scanning process when a writer opens the file. A DCC writing a
-  scene keeps changing its size and modification time, which the two checks above see.
+  - it cannot be read now (locked, permission): nothing is assumed;
+  - another process of this machine holds it open for writing, where the provider can tell
+    (``Provider.open_for_writing``; ``local_drive`` on Linux reads ``/proc``: one pass over the
+    machine's open descriptors, only when there are files to hash, so an unchanged tree pays
+    nothing, and only for files modified within the hour). It sees this user's processes (the
+    artist's DCC), never a writer on another machine of a share. (A read lease, ``F_SETLEASE``,
+    was not used: the kernel then signals the scanning process whenever a writer opens the file.)
 * **Deletions are re-checked** at the end of the scan (a save that replaces a file by deleting it
   first leaves a moment with no file): a path found again is reported unstable, not deleted.
 * **Never assumed absent.** A folder that cannot be read keeps the previous facts of everything
@@ -72,6 +72,9 @@ FAR_FUTURE_NS = 86_400 * 1_000_000_000  # a modification time this far ahead is 
 # files in the page cache, 4 threads made a first scan of 10,000 small files 40% slower (the GIL,
 # 2 cores); more may pay on a network share, where each read waits for the server (not measured)
 HASH_WORKERS = 1
+# who holds a file open for writing is asked only for files modified this recently (a writer that
+# pauses was writing a moment ago): a first scan of an old tree does not resolve every path for it
+OPEN_CHECK_NS = 3600 * 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,6 +382,16 @@ class _Diff:
                     unstable_ids.add(st.file_id)
                 continue
             to_hash.append((path, st, old))
+        recent = [_join(self.base, p) for p, st, _old in to_hash if st.mtime_ns > self.started_ns - OPEN_CHECK_NS]
+        if recent:
+            busy = self.provider.open_for_writing(recent)
+            if busy:
+                for path, st, _old in to_hash:
+                    if _join(self.base, path) in busy:
+                        result.unstable.append(path)  # another process holds it open for writing
+                        if st.file_id:
+                            unstable_ids.add(st.file_id)
+                to_hash = [t for t in to_hash if _join(self.base, t[0]) not in busy]
         for (path, st, old), digest in zip(to_hash, self.hash_all([st for _p, st, _o in to_hash]), strict=True):
             if digest is None:
                 result.unstable.append(path)
