@@ -209,11 +209,12 @@ def test_a_file_being_written_by_another_process_is_not_taken(tmp_path: Path) ->
         writer.wait()
     # once the writer is done and the file settled, the scan takes the complete file
     taken: list[ScanResult] = []
-    assert wait_for(
-        lambda: bool(taken.append(scan_work_area(provider, str(tree.project), selector, facts)) or taken[-1].modified),
-        30,
-        0.2,
-    )
+
+    def modified() -> bool:
+        taken.append(scan_work_area(provider, str(tree.project), selector, facts))
+        return bool(taken[-1].modified)
+
+    assert wait_for(modified, 30, 0.2)
     done = taken[-1].modified[0]
     assert done.hash == digest(target.read_bytes()) and done.size == target.stat().st_size
 

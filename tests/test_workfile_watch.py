@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,18 @@ from sitesync.workfiles.scan import scan_paths, scan_work_area
 from sitesync.workfiles.select import WorkAreaSelector
 from sitesync.workfiles.watch import WorkAreaWatcher
 from tests.test_crash_and_workers import wait_for
+
+
+def heard_until(watcher: WorkAreaWatcher, enough: Callable[[set[str]], bool], timeout: float = 10) -> set[str]:
+    """The paths the watcher reports until ``enough`` of them were heard (fails after ``timeout``)."""
+    heard: set[str] = set()
+
+    def done() -> bool:
+        heard.update(watcher.wait(0.5))
+        return enough(heard)
+
+    assert wait_for(done, timeout), f"heard only {sorted(heard)}"
+    return heard
 
 
 def _project(tmp_path: Path) -> tuple[LocalDriveProvider, Path]:
@@ -36,10 +49,7 @@ def test_a_save_is_heard_within_seconds_and_the_hinted_scan_takes_it(tmp_path: P
         scene = project / "sh010" / "work" / "anim" / "sh010_anim_v001.ma"
         (project / "sh010" / "work" / "anim" / "sh010_anim_v001.ma.swp").write_bytes(b"vim swap")
         scene.write_bytes(b"//Maya ASCII scene\n")
-        heard: set[str] = set()
-        assert wait_for(
-            lambda: bool(heard.update(watcher.wait(0.5)) or "sh010/work/anim/sh010_anim_v001.ma" in heard), 10
-        )
+        heard = heard_until(watcher, lambda h: "sh010/work/anim/sh010_anim_v001.ma" in h)
         assert "sh010/work/anim/sh010_anim_v001.ma.swp" not in heard  # ignored noise is dropped
         # the file was just saved: it settles first, then the hinted scan takes it
         old = time.time_ns() - 10_000_000_000
@@ -49,8 +59,7 @@ def test_a_save_is_heard_within_seconds_and_the_hinted_scan_takes_it(tmp_path: P
         # a new task folder with a scene in it, made by a DCC's "save as"
         (project / "sh020" / "work" / "fx").mkdir(parents=True)
         (project / "sh020" / "work" / "fx" / "fx_v001.hip").write_bytes(b"hip")
-        heard.clear()
-        assert wait_for(lambda: bool(heard.update(watcher.wait(0.5)) or any(p.startswith("sh020") for p in heard)), 10)
+        heard = heard_until(watcher, lambda h: any(p.startswith("sh020") for p in h))
         found = scan_paths(provider, str(project), selector, result.facts, heard, settle_seconds=0)
         assert "sh020/work/fx/fx_v001.hip" in {f.path for f in found.new}
     assert not watcher.watching
@@ -95,8 +104,7 @@ def test_a_mass_change_becomes_one_full_scan(tmp_path: Path, monkeypatch: pytest
         assert watcher.watching
         for i in range(20):
             (project / "sh010" / "work" / "anim" / f"f{i}.ma").write_bytes(b"x")
-        heard: set[str] = set()
-        assert wait_for(lambda: bool(heard.update(watcher.wait(0.5)) or "" in heard), 10)
+        heard = heard_until(watcher, lambda h: "" in h)
         assert heard <= {""} | {f"sh010/work/anim/f{i}.ma" for i in range(20)}
         result = scan_paths(provider, str(project), WorkAreaSelector.default(), {}, heard, settle_seconds=0)
         assert len(result.new) == 20  # "" scans everything
