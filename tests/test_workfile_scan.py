@@ -507,3 +507,21 @@ def test_a_file_another_process_holds_open_for_writing_is_not_taken(tmp_path: Pa
         holder.wait(10)
     result = scan_work_area(provider, str(tree.project), selector, facts)
     assert [f.path for f in result.modified] == [rel] and result.modified[0].hash == digest(b"v1 half")
+
+
+def test_a_wide_tree_is_walked_with_few_open_descriptors(tmp_path: Path) -> None:
+    import resource
+
+    project = tmp_path / "proj"
+    for i in range(1200):
+        folder = project / "sh010" / "work" / f"task{i:04d}"
+        folder.mkdir(parents=True)
+        (folder / "scene.ma").write_bytes(b"x")
+    provider = drive(tmp_path)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 400), hard))  # fewer than the folders
+    try:
+        walked = [e.path for e in provider.walk_stats(str(project))]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert len(walked) == 1200 and all(p.endswith("/scene.ma") for p in walked)
