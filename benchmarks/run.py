@@ -1,6 +1,6 @@
 """The one benchmark command (see benchmarks/README.md).
 
-    .venv/bin/python -m benchmarks.run [--quick] [--only transfer,state,memory,startup] [--sizes small,medium,large]
+    .venv/bin/python -m benchmarks.run [--quick] [--only transfer,state,memory,startup,workfiles] [--sizes small,medium,large]
                                         [--dataset NAME=COUNTxSIZE[/FOLDERS]] [--runs N] [--workdir DIR]
 
 Writes ``results.json`` and ``report.md`` to ``--out`` and, for a full run (not ``--quick``), replaces
@@ -20,12 +20,13 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import memory, report, scale, startup, transfer
+from benchmarks import memory, report, scale, startup, transfer, workfile_scan
 from benchmarks.common import REPO, baseline_source, machine_info, parse_size
 from benchmarks.datasets import DEFAULT_SPECS, QUICK_SPECS, DataSet
 
-PARTS = ("transfer", "state", "memory", "startup")
-# startup (benchmarks/startup.py) runs when asked for: --only ...,startup
+PARTS = ("transfer", "state", "memory", "startup", "workfiles")
+# startup (benchmarks/startup.py) and workfiles (benchmarks/workfile_scan.py) run when asked for:
+# --only ...,startup,workfiles
 DEFAULT_PARTS = ("transfer", "state", "memory")
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -34,7 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny data everywhere: a smoke run of every part")
     p.add_argument(
-        "--only", default=",".join(DEFAULT_PARTS), help="comma-separated parts: transfer,state,memory,startup"
+        "--only",
+        default=",".join(DEFAULT_PARTS),
+        help="comma-separated parts: transfer,state,memory,startup,workfiles",
     )
     p.add_argument("--sizes", default=None, help="data sets to time, comma-separated (default: all)")
     p.add_argument(
@@ -167,11 +170,17 @@ def main(argv: list[str] | None = None) -> int:
         runs = args.runs or (1 if args.quick else 5)
         files = 200 if args.quick else 10_000
         data["startup"] = startup.run(workdir / "startup", args.pg_url, runs, files, baseline, log)
+    if "workfiles" in args.only:
+        runs = args.runs or (1 if args.quick else 5)
+        files = 1000 if args.quick else 100_000
+        data["workfiles"] = workfile_scan.run(workdir / "workfile-scan", files, runs, log)
     data["seconds"] = time.time() - started
 
     markdown = report.render(data, command)
     if "startup" in data:
         markdown += "\n" + startup.render(data["startup"], command, heading="###")
+    if "workfiles" in data:
+        markdown += "\n" + workfile_scan.render(data["workfiles"], command, heading="###")
     (out_dir / "report.md").write_text(markdown)
     (out_dir / "results.json").write_text(json.dumps(_jsonable(data), indent=2))
     log("")

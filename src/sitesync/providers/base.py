@@ -59,7 +59,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ClassVar, Protocol
+from typing import Any, BinaryIO, ClassVar, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -172,6 +172,22 @@ class Entry:
     hashes: dict[str, str] = field(default_factory=dict)
 
 
+class StatEntry(NamedTuple):
+    """The exact stat facts of one file (``walk_stats``, ``stat_exact``): what change detection
+    compares. ``path`` is ``/``-separated, relative to the folder walked (``walk_stats``) or the
+    path asked for (``stat_exact``). ``file_id`` is the inode number (0 where the storage has none);
+    ``mtime_ns`` the modification time in nanoseconds (0 when unknown). ``is_symlink``: a symbolic
+    link (its own facts; never followed). ``unreadable``: a folder that could not be read (its
+    contents are unknown, never absent). A named tuple: a walk makes one per file."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    file_id: int = 0
+    is_symlink: bool = False
+    unreadable: bool = False
+
+
 @dataclass(frozen=True)
 class Usage:
     """Space on a site's storage, in bytes. ``total`` is None when the storage has no fixed limit."""
@@ -225,6 +241,26 @@ def effective_capabilities(cls: type[Provider], options: Mapping[str, Any]) -> f
     """The capabilities a site of provider ``cls`` with (unvalidated) ``options`` lets the engine use."""
     disabled = options.get("disable_capabilities") or []
     return cls.supported_capabilities() - {str(c) for c in disabled}
+
+
+def relative_to(base: str, path: str) -> str:
+    """``path`` below the folder ``base`` as a ``/``-separated relative path ("" if not below it)."""
+    head = base.rstrip("/\\")
+    if not path.startswith(head) or len(path) <= len(head) or path[len(head)] not in "/\\":
+        return ""
+    return path[len(head) + 1 :].replace("\\", "/")
+
+
+def mtime_to_ns(mtime: float | None) -> int:
+    """A provider's float modification time as nanoseconds (0 when the storage has none)."""
+    return 0 if mtime is None else round(mtime * 1_000_000_000)
+
+
+def file_id_of(entry: Entry) -> int:
+    """The inode number of an entry whose ``ref`` is ``ino:N`` (``local_drive``), else 0."""
+    if entry.ref and entry.ref.startswith("ino:") and entry.ref[4:].isdigit():
+        return int(entry.ref[4:])
+    return 0
 
 
 class Provider(abc.ABC):
@@ -331,6 +367,46 @@ class Provider(abc.ABC):
     def stat_many(self, paths: list[str]) -> list[Entry | None]:
         """``stat`` of each path, in order (providers that can do it faster per folder override it)."""
         return [self.stat(path) for path in paths]
+
+    def walk_stats(self, base: str, prune: Callable[[str], bool] | None = None) -> Iterator[StatEntry]:
+        """Every file below the folder ``base`` with its exact stat facts (paths relative to
+        ``base``, ``/``-separated). ``prune(reldir)`` returning True skips a whole folder (and
+        everything below it). Default: from ``list(base)`` (modification time to nanoseconds, no
+        file id); file-system providers override it with one stat per file and real pruning."""
+        pruned: dict[str, bool] = {}
+
+        def skipped(rel: str) -> bool:
+            if prune is None:
+                return False
+            parts = rel.split("/")[:-1]
+            for depth in range(1, len(parts) + 1):
+                folder = "/".join(parts[:depth])
+                if folder not in pruned:
+                    pruned[folder] = prune(folder)
+                if pruned[folder]:
+                    return True
+            return False
+
+        for entry in self.list(base):
+            rel = relative_to(base, entry.path)
+            if rel and not skipped(rel):
+                yield StatEntry(rel, entry.size, mtime_to_ns(entry.mtime), file_id_of(entry), False)
+
+    def stat_exact(self, path: str) -> StatEntry | None:
+        """``stat`` with exact facts (``StatEntry``; ``path`` as given), None if there is no file.
+        Two looks at an unchanged file agree. On a mounted file system (CAP_LOCAL_PATH) it must
+        also agree with ``walk_stats`` exactly; elsewhere a listing may carry another precision of
+        the modification time than a single look (the scanner compares a look with a look)."""
+        entry = self.stat(path)
+        if entry is None:
+            return None
+        return StatEntry(path, entry.size, mtime_to_ns(entry.mtime), file_id_of(entry), False)
+
+    def open_for_writing(self, paths: list[str]) -> set[str]:
+        """The paths among ``paths`` that another process holds open for writing right now, where
+        the storage can tell (``local_drive`` on Linux: ``/proc``); an empty set where it cannot.
+        Change detection leaves such files for a later scan."""
+        return set()
 
     # ---- site markers (the storage identity of a root; see ``sitesync.identity.markers``) -------
 

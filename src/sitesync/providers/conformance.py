@@ -205,6 +205,32 @@ def check_list(p: Provider, base: str) -> None:
     assert list(p.list(_join(base, "no-such-folder"))) == [], "listing a missing folder must be empty"
 
 
+def check_walk_stats(p: Provider, base: str) -> None:
+    """``walk_stats`` (workfile change detection) finds every file with paths relative to the
+    folder, skips pruned folders, and agrees with ``stat_exact``."""
+    folder = _join(base, "walk")
+    rels = ("one.bin", "sub/two.bin", "sub/deeper/three.bin")
+    for rel in rels:
+        _write_bytes(p, _join(folder, *rel.split("/")), rel.encode())
+    walked = {e.path: e for e in p.walk_stats(folder)}
+    assert sorted(walked) == sorted(rels), (
+        f"walk_stats must give every file relative to the folder, got {sorted(walked)}"
+    )
+    for rel, entry in walked.items():
+        assert entry.size == len(rel.encode()) and not entry.is_symlink, f"wrong facts for {rel}: {entry}"
+        exact = p.stat_exact(_join(folder, *rel.split("/")))
+        assert exact is not None and exact.size == entry.size, f"stat_exact of {rel}: {exact}, walked {entry}"
+        assert p.stat_exact(_join(folder, *rel.split("/"))) == exact, "two looks at an unchanged file differ"
+        if Capability.LOCAL_PATH in p.capabilities:
+            assert (exact.mtime_ns, exact.file_id) == (entry.mtime_ns, entry.file_id), (
+                f"stat_exact {exact} disagrees with walk_stats {entry}: every unchanged file would look changed"
+            )
+    pruned = sorted(e.path for e in p.walk_stats(folder, lambda d: d == "sub"))
+    assert pruned == ["one.bin"], f"a pruned folder must not be walked, got {pruned}"
+    assert p.stat_exact(_join(folder, "no-such.bin")) is None
+    assert list(p.walk_stats(_join(base, "no-such-folder"))) == [], "walking a missing folder must be empty"
+
+
 def check_delete(p: Provider, base: str) -> None:
     """delete() removes a file; deleting it again, or a file that never existed, is not an error."""
     path = _join(base, "del", "gone.bin")
@@ -404,6 +430,7 @@ CHECKS: dict[str, Callable[[Provider, str], None]] = {
     "atomic_visibility": check_atomic_visibility,
     "names": check_names,
     "list": check_list,
+    "walk_stats": check_walk_stats,
     "delete": check_delete,
     "read_missing_raises": check_read_missing_raises,
     "concurrent_writes": check_concurrent_writes,

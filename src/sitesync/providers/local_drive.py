@@ -70,10 +70,13 @@ from sitesync.providers.base import (
     Provider,
     ProviderConfig,
     ReadableStream,
+    StatEntry,
     Usage,
 )
 from sitesync.providers.beneath import O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, Root
 from sitesync.providers.fileio import copy_fd, fsync_dir, rename_noreplace, syncfs, syncfs_trusted, write_all
+from sitesync.providers.local_walk import stat_nofollow, walk_fd
+from sitesync.providers.openfiles import open_for_writing
 
 log = logging.getLogger("sitesync.local_drive")
 
@@ -700,6 +703,60 @@ class LocalDriveProvider(Provider):
         if removed:
             log.info("site %s: removed %d leftover temporary files below %s", self.site, len(removed), prefix)
         return removed
+
+    def walk_stats(self, base: str, prune: Callable[[str], bool] | None = None) -> Iterator[StatEntry]:
+        """Every file below ``base`` with its exact facts, one ``fstatat`` per file, on folder
+        descriptors beneath the root; links reported, never followed (``local_walk.py``). A root
+        that is not there raises ``SiteUnavailableError``; a missing ``base`` below it has no files."""
+        root, rel = self._where(base)
+        try:
+            top = root.folder(rel)
+            top_fd = top.__enter__()
+        except (FileNotFoundError, NotADirectoryError):
+            if not self.config.create_roots and (gone := self._unmounted(root)) is not None:
+                raise gone from None
+            if not os.path.isdir(root.base):
+                raise SiteUnavailableError(
+                    f"site {self.site}: root folder {root.base} is not there (not mounted?)", site=self.site
+                ) from None
+            return
+        except OSError as exc:
+            raise self._error(exc, "list", base) from None
+        try:
+            yield from walk_fd(top_fd, prune, is_temp_name, base)
+        finally:
+            top.__exit__(None, None, None)
+
+    def stat_exact(self, path: str) -> StatEntry | None:
+        """Exact facts of ``path`` as ``walk_stats`` sees them: no link followed on the way or at the
+        end (a link is reported as one; a file reached only through a linked folder is None)."""
+        root, rel = self._where(path)
+        if not rel:
+            return None
+        try:
+            with root.opened() as root_fd:
+                return stat_nofollow(root_fd, rel, path)
+        except (FileNotFoundError, NotADirectoryError):
+            if not self.config.create_roots and (gone := self._unmounted(root)) is not None:
+                raise gone from None
+            raise SiteUnavailableError(
+                f"site {self.site}: root folder {root.base} is not there (not mounted?)", site=self.site
+            ) from None
+        except OSError as exc:
+            raise self._error(exc, "stat", path) from None
+
+    def open_for_writing(self, paths: list[str]) -> set[str]:
+        """The paths among ``paths`` another process of this machine holds open for writing
+        (Linux ``/proc``, ``openfiles.py``; each path resolved beneath its root first)."""
+        real: dict[str, str] = {}
+        for path in paths:
+            try:
+                resolved = self.local_path(path)
+            except (StorageError, OSError):
+                continue
+            if resolved:
+                real[resolved] = path
+        return {real[r] for r in open_for_writing(real)}
 
     def list(self, prefix: str) -> Iterator[Entry]:
         root, rel = self._where(prefix)
