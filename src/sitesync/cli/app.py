@@ -770,7 +770,7 @@ def run_with_progress(c: Client, worker: Worker, project: str | None = None, qui
     from sitesync.engine.report import RunReport
 
     view = c.view()
-    pairs = []
+    pairs: list[tuple[int, str]] = []
     for p in c.store.projects():
         if project and p.name != project:
             continue
@@ -988,7 +988,12 @@ def serve(
         raise InvalidInputError(f"invalid --log-level {log_level!r}: use debug, info, warning or error")
     _setup_logging(getattr(logging, level.upper()))
     with client() as c:
-        if wait_for_database(lambda: c.store.ping() or True, logging.getLogger("sitesync.serve")) is None:
+
+        def database_answers() -> bool:
+            c.store.ping()
+            return True
+
+        if wait_for_database(database_answers, logging.getLogger("sitesync.serve")) is None:
             return  # stopped while waiting for the database
         run_server(c, host=host, port=port, token=token, no_token=no_token, run_worker=not no_worker, log_level=level)
 

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import click
 import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -91,7 +92,7 @@ def _command_section(path: tuple[str, ...], command: Any) -> list[str]:
 
 
 def root_options() -> list[Any]:
-    return [p for p in typer.main.get_command(app).params if p.param_type_name == "option" and not p.hidden]
+    return [p for p in typer.main.get_command(app).params if isinstance(p, click.Option) and not p.hidden]
 
 
 # ---------------------------------------------------------------------- models

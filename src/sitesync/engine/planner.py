@@ -48,8 +48,10 @@ def is_paused(pauses: Set[tuple[str, str]], project: str, site: str) -> bool:
 
 
 def worker_paused(pauses: Set[tuple[str, str]], site_id: str) -> bool:
-    """Whether the workers of the machine with ``site_id`` are paused."""
-    return (WORKER_PAUSE, site_id) in pauses
+    """Whether the workers of the machine with ``site_id`` are paused: that machine's workers, or
+    everything (``pauses``: the store's ``pauses()``). The one definition: the worker, the dashboard's
+    project list, metrics and the API's health all ask here."""
+    return (WORKER_PAUSE, site_id) in pauses or (ALL, ALL) in pauses
 
 
 @dataclass(frozen=True)

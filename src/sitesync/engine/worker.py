@@ -475,8 +475,8 @@ class Worker:
             )
         except TransferCancelled:
             return make_outcome(claim, view, "release", source=job.source)
-        except Exception as exc:
-            exc = self._diagnose(job, exc)  # the source copy gone or changed? (engine/sources.py)
+        except Exception as raised:
+            exc = self._diagnose(job, raised)  # the source copy gone or changed? (engine/sources.py)
             if not isinstance(exc, SitesyncError):
                 log.exception("unexpected error transferring %s to %s", claim.path, claim.site)
             return failure_outcome(job.claim, job.project, job.source, exc, time.monotonic() - started)
@@ -585,23 +585,27 @@ class Worker:
             return batch
         out = []
         for o in batch:
-            provider, job = written.get(o.replica_id, (None, None))
-            exc = own = None
-            if provider is not None and job is not None:
+            pair = written.get(o.replica_id)
+            if pair is not None:
+                provider, job = pair
                 own = uncommitted.get((id(provider), job.target_path))
-                exc = failed.get(id(provider)) or own
-            if provider is not None and job is not None and exc is not None:
-                self.report.transferred -= 1
-                self.report.bytes -= o.bytes
-                reason = str(exc) if isinstance(exc, SitesyncError) else f"{type(exc).__name__}: {exc}"
-                failure: Exception = StorageError(f"the copy could not be made durable: {reason}", site=provider.site)
-                if isinstance(exc, SiteUnavailableError):
-                    failure = SiteUnavailableError(str(failure), site=provider.site)
-                elif exc is own and isinstance(exc, SitesyncError):
-                    failure = exc  # the provider's own verdict on that copy (a file appeared at its target...)
-                o = self._result(
-                    failure_outcome(job.claim, job.project, job.source, failure, o.duration), job, shown=False
-                )
+                problem = failed.get(id(provider)) or own
+                if problem is not None:
+                    self.report.transferred -= 1
+                    self.report.bytes -= o.bytes
+                    reason = (
+                        str(problem) if isinstance(problem, SitesyncError) else f"{type(problem).__name__}: {problem}"
+                    )
+                    failure: Exception = StorageError(
+                        f"the copy could not be made durable: {reason}", site=provider.site
+                    )
+                    if isinstance(problem, SiteUnavailableError):
+                        failure = SiteUnavailableError(str(failure), site=provider.site)
+                    elif problem is own and isinstance(problem, SitesyncError):
+                        failure = problem  # the provider's own verdict on that copy (a file appeared at its target...)
+                    o = self._result(
+                        failure_outcome(job.claim, job.project, job.source, failure, o.duration), job, shown=False
+                    )
             out.append(o)
         return out
 

@@ -12,7 +12,7 @@ from sitesync.engine.removal import Removal
 from sitesync.engine.wake import notify_workers
 from sitesync.engine.worker import new_worker_id
 from sitesync.errors import SitesyncError
-from sitesync.facade.common import _user
+from sitesync.facade.common import _rep_id, _user
 from sitesync.private import FILE_MODE, FOLDER_MODE, tighten
 from sitesync.settings.layers import SettingsDocuments
 from sitesync.settings.machine import (
@@ -124,6 +124,9 @@ class FacadeBase:
         return told
 
     # ------------------------------------------------------------------ shared by the parts
+
+    def representation(self, rep_id: int) -> RepresentationRow:
+        return self.store.representation(_rep_id(rep_id))
 
     def _rep_view(self, rep_id: int) -> tuple[RepresentationRow, ProjectView]:
         rep = self.representation(rep_id)

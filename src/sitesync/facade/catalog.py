@@ -14,15 +14,15 @@ from sitesync.errors import (
     SitesyncError,
     StorageError,
 )
-from sitesync.facade.base import FacadeBase
 from sitesync.facade.common import (
     _check_priority,
     _location,
     _rep_dict,
-    _rep_id,
     _summary_dict,
     check_count,
 )
+from sitesync.facade.setup import SetupFacade
+from sitesync.facade.workflows import WorkflowsFacade
 from sitesync.hashing import DEFAULT_ALGORITHM
 from sitesync.identity.locations import PublishTarget, copy_target, refuse_taken_paths
 from sitesync.identity.storage import usable_site
@@ -30,12 +30,12 @@ from sitesync.paths import RootedPath, relative_to_base
 from sitesync.providers.base import Provider
 from sitesync.publishing import PlacedFile, check_key, copy_into_site, hash_in_place, place_files
 from sitesync.settings.models import STUDIO
-from sitesync.sites import SiteSpec
-from sitesync.state.records import FileFacts, PublishResult, RepresentationRow
+from sitesync.sites import ProjectView, SiteSpec
+from sitesync.state.records import FileFacts, PublishResult
 from sitesync.status import summarize_site_state
 
 
-class CatalogFacade(FacadeBase):
+class CatalogFacade(WorkflowsFacade, SetupFacade):
     def publish(
         self,
         project: str,
@@ -118,9 +118,6 @@ class CatalogFacade(FacadeBase):
                 raise InvalidInputError(f"{p.source} changed while it was being published; publish it again")
             facts[p.template] = dataclasses.replace(facts[p.template], mtime=now.mtime, ref=now.ref)
         return facts
-
-    def representation(self, rep_id: int) -> RepresentationRow:
-        return self.store.representation(_rep_id(rep_id))
 
     def status(
         self,
@@ -225,18 +222,17 @@ class CatalogFacade(FacadeBase):
             view = self.view()
             for p in self.store.projects():
                 try:
-                    pv = view.project(p.name)
+                    project_view = view.project(p.name)
                 except SitesyncError:
                     continue
-                for spec in pv.sites.values():
+                for spec in project_view.sites.values():
                     if spec.provider != "local_drive":
                         continue
                     for root, base in spec.roots.items():
                         rel = relative_to_base(abspath, base)
                         if rel is not None:
                             files.extend(self.store.files_by_path(f"{{root[{root}]}}/{rel}"))
-            seen = set()
-            files = [f for f in files if not (f.id in seen or seen.add(f.id))]
+            files = list({f.id: f for f in files}.values())  # each file once, in the order found
         if not files:
             raise NotFoundError(
                 f"no published file matches {text!r}; give a representation id, a catalog path or a path under a site root"
@@ -247,6 +243,7 @@ class CatalogFacade(FacadeBase):
         view = self.view()
         for f in files:
             rep = reps[f.representation_id]
+            pv: ProjectView | None
             try:
                 pv = view.project(rep.project)
             except SitesyncError:

@@ -9,8 +9,7 @@ import time
 from collections.abc import Mapping, Set
 from typing import Any
 
-from sitesync import syncqueue
-from sitesync.facade.base import FacadeBase
+from sitesync.facade.dashboard import DashboardFacade
 from sitesync.providers.base import CAP_USAGE, Usage
 from sitesync.providers.registry import provider_class
 from sitesync.settings.models import STUDIO
@@ -32,7 +31,7 @@ def state_order(counts: Mapping[str, int]) -> list[str]:
     return known + sorted(set(counts) - set(known))
 
 
-class OverviewFacade(FacadeBase):
+class OverviewFacade(DashboardFacade):
     def queue_overview(self, project: str, *, snapshot: Any = None) -> dict[str, Any]:
         """Representations of ``project`` per overall state (``none``: no copy or request
         anywhere), and the transfers in progress: files, bytes done of their total, the worker's
@@ -42,7 +41,7 @@ class OverviewFacade(FacadeBase):
         states = [{"state": name, "count": counts.get(name, 0)} for name in state_order(counts)]
         states.append({"state": "none", "count": max(0, total - sum(counts.values()))})
         sites = list(self.project_view(project).sites)
-        live = syncqueue.in_flight_by_pair(self, snapshot)  # type: ignore[arg-type]
+        live = self._in_flight_by_pair(snapshot)
         files = done = size = 0
         pairs = self.store.transfers_in_progress(prow.id, sites)
         for pair in pairs:
@@ -104,6 +103,7 @@ class OverviewFacade(FacadeBase):
             ]
             transfer, failure = latest.get((name, "transfer")), latest.get((name, "failure"))
             backed_off = (backoff or {}).get((project, name))
+            health: dict[str, Any]
             if not spec.reachable:
                 health = {"state": "elsewhere", "reason": spec.reason, "until": None}
             elif backed_off is not None:
@@ -145,7 +145,7 @@ class OverviewFacade(FacadeBase):
     def site_usage(self, name: str, project: str | None = None) -> dict[str, Any]:
         """Free and total bytes of a site's storage where its provider can tell (asked now, for
         at most a few seconds)."""
-        site, available, usage, reason = syncqueue.ask_provider(self, name, project, lambda p: p.usage())  # type: ignore[arg-type]
+        site, available, usage, reason = self._ask_provider(name, project, lambda p: p.usage())
         known = isinstance(usage, Usage)
         return {
             "site": site,
@@ -162,8 +162,7 @@ class OverviewFacade(FacadeBase):
         ids: list[int] = []
         total = 0
         while len(ids) < limit:
-            page = syncqueue.queue_page(
-                self,  # type: ignore[arg-type]
+            page = self.sync_queue(
                 project,
                 **filters,
                 sort="id",

@@ -41,6 +41,7 @@ reference (``docs/reference.md``) and the refusal, and appear in the JSON schema
 from __future__ import annotations
 
 import abc
+import builtins
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -234,7 +235,7 @@ class Provider(abc.ABC):
         will be under ``path`` (same size, modification time and ``ref``)."""
         raise NotImplementedError(f"provider {self.name} cannot copy from a local path")
 
-    def stat_many(self, paths: list[str]) -> list[Entry | None]:
+    def stat_many(self, paths: builtins.list[str]) -> builtins.list[Entry | None]:
         """``stat`` of each path, in order (providers that can do it faster per folder override it)."""
         return [self.stat(path) for path in paths]
 
@@ -257,7 +258,7 @@ class Provider(abc.ABC):
 
         self.write(path, io.BytesIO(data), len(data), lambda: None)
 
-    def folders_above(self, base: str) -> list[str]:
+    def folders_above(self, base: str) -> builtins.list[str]:
         """The folders enclosing a root's base location, nearest first, where another site's marker
         would mean this root lies inside that site's storage. Default: the parents of ``base`` in
         the provider's ``/``-separated namespace."""
@@ -274,7 +275,7 @@ class Provider(abc.ABC):
         """Like ``read_small`` for a marker in a folder above the roots (``folders_above``)."""
         return self.read_small(path, limit)
 
-    def sweep_leftovers(self, prefix: str, older_than: float = LEFTOVER_AGE_SECONDS) -> list[str]:
+    def sweep_leftovers(self, prefix: str, older_than: float = LEFTOVER_AGE_SECONDS) -> builtins.list[str]:
         """Remove what interrupted writes left below the folder ``prefix`` and that is older than
         ``older_than`` seconds: temporary files, unfinished multipart uploads. Returns what was
         removed (paths, or ``path (unfinished upload)``). Providers whose writes leave nothing

@@ -19,13 +19,14 @@ can notice; an empty file cannot be damaged), and ``slow_read_bytes_per_second``
 
 from __future__ import annotations
 
+import builtins
 import errno
 import io
 import random
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, ClassVar
 
 from pydantic import Field
 
@@ -127,11 +128,12 @@ class FaultyProvider(Provider):
     Config = FaultyConfig
     description = "wraps another provider and injects faults (reliability tests)"
     config: FaultyConfig
+    # never let the engine bypass the wrapper with a local path (whatever the inner provider offers)
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, site: str, config: FaultyConfig, roots: Mapping[str, str] | None = None) -> None:
         super().__init__(site, config, roots)
         self.inner = provider_class(config.inner).from_options(site, config.inner_options, roots)
-        self.capabilities = frozenset()  # never let the engine bypass the wrapper with a local path
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str], int] = {}
 
@@ -195,7 +197,7 @@ class FaultyProvider(Provider):
         limit = size // 2 if kind == "truncate" else None
         flip = size // 2 if kind == "flip" and size else None
         stream = _Stream(raw, limit=limit, flip_at=flip, bytes_per_second=self.config.slow_read_bytes_per_second)
-        return io.BufferedReader(stream, 1024 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(stream, 1024 * 1024)
 
     def write(self, path: str, stream: ReadableStream, size: int, commit_check: CommitCheck) -> Entry:
         kind = self._inject("write", path)
@@ -218,13 +220,13 @@ class FaultyProvider(Provider):
     def write_small(self, path: str, data: bytes) -> None:
         self.inner.write_small(path, data)
 
-    def folders_above(self, base: str) -> list[str]:
+    def folders_above(self, base: str) -> builtins.list[str]:
         return self.inner.folders_above(base)
 
     def read_small_above(self, path: str, limit: int) -> bytes | None:
         return self.inner.read_small_above(path, limit)
 
-    def sweep_leftovers(self, prefix: str, older_than: float | None = None) -> list[str]:
+    def sweep_leftovers(self, prefix: str, older_than: float | None = None) -> builtins.list[str]:
         if older_than is None:
             return self.inner.sweep_leftovers(prefix)
         return self.inner.sweep_leftovers(prefix, older_than)

@@ -146,7 +146,7 @@ class S3Provider(Provider):
     config: S3Config
     conformance_skips: dict[str, str] = {}
 
-    def __init__(self, site: str, config: S3Config, roots: dict[str, str] | None = None) -> None:  # type: ignore[override]
+    def __init__(self, site: str, config: S3Config, roots: dict[str, str] | None = None) -> None:
         super().__init__(site, config, roots)
         prefix = config.prefix.strip("/")
         self._prefix = f"{prefix}/" if prefix else ""

@@ -120,7 +120,7 @@ class SystemSettings(_Strict):
         # the studio site is always local_drive
         sites = value.get("sites") if isinstance(value, dict) else None
         studio = sites.get(STUDIO) if isinstance(sites, dict) else None
-        if isinstance(studio, dict) and "provider" not in studio:
+        if isinstance(sites, dict) and isinstance(studio, dict) and "provider" not in studio:
             value = {**value, "sites": {**sites, STUDIO: {"provider": "local_drive", **studio}}}
         return value
 

@@ -70,7 +70,7 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(sql, {k: [row[k] for row in rows] for k in order})
     else:
-        conn.exec_driver_sql(sql, [tuple(row[k] for k in order) for row in rows])  # type: ignore[arg-type]
+        conn.exec_driver_sql(sql, [tuple(row[k] for k in order) for row in rows])
 
 
 class StoreBase:

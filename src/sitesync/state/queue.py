@@ -258,7 +258,7 @@ class QueueMixin(PhysicalMixin):
                 .order_by(q.c.priority.desc(), q.c.id)
                 .limit(sa.bindparam("b_limit"))
             )
-            ids = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("b_ids")))
+            ids: sa.Select[Any] = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("b_ids")))
             statements = (choose, r.update().where(r.c.id.in_(ids), r.c.status == s.QUEUED).values(**lease))
         cache[with_alternatives] = statements
         return statements
@@ -477,8 +477,9 @@ class QueueMixin(PhysicalMixin):
                 **seen_values(),
             )
         )
-        self._outcome_cache = {"owned": owned, "present": present}
-        return self._outcome_cache
+        statements: dict[str, sa.Executable] = {"owned": owned, "present": present}
+        self._outcome_cache = statements
+        return statements
 
     def _record_alternatives(self, conn: sa.Connection, o: Outcome, now: float) -> None:
         """A copy landed on a site whose alternatives are the same storage: they hold it too."""

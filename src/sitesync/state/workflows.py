@@ -92,7 +92,7 @@ class WorkflowsMixin(CatalogMixin):
         either database, without sorting everything the site holds."""
         r, f = s.replicas, s.files
         with self._read() as conn:
-            return conn.execute(
+            rows = conn.execute(
                 sa.select(
                     r.c.id.label("replica_id"),
                     r.c.file_id,
@@ -113,6 +113,7 @@ class WorkflowsMixin(CatalogMixin):
                 )
                 .order_by(r.c.id)
             ).all()
+        return list(rows)
 
     def present_windows(self, project_id: int, site: str, window: int = 10_000) -> Iterator[list[Any]]:
         """Every verified copy of the project on the site (as of now), one id window at a time."""
