@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from sitesync import Client
 from sitesync.errors import ConflictError, InvalidSettingError, NotFoundError, SiteUnavailableError
-from sitesync.secrets import reveal
+from sitesync.secretrefs import reveal
 from tests.conftest import SITE_ID, Studio, db_snapshot
 
 

@@ -19,7 +19,7 @@ from sitesync.cli.render import console, err_console, human_size, line, print_js
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
-    from sitesync.workflows.sitecheck import ProgressUpdate
+    from sitesync.workflows.checks_common import ProgressUpdate
 
 LOG_LINE_SECONDS = 5.0
 PHASES = {"walk": "listing files", "hash": "hashing", "check": "checking records"}

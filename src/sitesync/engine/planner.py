@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Set
 from dataclasses import dataclass
 
+from sitesync.machine_view import ProjectView
 from sitesync.settings.models import STUDIO
-from sitesync.sites import ProjectView
 
 ALL = "*"
 # In pauses, (WORKER_PAUSE, site id) pauses every worker on the machine with that site id.

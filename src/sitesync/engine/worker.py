@@ -39,8 +39,8 @@ from sitesync.engine.transfer import Expected, copy_verified, seen_of
 from sitesync.engine.wake import WakeListener
 from sitesync.errors import SitesyncError, SiteUnavailableError, StorageError
 from sitesync.identity.storage import usable_site
+from sitesync.machine_view import MachineView, ProjectView, ProviderPool, alternative_closure
 from sitesync.providers.base import Provider
-from sitesync.sites import MachineView, ProjectView, ProviderPool, alternative_closure
 from sitesync.state.records import ClaimedReplica, Outcome
 from sitesync.state.store import StateStore
 from sitesync.workflows.preferred import PreferredContent

@@ -13,6 +13,7 @@ from sitesync.engine.wake import notify_workers
 from sitesync.engine.worker import new_worker_id
 from sitesync.errors import SitesyncError
 from sitesync.facade.common import _rep_id, _user
+from sitesync.machine_view import MachineView, ProjectView, ProviderPool, alternative_closure
 from sitesync.private import FILE_MODE, FOLDER_MODE, tighten
 from sitesync.settings.layers import SettingsDocuments
 from sitesync.settings.machine import (
@@ -22,7 +23,6 @@ from sitesync.settings.machine import (
     site_id,
 )
 from sitesync.settings.models import LocalSettings
-from sitesync.sites import MachineView, ProjectView, ProviderPool, alternative_closure
 from sitesync.state.database import mask_url, sqlite_file, sqlite_paths
 from sitesync.state.records import RepresentationRow
 from sitesync.state.store import StateStore

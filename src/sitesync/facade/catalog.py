@@ -26,13 +26,13 @@ from sitesync.facade.workflows import WorkflowsFacade
 from sitesync.hashing import DEFAULT_ALGORITHM
 from sitesync.identity.locations import PublishTarget, copy_target, refuse_taken_paths
 from sitesync.identity.storage import usable_site
+from sitesync.machine_view import ProjectView, SiteSpec
 from sitesync.paths import RootedPath, relative_to_base
 from sitesync.providers.base import Provider
 from sitesync.publishing import PlacedFile, check_key, copy_into_site, hash_in_place, place_files
 from sitesync.settings.models import STUDIO
-from sitesync.sites import ProjectView, SiteSpec
 from sitesync.state.records import FileFacts, PublishResult
-from sitesync.status import summarize_site_state
+from sitesync.status_rollup import summarize_site_state
 
 
 class CatalogFacade(WorkflowsFacade, SetupFacade):

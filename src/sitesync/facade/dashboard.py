@@ -22,8 +22,8 @@ from sitesync.facade.dashboard_rows import (
     representation_label,
     site_side,
 )
+from sitesync.machine_view import SiteSpec
 from sitesync.settings.models import STUDIO
-from sitesync.sites import SiteSpec
 from sitesync.state.listing import SORT_KEYS, QueueFilter
 from sitesync.state.store import ALL
 

@@ -15,7 +15,7 @@ from sitesync.facade.settings import SettingsFacade
 from sitesync.settings.machine import save_local_settings
 from sitesync.settings.models import LocalSettings
 from sitesync.settings.validation import deep_merge, describe_validation_error
-from sitesync.workflows.sitecheck import ProgressFn
+from sitesync.workflows.checks_common import ProgressFn
 
 # sitesync.migration is imported by the methods: every other command starts without it
 

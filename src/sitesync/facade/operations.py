@@ -9,8 +9,8 @@ from typing import Any
 from sitesync.engine.bandwidth import BandwidthLimits, MachineBandwidth
 from sitesync.errors import InvalidInputError, NotFoundError, UserError
 from sitesync.facade.workflows import WorkflowsFacade
+from sitesync.machine_view import MachineView
 from sitesync.settings.models import PLATFORMS
-from sitesync.sites import MachineView
 from sitesync.workflows import wait as wait_flow
 
 PLAN_LIMIT_MAX = 10_000

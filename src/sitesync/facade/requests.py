@@ -16,8 +16,8 @@ from sitesync.errors import (
 )
 from sitesync.facade.base import FacadeBase
 from sitesync.facade.common import _check_priority, check_count
+from sitesync.machine_view import ProjectView
 from sitesync.settings.models import STUDIO
-from sitesync.sites import ProjectView
 from sitesync.state.records import RepresentationRow
 from sitesync.state.store import ALL
 

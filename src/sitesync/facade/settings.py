@@ -14,7 +14,8 @@ from sitesync.facade.common import (
     LOCAL_TOP_KEYS,
     _unmask,
 )
-from sitesync.secrets import delete_from_keyring, store_in_keyring
+from sitesync.machine_view import SECRET_MASK, MachineView, mask_secrets
+from sitesync.secretrefs import delete_from_keyring, store_in_keyring
 from sitesync.settings.layers import (
     SYSTEM_SCOPE,
     check_absolute_roots,
@@ -51,7 +52,6 @@ from sitesync.settings.validation import (
     set_dotted,
     split_key,
 )
-from sitesync.sites import SECRET_MASK, MachineView, mask_secrets
 
 
 class SettingsFacade(FacadeBase):

@@ -20,6 +20,7 @@ from sitesync.facade.common import (
     parse_roots,
 )
 from sitesync.identity.storage import check_site_storage
+from sitesync.machine_view import MachineView, ProjectView, mask_secrets
 from sitesync.providers.base import CAP_LOCAL_PATH
 from sitesync.providers.registry import provider_class, provider_names
 from sitesync.settings.layers import (
@@ -37,7 +38,6 @@ from sitesync.settings.models import (
     check_site_name,
 )
 from sitesync.settings.scopes import destination_message, destination_problems, local_only_options
-from sitesync.sites import MachineView, ProjectView, mask_secrets
 from sitesync.state.store import ALL
 
 
@@ -224,8 +224,8 @@ class SetupFacade(FacadeBase):
     ) -> dict[str, Any]:
         """Run the provider contract suite against a site as this machine sees it for ``project``
         (default: the first project, else the default project), in a scratch folder below ``root``
-        (default: the site's first root) that is removed afterwards. See ``sitesync.site_checks``."""
-        from sitesync.site_checks import run_site_test
+        (default: the site's first root) that is removed afterwards. See ``sitesync.site_contract``."""
+        from sitesync.site_contract import run_site_test
 
         if project is None:
             names = [p.name for p in self.store.projects()]

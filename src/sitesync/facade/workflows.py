@@ -18,8 +18,8 @@ from sitesync.facade.requests import RequestsFacade
 from sitesync.workflows import clear as clear_flow
 from sitesync.workflows import preferred as preferred_flow
 from sitesync.workflows import wait as wait_flow
+from sitesync.workflows.checks_common import ProgressFn
 from sitesync.workflows.fsck import fsck_site
-from sitesync.workflows.sitecheck import ProgressFn
 from sitesync.workflows.validate import validate_site
 
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from sitesync.errors import ConflictError, InvalidInputError, SitesyncError
 from sitesync.hashing import hash_file
 from sitesync.identity.content import Seen, hash_stored
+from sitesync.machine_view import MachineView, SiteSpec
 from sitesync.providers.base import Provider
-from sitesync.sites import MachineView, SiteSpec
 from sitesync.state.physical import TakenPath
 from sitesync.state.records import FileFacts, RepresentationKey
 from sitesync.state.store import StateStore

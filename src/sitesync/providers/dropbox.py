@@ -51,7 +51,7 @@ from sitesync.providers.base import (
     ReadableStream,
     Usage,
 )
-from sitesync.secrets import reveal
+from sitesync.secretrefs import reveal
 
 T = TypeVar("T")
 MIB = 1024 * 1024

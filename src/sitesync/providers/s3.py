@@ -50,7 +50,7 @@ from sitesync.providers.base import (
     ReadableStream,
 )
 from sitesync.providers.streams import read_upto
-from sitesync.secrets import reveal
+from sitesync.secretrefs import reveal
 
 log = logging.getLogger("sitesync.providers.s3")
 MiB = 1024 * 1024

@@ -27,7 +27,7 @@ from sitesync.state.records import (
     RepresentationRow,
     version_label,
 )
-from sitesync.state.sitestates import count_new_representations, refresh_pairs, refresh_representations
+from sitesync.state.summaries import count_new_representations, refresh_pairs, refresh_representations
 
 DEFAULT_PRIORITY = 50
 _WANTED = s.NOT_HELD

@@ -22,7 +22,7 @@ from sitesync.state import schema as s
 from sitesync.state.base import chunked, insert_many
 from sitesync.state.catalog import CatalogMixin, _key_is
 from sitesync.state.records import FileFacts, RepresentationKey
-from sitesync.state.sitestates import refresh_representations
+from sitesync.state.summaries import refresh_representations
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sitesync.state import schema as s
 from sitesync.state.base import StoreBase, chunked
 from sitesync.state.records import EventRow
-from sitesync.state.sitestates import project_representations
+from sitesync.state.summaries import project_representations
 
 # Statuses of a representation on a site, in the order that needs attention first.
 SITE_STATUSES = (

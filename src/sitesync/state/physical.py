@@ -153,12 +153,6 @@ class PhysicalMixin(StoreBase):
                 out += [p for p in conn.execute(q).scalars() if p not in out]
         return out
 
-    def storage_markers_of(self, site: str) -> list[dict[str, Any]]:
-        t = s.storage_markers
-        with self._read() as conn:
-            rows = conn.execute(sa.select(t).where(t.c.site == site).order_by(t.c.location)).all()
-        return [dict(row._mapping) for row in rows]
-
     # ------------------------------------------------------------------ where the verified copies are
 
     def holders(self, file_ids: Sequence[int], exclude_sites: Collection[str] = ()) -> dict[int, list[Holder]]:
@@ -433,7 +427,7 @@ class PhysicalMixin(StoreBase):
 
     def _refresh_files_sites(self, conn: Connection, rep_ids: Iterable[int]) -> None:
         """Summaries of every site of these representations (a settled source touches any site)."""
-        from sitesync.state.sitestates import refresh_representations
+        from sitesync.state.summaries import refresh_representations
 
         refresh_representations(conn, set(rep_ids))
 

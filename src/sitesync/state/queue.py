@@ -20,7 +20,7 @@ from sitesync.state.base import StoreBase, chunked, ids_in, ids_param
 from sitesync.state.catalog import seen_values
 from sitesync.state.physical import PhysicalMixin
 from sitesync.state.records import ClaimedReplica, Outcome
-from sitesync.state.sitestates import refresh_pairs, representation_pairs
+from sitesync.state.summaries import refresh_pairs, representation_pairs
 
 
 def requeue_leased(

@@ -26,7 +26,7 @@ from sitesync.state import schema as s
 from sitesync.state.base import chunked
 from sitesync.state.physical import PhysicalMixin
 from sitesync.state.records import RemovalItem, RemovalTicket
-from sitesync.state.sitestates import refresh_representations
+from sitesync.state.summaries import refresh_representations
 
 
 def _item(row: Any) -> RemovalItem:

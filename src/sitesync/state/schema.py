@@ -269,7 +269,7 @@ Index("ix_events_kind", events.c.kind, events.c.id)
 Index("ix_events_project_id", events.c.project_id, events.c.id)
 
 # One row per (representation, site) that has replicas: the replicas aggregated, kept current by
-# every state-store transaction that changes replicas (``state/sitestates.py``). The Sync Queue
+# every state-store transaction that changes replicas (``state/summaries.py``). The Sync Queue
 # lists, filters and sorts on it without aggregating millions of replicas per request.
 site_states = Table(
     "site_states",
@@ -282,7 +282,7 @@ site_states = Table(
     ),
     Column("site", NAME, primary_key=True),
     Column("project_id", Integer, nullable=False),
-    # the representation on this site in one word (see sitesync.status): lost, removing, failed,
+    # the representation on this site in one word (see sitesync.status_rollup): lost, removing, failed,
     # in_progress, no_source, paused, queued, present, partial
     Column("status", String(16), nullable=False),
     Column("files_present", Integer, nullable=False),

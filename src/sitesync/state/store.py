@@ -6,7 +6,7 @@ the worker's claims, leases and outcomes, ``removals.py``: the guarded removal's
 ``physical.py``: storage markers, copies found lost, files without a source, ``workers.py``:
 running workers and their heartbeats, ``queries.py``: read models for the faces, ``links.py``:
 links between representations, ``workflows.py``: validate/fsck records and preferred-content
-requests, ``listing.py``: the Sync Queue list over the summaries ``sitestates.py`` keeps current,
+requests, ``listing.py``: the Sync Queue list over the summaries ``summaries.py`` keeps current,
 ``plan.py``: the read-only queries of the dry-run plan, ``imports.py``: representations taken over
 from OpenPype or AYON, ``overview.py``: the dashboard's overview and Sites view counts) over
 ``base.py`` (connections, transactions; ``dberrors.py``: database errors become sitesync errors,

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from sitesync.state import schema as s
 from sitesync.state.base import chunked
-from sitesync.state.sitestates import rebuild_counts, refresh_replicas
+from sitesync.state.summaries import rebuild_counts, refresh_replicas
 
 PRODUCTS = ("renderMain", "animMain", "modelMain", "rigMain", "lookdevMain", "cacheMain", "plateMain")
 FILE_SIZE = 8_000_000

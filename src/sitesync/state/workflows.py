@@ -22,7 +22,7 @@ from sitesync.errors import NotFoundError
 from sitesync.state import schema as s
 from sitesync.state.base import chunked
 from sitesync.state.catalog import DEFAULT_PRIORITY, REPLICA_INSERT_COLUMNS, CatalogMixin, path_key
-from sitesync.state.sitestates import refresh_representations
+from sitesync.state.summaries import refresh_representations
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sitesync.machine_view import MachineView, ProjectView
 from sitesync.settings.models import LOCAL
-from sitesync.sites import MachineView, ProjectView
 from sitesync.state.schema import HERO_VERSION
 from sitesync.state.store import StateStore
 from sitesync.state.workflows import RuleCandidate
