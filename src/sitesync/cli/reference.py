@@ -12,7 +12,6 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import click
 import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -92,7 +91,9 @@ def _command_section(path: tuple[str, ...], command: Any) -> list[str]:
 
 
 def root_options() -> list[Any]:
-    return [p for p in typer.main.get_command(app).params if isinstance(p, click.Option) and not p.hidden]
+    # typer's parameters are its own click classes: ask for the option's ``hidden`` by name
+    params = typer.main.get_command(app).params
+    return [p for p in params if p.param_type_name == "option" and not getattr(p, "hidden", False)]
 
 
 # ---------------------------------------------------------------------- models
