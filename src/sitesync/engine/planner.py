@@ -13,11 +13,7 @@ from dataclasses import dataclass
 
 from sitesync.machine_view import ProjectView
 from sitesync.settings.models import STUDIO
-
-ALL = "*"
-# In pauses, (WORKER_PAUSE, site id) pauses every worker on the machine with that site id.
-# Project names cannot start with '@', so it never matches a project.
-WORKER_PAUSE = "@worker"
+from sitesync.state.schema import ALL, WORKER_PAUSE
 
 
 def publish_targets(view: ProjectView, present_site: str) -> list[str]:

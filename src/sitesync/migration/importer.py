@@ -27,9 +27,9 @@ from sitesync.paths import RootedPath
 from sitesync.providers.base import Provider
 from sitesync.publishing import check_key
 from sitesync.settings.models import LOCAL, SITE_NAME_RE, STUDIO
-from sitesync.state.catalog import DEFAULT_PRIORITY
 from sitesync.state.imports import RepresentationImport, SiteImport
 from sitesync.state.records import FileFacts, RepresentationKey
+from sitesync.state.schema import DEFAULT_PRIORITY
 from sitesync.state.store import StateStore
 from sitesync.workflows.checks_common import ByteCounter, ProgressFn, Reporter, describe_error, hash_copy
 

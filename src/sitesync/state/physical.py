@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from sitesync.state import schema as s
-from sitesync.state.base import StoreBase, chunked
+from sitesync.state.base import StoreBase, chunked, event
 
 Observed = tuple[int, float | None, str | None]  # a stored file as a check saw it: size, mtime, ref
 
@@ -123,13 +123,13 @@ class PhysicalMixin(StoreBase):
             self._events(
                 conn,
                 [
-                    {
-                        "kind": "storage_marked",
-                        "actor": actor,
-                        "site": site,
-                        "message": f"root {location}: marker {marker_id}"
+                    event(
+                        "storage_marked",
+                        actor,
+                        site=site,
+                        message=f"root {location}: marker {marker_id}"
                         + (f" (was {previous})" if previous else " (first use)"),
-                    }
+                    )
                 ],
             )
             return marker_id
@@ -316,15 +316,15 @@ class PhysicalMixin(StoreBase):
             self._events(
                 conn,
                 (
-                    {
-                        "kind": kind,
-                        "actor": actor,
-                        "project_id": row.project_id,
-                        "representation_id": row.representation_id,
-                        "file_id": row.file_id,
-                        "site": site,
-                        "message": messages[row.file_id][:4000],
-                    }
+                    event(
+                        kind,
+                        actor,
+                        project_id=row.project_id,
+                        representation_id=row.representation_id,
+                        file_id=row.file_id,
+                        site=site,
+                        message=messages[row.file_id][:4000],
+                    )
                     for row in rows
                 ),
             )

@@ -25,6 +25,13 @@ from sqlalchemy import (
 
 HERO_VERSION = -1
 
+# The one definition of each of these values; everything else imports them from here.
+DEFAULT_PRIORITY = 50  # a request's priority when none is given (1-1000, higher first)
+ALL = "*"  # in pauses: every project / every site
+# In pauses, (WORKER_PAUSE, site id) pauses every worker on the machine with that site id.
+# Project names cannot start with '@', so it never matches a project.
+WORKER_PAUSE = "@worker"
+
 # Replica statuses (DESIGN §4). "removing" marks a copy being deleted: it is no longer a trusted
 # source, and a crash mid-removal leaves a record that the next remove or worker finishes.
 # "missing": the catalog recorded a verified copy here, it was found gone or changed, and no other

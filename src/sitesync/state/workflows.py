@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from sitesync.errors import NotFoundError
 from sitesync.state import schema as s
-from sitesync.state.base import chunked
-from sitesync.state.catalog import DEFAULT_PRIORITY, REPLICA_INSERT_COLUMNS, CatalogMixin, path_key
+from sitesync.state.base import chunked, event
+from sitesync.state.catalog import REPLICA_INSERT_COLUMNS, CatalogMixin, path_key
 from sitesync.state.summaries import refresh_representations
 
 
@@ -174,7 +174,7 @@ class WorkflowsMixin(CatalogMixin):
                             rep.c.project_id,
                             sa.literal(target),
                             sa.literal(s.PRESENT),
-                            sa.literal(DEFAULT_PRIORITY),
+                            sa.literal(s.DEFAULT_PRIORITY),
                             sa.literal(False),
                             sa.literal(0),
                             sa.literal(now),
@@ -208,14 +208,14 @@ class WorkflowsMixin(CatalogMixin):
             self._events(
                 conn,
                 (
-                    {
-                        "kind": "registered",
-                        "actor": actor,
-                        "project_id": pid,
-                        "representation_id": rid,
-                        "site": site,
-                        "message": f"{n} files found on {site} and registered without copying ({how})",
-                    }
+                    event(
+                        "registered",
+                        actor,
+                        project_id=pid,
+                        representation_id=rid,
+                        site=site,
+                        message=f"{n} files found on {site} and registered without copying ({how})",
+                    )
                     for (pid, rid), n in sorted(by_rep.items())
                 ),
             )
@@ -360,14 +360,14 @@ class WorkflowsMixin(CatalogMixin):
                 self._events(
                     conn,
                     (
-                        {
-                            "kind": "request",
-                            "actor": actor,
-                            "project_id": projects[rid],
-                            "representation_id": rid,
-                            "site": site,
-                            "message": f"wanted on {site}: {reason}"[:4000],
-                        }
+                        event(
+                            "request",
+                            actor,
+                            project_id=projects[rid],
+                            representation_id=rid,
+                            site=site,
+                            message=f"wanted on {site}: {reason}"[:4000],
+                        )
                         for rid in part
                         if rid in added
                     ),
