@@ -35,6 +35,7 @@ from sitesync.engine.removal import finish_stale_removals
 from sitesync.engine.report import SYNC_EXIT_CODES, RunReport
 from sitesync.engine.sitehealth import SiteHealth
 from sitesync.engine.sources import diagnose
+from sitesync.engine.steps import StepContext, StepOwner, StepRegistry, WorkerStep
 from sitesync.engine.transfer import Expected, copy_verified, seen_of
 from sitesync.engine.wake import WakeListener
 from sitesync.errors import SitesyncError, SiteUnavailableError, StorageError
@@ -43,7 +44,6 @@ from sitesync.machine_view import MachineView, ProjectView, ProviderPool, altern
 from sitesync.providers.base import Provider
 from sitesync.state.records import ClaimedReplica, Outcome
 from sitesync.state.store import StateStore
-from sitesync.workflows.preferred import PreferredContent
 
 if TYPE_CHECKING:
     from sitesync.state.notify import NotificationRelay
@@ -100,6 +100,7 @@ class Worker:
         pool: ProviderPool | None = None,
         notifications: NotificationRelay | None = None,
         bandwidth: MachineBandwidth | None = None,
+        steps: StepRegistry | None = None,
     ) -> None:
         self.store = store
         self._load_view = load_view
@@ -136,7 +137,10 @@ class Worker:
         self._idle_since = time.monotonic()
         self._avg_size = 1024 * 1024
         self.report = RunReport()
-        self.preferred = PreferredContent(store, self.worker_id, paced=not self.options.once)
+        # per-loop steps the client wired up (engine/steps.py: preferred content...)
+        self.steps: dict[str, WorkerStep] = (steps or StepRegistry()).build(
+            StepOwner(store, self.worker_id, self.options.once)
+        )
 
     # ------------------------------------------------------------------ control
 
@@ -228,12 +232,25 @@ class Worker:
                     out.add((project_id, plan.target))
         return out
 
+    def _run_steps(self) -> bool:
+        """Every registered step once; True when one of them queued work."""
+        if not self.steps:
+            return False
+        ctx = StepContext(self.view, self._views, self._project_ids, self.options.targets)
+        queued = False
+        for name, step in self.steps.items():
+            try:
+                queued |= step.run(ctx)
+            except Exception:  # a step must never stop the worker
+                log.exception("worker step %s failed; trying again next turn", name)
+        return queued
+
     def _step(self, pool: cf.ThreadPoolExecutor) -> int | None:
         """One turn of the loop. Returns how many files were claimed, or None if it did not look."""
         now = time.monotonic()
         self._refresh()
-        if self.preferred.step(self.view, self._views, self._project_ids, self.options.targets):
-            self._idle.clear()  # preferred-content rules queued work
+        if self._run_steps():
+            self._idle.clear()  # a step (preferred-content rules...) queued work
         if now - self._last_reclaim >= HEARTBEAT_SECONDS:
             self._last_reclaim = now
             # silence is judged only once our own heartbeats got through for a whole timeout
