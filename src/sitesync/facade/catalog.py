@@ -21,6 +21,14 @@ from sitesync.facade.common import (
     _summary_dict,
     check_count,
 )
+from sitesync.facade.records import (
+    Copy,
+    FilesWhereabouts,
+    FileWhereabouts,
+    RepresentationWhereabouts,
+    SiteWhereabouts,
+    Whereabouts,
+)
 from sitesync.facade.setup import SetupFacade
 from sitesync.facade.workflows import WorkflowsFacade
 from sitesync.hashing import DEFAULT_ALGORITHM
@@ -208,7 +216,7 @@ class CatalogFacade(WorkflowsFacade, SetupFacade):
         dst = view.site(view.active_site if target is None else self.view().normalize_site(target))
         return {base: dst.roots[root] for root, base in sorted(src.roots.items()) if root in dst.roots}
 
-    def whereis(self, target: str) -> dict[str, Any]:
+    def whereis(self, target: str) -> Whereabouts:
         """Where a representation (by id) or a file (by catalog path or OS path) has verified copies."""
         text = str(target).strip()
         if text.isdigit():
@@ -248,20 +256,14 @@ class CatalogFacade(WorkflowsFacade, SetupFacade):
                 pv = view.project(rep.project)
             except SitesyncError:
                 pv = None
-            out.append(
-                {
-                    "path": f.path,
-                    "representation_id": rep.id,
-                    "project": rep.project,
-                    "copies": [
-                        {"site": r.site, "status": r.status, "location": _location(pv, r.site, f.path)}
-                        for r in sorted(replicas.get(f.id, []), key=lambda x: x.site)
-                    ],
-                }
-            )
-        return {"files": out}
+            copies = [
+                Copy(r.site, r.status, _location(pv, r.site, f.path))
+                for r in sorted(replicas.get(f.id, []), key=lambda x: x.site)
+            ]
+            out.append(FileWhereabouts(f.path, rep.id, rep.project, copies))
+        return FilesWhereabouts(out)
 
-    def _whereis_representation(self, rep_id: int) -> dict[str, Any]:
+    def _whereis_representation(self, rep_id: int) -> RepresentationWhereabouts:
         rep = self.representation(rep_id)
         pv = self.project_view(rep.project)
         summary = self.store.summarize([rep])[0]
@@ -272,13 +274,6 @@ class CatalogFacade(WorkflowsFacade, SetupFacade):
             location = _location(pv, name, first) if first else None
             if location and len(files) > 1:
                 location = os.path.dirname(location) if "/" in location or os.sep in location else location
-            sites.append(
-                {
-                    "site": name,
-                    "status": summarize_site_state(state, rep.file_count),
-                    "present": state.counts.get("present", 0),
-                    "files": rep.file_count,
-                    "location": location,
-                }
-            )
-        return {"representation": _rep_dict(rep), "sites": sites}
+            status = summarize_site_state(state, rep.file_count)
+            sites.append(SiteWhereabouts(name, status, state.counts.get("present", 0), rep.file_count, location))
+        return RepresentationWhereabouts(_rep_dict(rep), sites)

@@ -19,6 +19,7 @@ from sitesync.facade.common import (
     parse_assignments,
     parse_roots,
 )
+from sitesync.facade.records import MachineInfo, ProjectInfo
 from sitesync.identity.storage import check_site_storage
 from sitesync.machine_view import MachineView, ProjectView, mask_secrets
 from sitesync.providers.base import CAP_LOCAL_PATH
@@ -42,33 +43,27 @@ from sitesync.state.store import ALL
 
 
 class SetupFacade(FacadeBase):
-    def info(self) -> dict[str, Any]:
+    def info(self) -> MachineInfo:
+        """This machine's site id, the database, config paths, and each project's active/remote site."""
         view = self.view()
         projects = []
         for p in self.store.projects():
             try:
                 pv = view.project(p.name)
-                projects.append(
-                    {
-                        "name": p.name,
-                        "sync_enabled": pv.sync_enabled,
-                        "active_site": pv.active_site,
-                        "remote_site": pv.remote_site,
-                    }
-                )
+                projects.append(ProjectInfo(p.name, pv.sync_enabled, pv.active_site, pv.remote_site))
             except SitesyncError as exc:
-                projects.append({"name": p.name, "error": str(exc)})
-        return {
-            "site_id": self.site_id,
-            "database": self.store.display_url,
-            "config_dir": str(self.paths.config_dir),
-            "local_settings_file": str(self.paths.local_settings_file),
-            "data_dir": str(self.paths.data_dir),
-            "local_root": view.local.local_root or str(self.paths.default_local_root),
-            "sync_enabled": view.system.enabled,
-            "providers": provider_names(),
-            "projects": projects,
-        }
+                projects.append(ProjectInfo(p.name, error=str(exc)))
+        return MachineInfo(
+            site_id=self.site_id,
+            database=self.store.display_url,
+            config_dir=str(self.paths.config_dir),
+            local_settings_file=str(self.paths.local_settings_file),
+            data_dir=str(self.paths.data_dir),
+            local_root=view.local.local_root or str(self.paths.default_local_root),
+            sync_enabled=view.system.enabled,
+            providers=list(provider_names()),
+            projects=projects,
+        )
 
     def create_project(self, name: str, roots: Sequence[str] | dict[str, Any]) -> dict[str, Any]:
         if not PROJECT_NAME_RE.match(name) or name == DEFAULT_PROJECT:
