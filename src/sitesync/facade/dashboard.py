@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sitesync.api.models import QueuePageOut
 from sitesync.engine.planner import WORKER_PAUSE, worker_paused
 from sitesync.errors import InvalidInputError, SitesyncError
 from sitesync.facade.catalog import CatalogFacade
@@ -106,7 +107,7 @@ class DashboardFacade(CatalogFacade):
         offset: int = 0,
         limit: int = 50,
         snapshot: ProgressSnapshot | None = None,
-    ) -> dict[str, Any]:
+    ) -> QueuePageOut:
         """One page of a project's representations with their state on the active and remote
         site (or ``active_site``/``remote_site``): filters, sort, paging."""
         prow = self.store.project(project)
@@ -148,22 +149,25 @@ class DashboardFacade(CatalogFacade):
             item["priority"] = rep["overall_priority"]
             items.append(item)
         pauses = self.store.pauses()
-        return {
-            "project": project,
-            "active_site": active,
-            "remote_site": remote,
-            "sort": sort,
-            "order": order,
-            "offset": offset,
-            "limit": limit,
-            "total": page.total,
-            "paused": {
-                "project": (project, ALL) in pauses or (ALL, ALL) in pauses,
-                "active_site": bool({(ALL, active), (project, active)} & pauses),
-                "remote_site": bool({(ALL, remote), (project, remote)} & pauses),
-            },
-            "items": items,
-        }
+        # the REST API's model of a page: one documented shape for the API, the dashboard and Python
+        return QueuePageOut.model_validate(
+            {
+                "project": project,
+                "active_site": active,
+                "remote_site": remote,
+                "sort": sort,
+                "order": order,
+                "offset": offset,
+                "limit": limit,
+                "total": page.total,
+                "paused": {
+                    "project": (project, ALL) in pauses or (ALL, ALL) in pauses,
+                    "active_site": bool({(ALL, active), (project, active)} & pauses),
+                    "remote_site": bool({(ALL, remote), (project, remote)} & pauses),
+                },
+                "items": items,
+            }
+        )
 
     def sync_queue_detail(self, rep_id: int, *, snapshot: ProgressSnapshot | None = None) -> dict[str, Any]:
         """A representation on every site, and each of its files on every site."""

@@ -170,9 +170,9 @@ class OverviewFacade(DashboardFacade):
                 offset=len(ids),
                 limit=min(_BULK_PAGE, limit - len(ids)),
             )
-            total = page["total"]
-            ids += [item["id"] for item in page["items"]]
-            if len(page["items"]) < page["limit"] or len(ids) >= total:
+            total = page.total
+            ids += [item.id for item in page.items]
+            if len(page.items) < page.limit or len(ids) >= total:
                 break
         return total, ids
 
