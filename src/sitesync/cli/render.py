@@ -139,7 +139,9 @@ def table(*columns: str, title: str | None = None) -> Table:
     return t
 
 
-def sync_progress_view(snapshot_fn: Callable[[], ProgressSnapshot], total_files: int, total_bytes: int):
+def sync_progress_view(
+    snapshot_fn: Callable[[], ProgressSnapshot], total_files: int, total_bytes: int
+) -> Callable[[], Group]:
     """A rich renderable factory showing overall files/bytes and each running transfer."""
     from rich.console import Group
     from rich.progress import (
