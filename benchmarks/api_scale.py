@@ -57,7 +57,7 @@ def prepare_database(url: str) -> None:
 
 def generate(client: Any, reps: int, seed: int = 7) -> None:
     from sitesync.state import schema as s
-    from sitesync.state.sitestates import rebuild_counts, refresh_representations
+    from sitesync.state.summaries import rebuild_counts, refresh_representations
 
     rnd = random.Random(seed)
     store = client.store

@@ -2,7 +2,7 @@
 (100,000 x 5 x 2 = 1,000,000 replicas by default; ``--scale-representations 1000000`` for 10 M) is
 generated in bulk by the state store's own generator (``sitesync.state.synthetic``: set-based
 ``INSERT ... SELECT``), then the queries a worker, the dashboard and the REST API run are timed
-through the real ``StateStore`` / ``Client`` / ``sitesync.syncqueue`` code.
+through the real ``StateStore`` / ``Client`` / ``Client.sync_queue`` code.
 
 The generated catalog: each representation has ``files_per_rep`` files; every file is present on
 ``studio`` and has a replica on this machine's site ``scale-ws`` whose status depends on the
@@ -183,8 +183,7 @@ def _measure(client: Any, project_id: int, reps: int, repeat: int) -> list[dict[
 
 
 def _measure_queue(client: Any, reps: int, op: Callable[..., None]) -> None:
-    """The Sync Queue list as the REST API and the dashboard ask for it (``sitesync.syncqueue``)."""
-    from sitesync import syncqueue
+    """The Sync Queue list as the REST API and the dashboard ask for it (``Client.sync_queue``)."""
 
     rnd = random.Random(16)
     products = ("renderMain", "animMain", "modelMain", "rigMain", "lookdevMain", "cacheMain", "plateMain")
@@ -193,7 +192,7 @@ def _measure_queue(client: Any, reps: int, op: Callable[..., None]) -> None:
     def page(**kwargs: Any) -> Callable[[], None]:
         def run() -> None:
             args = {k: (v() if callable(v) else v) for k, v in kwargs.items()}
-            syncqueue.queue_page(client, PROJECT, limit=50, **args)
+            client.sync_queue(PROJECT, limit=50, **args)
 
         return run
 
@@ -212,7 +211,6 @@ def _measure_queue(client: Any, reps: int, op: Callable[..., None]) -> None:
 
 def _plans(client: Any, project_id: int, reps: int) -> str:
     """PostgreSQL: EXPLAIN (ANALYZE, BUFFERS) of every query the key operations send, as Markdown."""
-    from sitesync import syncqueue
     from sitesync.state.synthetic import explain
 
     store = client.store
@@ -226,12 +224,12 @@ def _plans(client: Any, project_id: int, reps: int) -> str:
             ),
         ),
         ("project status summary", lambda: store.project_site_summaries(project_id)),
-        ("Sync Queue text search `sh0420`", lambda: syncqueue.queue_page(client, PROJECT, text="sh0420", limit=50)),
+        ("Sync Queue text search `sh0420`", lambda: client.sync_queue(PROJECT, text="sh0420", limit=50)),
         (
             "Sync Queue text search `animMain sh0420`",
-            lambda: syncqueue.queue_page(client, PROJECT, text="animMain sh0420", limit=50),
+            lambda: client.sync_queue(PROJECT, text="animMain sh0420", limit=50),
         ),
-        (f"Sync Queue page at offset {deep:,}", lambda: syncqueue.queue_page(client, PROJECT, offset=deep, limit=50)),
+        (f"Sync Queue page at offset {deep:,}", lambda: client.sync_queue(PROJECT, offset=deep, limit=50)),
     ]
     lines = []
     for label, operation in operations:

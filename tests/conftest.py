@@ -189,7 +189,7 @@ def make_studio(tmp_path: Path, db_url: str, home: Path, **settings: Any) -> Stu
 
 def assert_site_states_consistent(client: Client) -> None:
     """The Sync Queue summaries equal a fresh aggregate of the replicas: every write path kept them."""
-    from sitesync.state.sitestates import drift
+    from sitesync.state.summaries import drift
 
     with client.store.engine.connect() as conn:
         problems = drift(conn)

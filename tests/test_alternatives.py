@@ -10,8 +10,8 @@ import pytest
 
 from sitesync.engine.planner import work_plan
 from sitesync.errors import GuardRefusedError
+from sitesync.machine_view import alternative_closure
 from sitesync.settings.models import SystemSettings
-from sitesync.sites import alternative_closure
 from tests.conftest import SITE_ID, Studio
 from tests.test_sync_flow import replica_states, transfer_events
 

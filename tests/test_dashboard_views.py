@@ -261,8 +261,8 @@ def test_bulk_action_on_every_match_and_selection_after_an_action(browser: Brows
         page.click("[data-testid=modal-ok]")
         expect(page.locator("[data-testid=toast-ok]").last).to_contain_text("30 representations given the new priority")
         page_of_all = sqlite_studio.client.sync_queue("show", text="extraMain", limit=100)
-        assert {x["id"] for x in page_of_all["items"]} == set(extra)  # every page, not only the one shown
-        assert {x["priority"] for x in page_of_all["items"]} == {123}
+        assert {x.id for x in page_of_all.items} == set(extra)  # every page, not only the one shown
+        assert {x.priority for x in page_of_all.items} == {123}
         # an action that takes rows out of the filter: the selection keeps only rows still shown
         page.goto(f"{url}#project=show&active_status=none")
         expect(page.locator("#queue-body tr")).to_have_count(3 + len(extra), timeout=WAIT_MS)

@@ -16,7 +16,7 @@ from keyrings.alt.file import PlaintextKeyring
 from pydantic import SecretStr
 
 from sitesync.errors import SiteUnavailableError
-from sitesync.secrets import reveal
+from sitesync.secretrefs import reveal
 from tests.conftest import Studio, define_site
 from tests.remote_servers import new_remote_folder
 from tests.servers import _keygen

@@ -293,7 +293,7 @@ def test_ayon_sitesync_import_validate_and_sync(fresh: Client, tmp_path: Path, d
     assert report.transferred == 1  # the model; the failed frame waits for a reset
     model_file = reps["modelMain"]
     copy = c.whereis(str(model_file["id"]))
-    assert {s["site"]: s["status"] for s in copy["sites"]}["nas"] == "present"
+    assert {s["site"]: s["status"] for s in copy.to_dict()["sites"]}["nas"] == "present"
     assert_site_states_consistent(c)
 
 

@@ -148,7 +148,7 @@ def test_ensure_waits_until_the_file_is_on_the_site(studio: Studio) -> None:
     assert proc.returncode == 0, err
     studio_copy = Path(out.strip())
     assert studio_copy.read_bytes() == b"the scene the farm renders"
-    assert studio.client.whereis(str(rep))["sites"]
+    assert studio.client.whereis(str(rep)).to_dict()["sites"]
 
 
 def test_ensure_times_out_and_refuses_unpublished_paths(studio: Studio) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sitesync.errors import PathTemplateError
+from sitesync.machine_view import SiteSpec
 from sitesync.paths import RootedPath, join_root, relative_to_base
-from sitesync.sites import SiteSpec
 
 
 @pytest.mark.parametrize(

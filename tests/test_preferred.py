@@ -151,8 +151,10 @@ def test_rule_never_retries_failed_files(studio: Studio) -> None:
     studio.sync()
     assert replica_states(studio, rep)["studio"] == ["failed"]
     worker = c.worker(once=True, listen=False)
-    worker.preferred._last_step = 0.0
-    worker.preferred._cursors.clear()
+    step = worker.steps["preferred_content"]
+    assert isinstance(step, preferred.PreferredContent)
+    step._last_step = 0.0
+    step._cursors.clear()
     report = worker.run()  # a fresh worker: full pass again
     assert report.failed_attempts == 0 and replica_states(studio, rep)["studio"] == ["failed"]
 

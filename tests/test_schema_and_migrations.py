@@ -76,7 +76,7 @@ def test_upgrading_to_the_sync_queue_summaries_fills_them(db_url: str, home) -> 
     from alembic import command
 
     from sitesync.state.database import _alembic_config
-    from sitesync.state.sitestates import drift
+    from sitesync.state.summaries import drift
     from tests.apikit import build_catalog
     from tests.conftest import make_studio
 

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from sitesync import Client
 from sitesync.errors import ConflictError, InvalidSettingError, NotFoundError, SiteUnavailableError
-from sitesync.secrets import reveal
+from sitesync.secretrefs import reveal
 from tests.conftest import SITE_ID, Studio, db_snapshot
 
 
@@ -40,8 +40,8 @@ def test_local_overrides_and_local_means_this_machine(sqlite_studio: Studio) -> 
     c.settings_set("roots.studio.work", "/Volumes/studio", project="show", local=True)
     assert c.project_view("show").sites["studio"].roots["work"] == "/Volumes/studio"
     info = c.info()
-    assert info["site_id"] == SITE_ID
-    assert info["projects"][0]["active_site"] == SITE_ID
+    assert info.site_id == SITE_ID
+    assert info.projects[0].active_site == SITE_ID
 
 
 def test_default_change_that_breaks_a_project_is_refused(sqlite_studio: Studio) -> None:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from sitesync.state import schema as s
 from sitesync.state.records import Outcome
-from sitesync.state.sitestates import drift, project_representations, recount, stored_counts
+from sitesync.state.summaries import drift, project_representations, recount, stored_counts
 from tests.apikit import build_catalog
 from tests.conftest import SITE_ID, Studio, keep_publishes_local
 
@@ -155,7 +155,7 @@ def test_concurrent_claims_and_outcomes_keep_the_counters_exact(studio: Studio) 
 
 def test_the_generator_writes_consistent_summaries_and_counters(db_url: str, home: Path) -> None:
     from sitesync import Client
-    from sitesync.state.sitestates import drift
+    from sitesync.state.summaries import drift
     from sitesync.state.synthetic import generate_catalog, requeue
 
     client = Client(db=db_url, home=home)

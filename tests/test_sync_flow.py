@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sitesync.errors import GuardRefusedError, InvalidInputError, NotFoundError
+from sitesync.facade.records import FilesWhereabouts, RepresentationWhereabouts
 from sitesync.hashing import hash_file
 from tests.conftest import SITE_ID, Studio
 
@@ -212,13 +213,17 @@ def test_whereis_by_id_catalog_path_and_disk_path(studio: Studio) -> None:
     rep = studio.publish([src], product="whereMain")
     studio.sync()
     by_id = studio.client.whereis(str(rep))
-    assert {s["site"]: s["status"] for s in by_id["sites"]} == {SITE_ID: "present", "studio": "present"}
+    assert isinstance(by_id, RepresentationWhereabouts)
+    assert {s.site: s.status for s in by_id.sites} == {SITE_ID: "present", "studio": "present"}
     template = "{root[work]}/show/seq01/sh010/publish/whereMain/v001/data/w.bin"
     by_template = studio.client.whereis(template)
-    copies = {c["site"]: c["location"] for c in by_template["files"][0]["copies"]}
+    assert isinstance(by_template, FilesWhereabouts)
+    copies = {c.site: c.location for c in by_template.files[0].copies}
     assert copies["studio"] == str(studio.studio_root / "show/seq01/sh010/publish/whereMain/v001/data/w.bin")
-    by_disk = studio.client.whereis(copies[SITE_ID])
-    assert by_disk["files"][0]["representation_id"] == rep
+    location = copies[SITE_ID]
+    assert location is not None
+    by_disk = studio.client.whereis(location)
+    assert isinstance(by_disk, FilesWhereabouts) and by_disk.files[0].representation_id == rep
     with pytest.raises(NotFoundError):
         studio.client.whereis(str(studio.root / "nothing-here.bin"))
 

@@ -12,9 +12,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sitesync.errors import SitesyncError, UserError
+from sitesync.settings.hooks import register_rule_check
 
 if TYPE_CHECKING:
     from sitesync.client import Client
+
+
+def _check_rule(text: str) -> object:
+    # imported when a rule is first checked: the parser is not needed to start sitesync
+    from sitesync.workflows.rules import check_rule
+
+    return check_rule(text)
+
+
+# the composition root of what the core calls back: settings validate a site's preferred-content
+# rule through this hook (the settings import no workflow); the worker's per-loop steps are wired
+# by the client (``facade/base.py``)
+register_rule_check(_check_rule)
 
 __version__ = "0.1.0"
 __all__ = ["Client", "SitesyncError", "UserError", "__version__"]

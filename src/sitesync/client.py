@@ -27,16 +27,19 @@ from sitesync.facade.workflows import WorkflowsFacade
 
 
 class Client(
+    # a part that calls another part's methods derives from it (overview -> dashboard -> catalog ->
+    # workflows -> requests), so each part type-checks on its own; subclasses come before the parts
+    # they build on
+    OverviewFacade,
+    DashboardFacade,
+    CatalogFacade,
+    OperationsFacade,
+    WorkflowsFacade,
+    RequestsFacade,
     SetupFacade,
+    MigrationFacade,
     SettingsFacade,
     SettingsFormFacade,
-    CatalogFacade,
-    RequestsFacade,
-    WorkflowsFacade,
-    DashboardFacade,
-    OperationsFacade,
-    MigrationFacade,
-    OverviewFacade,
     FacadeBase,
 ):
     """See the module docstring; every public method is documented where it is defined."""

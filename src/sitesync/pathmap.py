@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sitesync.errors import PathTemplateError, SitesyncError
+from sitesync.machine_view import MachineView, ProjectView
 from sitesync.paths import RootedPath
 from sitesync.settings.models import PLATFORMS
-from sitesync.sites import MachineView, ProjectView
 
 _WINDOWS_RE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\|//)")
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from sitesync.errors import InvalidInputError, PathTemplateError
 from sitesync.hashing import DEFAULT_ALGORITHM, HashingReader, hash_file
+from sitesync.machine_view import SiteSpec
 from sitesync.paths import RootedPath
 from sitesync.providers.base import Provider
-from sitesync.sites import SiteSpec
 from sitesync.state.records import FileFacts, RepresentationKey
 from sitesync.state.schema import HERO_VERSION
 

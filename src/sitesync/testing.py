@@ -114,4 +114,4 @@ def provider_conformance_tests(
     params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, default=inspect.Parameter.empty) for p in wanted]
     test_conformance.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     test_conformance.__doc__ = f"The provider contract suite against {getattr(factory, '__name__', 'the factory')}."
-    return pytest.mark.parametrize("contract_item", names)(test_conformance)  # type: ignore[no-any-return]
+    return pytest.mark.parametrize("contract_item", names)(test_conformance)

@@ -59,6 +59,7 @@ class ApiClient:
         self, url: str | None = None, token: str | None = None, *, home: str | None = None, timeout: float = 30.0
     ) -> None:
         paths = machine_paths(home)
+        self.token: str | None
         self.url = (url or server_url(paths)).rstrip("/") + "/"
         if token:
             self.token, self.token_source = token, "the given token"

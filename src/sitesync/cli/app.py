@@ -112,26 +112,26 @@ def info(json: JsonOpt = False) -> None:
     with client() as c:
         data = c.info()
     if json:
-        print_json(data)
+        print_json(data.to_dict())
         return
     rows = [
-        ("site id", f"{data['site_id']}  (use 'local' in settings)"),
-        ("database", data["database"]),
-        ("local settings", data["local_settings_file"]),
-        ("data dir", data["data_dir"]),
-        ("local root", data["local_root"]),
-        ("site sync", "on" if data["sync_enabled"] else "OFF (only the studio site is used)"),
-        ("providers", ", ".join(data["providers"])),
+        ("site id", f"{data.site_id}  (use 'local' in settings)"),
+        ("database", data.database),
+        ("local settings", data.local_settings_file),
+        ("data dir", data.data_dir),
+        ("local root", data.local_root),
+        ("site sync", "on" if data.sync_enabled else "OFF (only the studio site is used)"),
+        ("providers", ", ".join(data.providers)),
     ]
     for key, value in rows:
         console.print(line((f"{key:<15}", "bold"), str(value)))
-    if data["projects"]:
+    if data.projects:
         t = table("project", "sync", "active site", "remote site")
-        for p in data["projects"]:
-            if "error" in p:
-                t.add_row(p["name"], styled("error", "red"), p["error"], "")
+        for p in data.projects:
+            if p.error is not None:
+                t.add_row(p.name, styled("error", "red"), p.error, "")
             else:
-                t.add_row(p["name"], "on" if p["sync_enabled"] else "off", p["active_site"], p["remote_site"])
+                t.add_row(p.name, "on" if p.sync_enabled else "off", p.active_site, p.remote_site)
         console.print(t)
 
 
@@ -589,26 +589,28 @@ def whereis(
     target: Annotated[str, typer.Argument(help="Representation id, catalog path or file path.")], json: JsonOpt = False
 ) -> None:
     """Where a representation or file has verified copies, and where they are on disk."""
+    from sitesync.facade.records import RepresentationWhereabouts
+
     with client() as c:
         data = c.whereis(target)
     if json:
-        print_json(data)
+        print_json(data.to_dict())
         return
-    if "representation" in data:
-        rep = data["representation"]
+    if isinstance(data, RepresentationWhereabouts):
+        rep = data.representation
         console.print(
             line((str(rep["id"]), "bold"), f" {rep['folder']}/{rep['product']}/{rep['version']}/{rep['name']}")
         )
         t = table("site", "status", "present", "location")
-        for s in data["sites"]:
-            t.add_row(s["site"], status_text(s["status"]), f"{s['present']}/{s['files']}", s["location"] or "-")
+        for s in data.sites:
+            t.add_row(s.site, status_text(s.status), f"{s.present}/{s.files}", s.location or "-")
         console.print(t)
         return
-    for f in data["files"]:
-        console.print(line((f["path"], "bold"), f"  (representation {f['representation_id']}, {f['project']})"))
+    for f in data.files:
+        console.print(line((f.path, "bold"), f"  (representation {f.representation_id}, {f.project})"))
         t = table("site", "status", "location")
-        for copy in f["copies"]:
-            t.add_row(copy["site"], status_text(copy["status"]), copy["location"] or "-")
+        for copy in f.copies:
+            t.add_row(copy.site, status_text(copy.status), copy.location or "-")
         console.print(t)
 
 
@@ -770,7 +772,7 @@ def run_with_progress(c: Client, worker: Worker, project: str | None = None, qui
     from sitesync.engine.report import RunReport
 
     view = c.view()
-    pairs = []
+    pairs: list[tuple[int, str]] = []
     for p in c.store.projects():
         if project and p.name != project:
             continue
@@ -988,7 +990,12 @@ def serve(
         raise InvalidInputError(f"invalid --log-level {log_level!r}: use debug, info, warning or error")
     _setup_logging(getattr(logging, level.upper()))
     with client() as c:
-        if wait_for_database(lambda: c.store.ping() or True, logging.getLogger("sitesync.serve")) is None:
+
+        def database_answers() -> bool:
+            c.store.ping()
+            return True
+
+        if wait_for_database(database_answers, logging.getLogger("sitesync.serve")) is None:
             return  # stopped while waiting for the database
         run_server(c, host=host, port=port, token=token, no_token=no_token, run_worker=not no_worker, log_level=level)
 

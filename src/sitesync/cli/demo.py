@@ -20,6 +20,7 @@ from sitesync.cli.app import _print_project_status, _print_report, run_with_prog
 from sitesync.cli.render import console, human_size, status_text, table
 from sitesync.client import Client
 from sitesync.errors import InvalidInputError
+from sitesync.facade.records import RepresentationWhereabouts
 
 MARKER = ".sitesync-demo"
 PROJECT = "demo"
@@ -119,9 +120,10 @@ def run_demo(directory: Path | None, frames: int = 120) -> None:
 
         console.print(Rule("where the render is"))
         where = c.whereis(str(render.representation_id))
+        assert isinstance(where, RepresentationWhereabouts)  # asked by representation id
         t = table("site", "status", "present", "location")
-        for s in where["sites"]:
-            t.add_row(s["site"], status_text(s["status"]), f"{s['present']}/{s['files']}", s["location"] or "-")
+        for s in where.sites:
+            t.add_row(s.site, status_text(s.status), f"{s.present}/{s.files}", s.location or "-")
         console.print(t)
 
         console.print(Rule())

@@ -93,7 +93,9 @@ def _command_section(path: tuple[str, ...], command: Any) -> list[str]:
 
 
 def root_options() -> list[Any]:
-    return [p for p in typer.main.get_command(app).params if p.param_type_name == "option" and not p.hidden]
+    # typer's parameters are its own click classes: ask for the option's ``hidden`` by name
+    params = typer.main.get_command(app).params
+    return [p for p in params if p.param_type_name == "option" and not getattr(p, "hidden", False)]
 
 
 # ---------------------------------------------------------------------- models

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.console import Console, Group
+    from rich.console import Console, Group, JustifyMethod
     from rich.table import Table
     from rich.text import Text
 
@@ -131,13 +131,17 @@ def table(*columns: str, title: str | None = None) -> Table:
 
     t = Table(title=title, title_justify="left", header_style="bold", show_edge=False, pad_edge=False)
     for col in columns:
-        justify = "right" if col in ("id", "files", "size", "priority", "attempts", "count", "present") else "left"
+        justify: JustifyMethod = (
+            "right" if col in ("id", "files", "size", "priority", "attempts", "count", "present") else "left"
+        )
         wide = col in ("representation", "location", "error", "file", "roots", "notes", "path")
         t.add_column(col, justify=justify, overflow="fold", no_wrap=not wide)
     return t
 
 
-def sync_progress_view(snapshot_fn: Callable[[], ProgressSnapshot], total_files: int, total_bytes: int):
+def sync_progress_view(
+    snapshot_fn: Callable[[], ProgressSnapshot], total_files: int, total_bytes: int
+) -> Callable[[], Group]:
     """A rich renderable factory showing overall files/bytes and each running transfer."""
     from rich.console import Group
     from rich.progress import (

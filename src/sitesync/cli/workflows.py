@@ -19,7 +19,7 @@ from sitesync.cli.render import console, err_console, human_size, line, print_js
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
-    from sitesync.workflows.sitecheck import ProgressUpdate
+    from sitesync.workflows.checks_common import ProgressUpdate
 
 LOG_LINE_SECONDS = 5.0
 PHASES = {"walk": "listing files", "hash": "hashing", "check": "checking records"}
@@ -161,16 +161,17 @@ def fsck(site: SiteArg, project: ProjectOpt = None, force: ForceOpt = False, jso
 
 def wait_progress_printer() -> Callable[[dict[str, Any]], None]:
     """A ``wait`` progress callback: a line on stderr when the state changes, at least every 30 s."""
-    last = [0.0, ""]
+    last_at, last_text = 0.0, ""
 
     def show(snap: dict[str, Any]) -> None:
+        nonlocal last_at, last_text
         text = (
             f"waiting for {len(snap['representations'])} representation(s) on {snap['site']}: "
             f"{snap['present']}/{snap['files']} files, {human_size(snap['bytes_present'])} of {human_size(snap['size'])}"
         )
         now = time.monotonic()
-        if text != last[1] or now - last[0] >= 30:
-            last[0], last[1] = now, text
+        if text != last_text or now - last_at >= 30:
+            last_at, last_text = now, text
             err_console.print(text, soft_wrap=True)
 
     return show

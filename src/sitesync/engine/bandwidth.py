@@ -44,8 +44,8 @@ from sitesync.providers.base import CAP_LOCAL_PATH, Provider
 from sitesync.settings.timetable import InForce, Rate, Timetable, human_rate
 
 if TYPE_CHECKING:
+    from sitesync.machine_view import MachineView
     from sitesync.settings.models import SystemSettings
-    from sitesync.sites import MachineView
 
 log = logging.getLogger("sitesync.bandwidth")
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 
 from sitesync.engine.planner import ALL, WORKER_PAUSE, choose_source, source_preference, work_plan
-from sitesync.sites import ProjectView
+from sitesync.machine_view import ProjectView
 
 # why a queue (or part of one) is not worked on now
 SYNC_OFF = "sync_off"

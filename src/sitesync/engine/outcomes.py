@@ -9,7 +9,7 @@ from __future__ import annotations
 from sitesync.engine.sitehealth import Backoff
 from sitesync.engine.transfer import TransferResult
 from sitesync.errors import RetryPolicy, SitesyncError, Verdict, decide
-from sitesync.sites import ProjectView
+from sitesync.machine_view import ProjectView
 from sitesync.state.records import ClaimedReplica, Outcome
 
 

@@ -11,13 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Set
 from dataclasses import dataclass
 
+from sitesync.machine_view import ProjectView
 from sitesync.settings.models import STUDIO
-from sitesync.sites import ProjectView
-
-ALL = "*"
-# In pauses, (WORKER_PAUSE, site id) pauses every worker on the machine with that site id.
-# Project names cannot start with '@', so it never matches a project.
-WORKER_PAUSE = "@worker"
+from sitesync.state.schema import ALL, WORKER_PAUSE
 
 
 def publish_targets(view: ProjectView, present_site: str) -> list[str]:
@@ -48,8 +44,10 @@ def is_paused(pauses: Set[tuple[str, str]], project: str, site: str) -> bool:
 
 
 def worker_paused(pauses: Set[tuple[str, str]], site_id: str) -> bool:
-    """Whether the workers of the machine with ``site_id`` are paused."""
-    return (WORKER_PAUSE, site_id) in pauses
+    """Whether the workers of the machine with ``site_id`` are paused: that machine's workers, or
+    everything (``pauses``: the store's ``pauses()``). The one definition: the worker, the dashboard's
+    project list, metrics and the API's health all ask here."""
+    return (WORKER_PAUSE, site_id) in pauses or (ALL, ALL) in pauses
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -53,7 +54,7 @@ class Progress:
         with self._lock:
             self._running[replica_id] = [path, site, source, size, 0, time.time()]
 
-    def counter(self, replica_id: int):
+    def counter(self, replica_id: int) -> Callable[[int], None]:
         entry = self._running[replica_id]
         lock = self._lock
 

@@ -40,9 +40,9 @@ from sitesync.errors import (
 )
 from sitesync.identity.content import Expected, Seen, Verdict, check_content
 from sitesync.identity.storage import usable_site
+from sitesync.machine_view import ProjectView, ProviderPool, SiteSpec
 from sitesync.paths import shown_path
 from sitesync.providers.base import Provider
-from sitesync.sites import ProjectView, ProviderPool, SiteSpec
 from sitesync.state.base import chunked
 from sitesync.state.physical import Holder
 from sitesync.state.records import RemovalItem, RemovalTicket

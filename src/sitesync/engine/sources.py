@@ -25,8 +25,8 @@ from sitesync.errors import (
 )
 from sitesync.identity.content import Expected, Seen, Verdict, check_content
 from sitesync.identity.storage import usable_site
+from sitesync.machine_view import SiteSpec
 from sitesync.providers.base import Provider
-from sitesync.sites import SiteSpec
 from sitesync.state.store import StateStore
 
 log = logging.getLogger("sitesync.worker")

@@ -35,15 +35,15 @@ from sitesync.engine.removal import finish_stale_removals
 from sitesync.engine.report import SYNC_EXIT_CODES, RunReport
 from sitesync.engine.sitehealth import SiteHealth
 from sitesync.engine.sources import diagnose
+from sitesync.engine.steps import StepContext, StepOwner, StepRegistry, WorkerStep
 from sitesync.engine.transfer import Expected, copy_verified, seen_of
 from sitesync.engine.wake import WakeListener
 from sitesync.errors import SitesyncError, SiteUnavailableError, StorageError
 from sitesync.identity.storage import usable_site
+from sitesync.machine_view import MachineView, ProjectView, ProviderPool, alternative_closure
 from sitesync.providers.base import Provider
-from sitesync.sites import MachineView, ProjectView, ProviderPool, alternative_closure
 from sitesync.state.records import ClaimedReplica, Outcome
 from sitesync.state.store import StateStore
-from sitesync.workflows.preferred import PreferredContent
 
 if TYPE_CHECKING:
     from sitesync.state.notify import NotificationRelay
@@ -100,6 +100,7 @@ class Worker:
         pool: ProviderPool | None = None,
         notifications: NotificationRelay | None = None,
         bandwidth: MachineBandwidth | None = None,
+        steps: StepRegistry | None = None,
     ) -> None:
         self.store = store
         self._load_view = load_view
@@ -136,7 +137,10 @@ class Worker:
         self._idle_since = time.monotonic()
         self._avg_size = 1024 * 1024
         self.report = RunReport()
-        self.preferred = PreferredContent(store, self.worker_id, paced=not self.options.once)
+        # per-loop steps the client wired up (engine/steps.py: preferred content...)
+        self.steps: dict[str, WorkerStep] = (steps or StepRegistry()).build(
+            StepOwner(store, self.worker_id, self.options.once)
+        )
 
     # ------------------------------------------------------------------ control
 
@@ -228,12 +232,25 @@ class Worker:
                     out.add((project_id, plan.target))
         return out
 
+    def _run_steps(self) -> bool:
+        """Every registered step once; True when one of them queued work."""
+        if not self.steps:
+            return False
+        ctx = StepContext(self.view, self._views, self._project_ids, self.options.targets)
+        queued = False
+        for name, step in self.steps.items():
+            try:
+                queued |= step.run(ctx)
+            except Exception:  # a step must never stop the worker
+                log.exception("worker step %s failed; trying again next turn", name)
+        return queued
+
     def _step(self, pool: cf.ThreadPoolExecutor) -> int | None:
         """One turn of the loop. Returns how many files were claimed, or None if it did not look."""
         now = time.monotonic()
         self._refresh()
-        if self.preferred.step(self.view, self._views, self._project_ids, self.options.targets):
-            self._idle.clear()  # preferred-content rules queued work
+        if self._run_steps():
+            self._idle.clear()  # a step (preferred-content rules...) queued work
         if now - self._last_reclaim >= HEARTBEAT_SECONDS:
             self._last_reclaim = now
             # silence is judged only once our own heartbeats got through for a whole timeout
@@ -475,8 +492,8 @@ class Worker:
             )
         except TransferCancelled:
             return make_outcome(claim, view, "release", source=job.source)
-        except Exception as exc:
-            exc = self._diagnose(job, exc)  # the source copy gone or changed? (engine/sources.py)
+        except Exception as raised:
+            exc = self._diagnose(job, raised)  # the source copy gone or changed? (engine/sources.py)
             if not isinstance(exc, SitesyncError):
                 log.exception("unexpected error transferring %s to %s", claim.path, claim.site)
             return failure_outcome(job.claim, job.project, job.source, exc, time.monotonic() - started)
@@ -585,23 +602,27 @@ class Worker:
             return batch
         out = []
         for o in batch:
-            provider, job = written.get(o.replica_id, (None, None))
-            exc = own = None
-            if provider is not None and job is not None:
+            pair = written.get(o.replica_id)
+            if pair is not None:
+                provider, job = pair
                 own = uncommitted.get((id(provider), job.target_path))
-                exc = failed.get(id(provider)) or own
-            if provider is not None and job is not None and exc is not None:
-                self.report.transferred -= 1
-                self.report.bytes -= o.bytes
-                reason = str(exc) if isinstance(exc, SitesyncError) else f"{type(exc).__name__}: {exc}"
-                failure: Exception = StorageError(f"the copy could not be made durable: {reason}", site=provider.site)
-                if isinstance(exc, SiteUnavailableError):
-                    failure = SiteUnavailableError(str(failure), site=provider.site)
-                elif exc is own and isinstance(exc, SitesyncError):
-                    failure = exc  # the provider's own verdict on that copy (a file appeared at its target...)
-                o = self._result(
-                    failure_outcome(job.claim, job.project, job.source, failure, o.duration), job, shown=False
-                )
+                problem = failed.get(id(provider)) or own
+                if problem is not None:
+                    self.report.transferred -= 1
+                    self.report.bytes -= o.bytes
+                    reason = (
+                        str(problem) if isinstance(problem, SitesyncError) else f"{type(problem).__name__}: {problem}"
+                    )
+                    failure: Exception = StorageError(
+                        f"the copy could not be made durable: {reason}", site=provider.site
+                    )
+                    if isinstance(problem, SiteUnavailableError):
+                        failure = SiteUnavailableError(str(failure), site=provider.site)
+                    elif problem is own and isinstance(problem, SitesyncError):
+                        failure = problem  # the provider's own verdict on that copy (a file appeared at its target...)
+                    o = self._result(
+                        failure_outcome(job.claim, job.project, job.source, failure, o.duration), job, shown=False
+                    )
             out.append(o)
         return out
 

@@ -9,10 +9,12 @@ from typing import Any, Self
 
 from sitesync import redaction
 from sitesync.engine.removal import Removal
+from sitesync.engine.steps import StepRegistry
 from sitesync.engine.wake import notify_workers
 from sitesync.engine.worker import new_worker_id
 from sitesync.errors import SitesyncError
-from sitesync.facade.common import _user
+from sitesync.facade.common import _rep_id, _user
+from sitesync.machine_view import MachineView, ProjectView, ProviderPool, alternative_closure
 from sitesync.private import FILE_MODE, FOLDER_MODE, tighten
 from sitesync.settings.layers import SettingsDocuments
 from sitesync.settings.machine import (
@@ -22,12 +24,20 @@ from sitesync.settings.machine import (
     site_id,
 )
 from sitesync.settings.models import LocalSettings
-from sitesync.sites import MachineView, ProjectView, ProviderPool, alternative_closure
 from sitesync.state.database import mask_url, sqlite_file, sqlite_paths
 from sitesync.state.records import RepresentationRow
 from sitesync.state.store import StateStore
+from sitesync.workflows.preferred import PreferredContent
 
 log = logging.getLogger("sitesync")
+
+
+def default_worker_steps() -> StepRegistry:
+    """The steps each worker of a client runs every loop turn (``engine/steps.py``); a client's
+    ``worker_steps`` starts as these, and more can be registered on it."""
+    steps = StepRegistry()
+    steps.register("preferred_content", PreferredContent.for_worker)
+    return steps
 
 
 class FacadeBase:
@@ -45,6 +55,7 @@ class FacadeBase:
         self.actor = actor or f"{_user()}@{self.site_id}"
         self._store: StateStore | None = None
         self._pool = ProviderPool()
+        self.worker_steps: StepRegistry = default_worker_steps()
 
     @property
     def store(self) -> StateStore:
@@ -124,6 +135,9 @@ class FacadeBase:
         return told
 
     # ------------------------------------------------------------------ shared by the parts
+
+    def representation(self, rep_id: int) -> RepresentationRow:
+        return self.store.representation(_rep_id(rep_id))
 
     def _rep_view(self, rep_id: int) -> tuple[RepresentationRow, ProjectView]:
         rep = self.representation(rep_id)

@@ -14,28 +14,36 @@ from sitesync.errors import (
     SitesyncError,
     StorageError,
 )
-from sitesync.facade.base import FacadeBase
 from sitesync.facade.common import (
     _check_priority,
     _location,
     _rep_dict,
-    _rep_id,
     _summary_dict,
     check_count,
 )
+from sitesync.facade.records import (
+    Copy,
+    FilesWhereabouts,
+    FileWhereabouts,
+    RepresentationWhereabouts,
+    SiteWhereabouts,
+    Whereabouts,
+)
+from sitesync.facade.setup import SetupFacade
+from sitesync.facade.workflows import WorkflowsFacade
 from sitesync.hashing import DEFAULT_ALGORITHM
 from sitesync.identity.locations import PublishTarget, copy_target, refuse_taken_paths
 from sitesync.identity.storage import usable_site
+from sitesync.machine_view import ProjectView, SiteSpec
 from sitesync.paths import RootedPath, relative_to_base
 from sitesync.providers.base import Provider
 from sitesync.publishing import PlacedFile, check_key, copy_into_site, hash_in_place, place_files
 from sitesync.settings.models import STUDIO
-from sitesync.sites import SiteSpec
-from sitesync.state.records import FileFacts, PublishResult, RepresentationRow
-from sitesync.status import summarize_site_state
+from sitesync.state.records import FileFacts, PublishResult
+from sitesync.status_rollup import summarize_site_state
 
 
-class CatalogFacade(FacadeBase):
+class CatalogFacade(WorkflowsFacade, SetupFacade):
     def publish(
         self,
         project: str,
@@ -118,9 +126,6 @@ class CatalogFacade(FacadeBase):
                 raise InvalidInputError(f"{p.source} changed while it was being published; publish it again")
             facts[p.template] = dataclasses.replace(facts[p.template], mtime=now.mtime, ref=now.ref)
         return facts
-
-    def representation(self, rep_id: int) -> RepresentationRow:
-        return self.store.representation(_rep_id(rep_id))
 
     def status(
         self,
@@ -211,7 +216,7 @@ class CatalogFacade(FacadeBase):
         dst = view.site(view.active_site if target is None else self.view().normalize_site(target))
         return {base: dst.roots[root] for root, base in sorted(src.roots.items()) if root in dst.roots}
 
-    def whereis(self, target: str) -> dict[str, Any]:
+    def whereis(self, target: str) -> Whereabouts:
         """Where a representation (by id) or a file (by catalog path or OS path) has verified copies."""
         text = str(target).strip()
         if text.isdigit():
@@ -225,18 +230,17 @@ class CatalogFacade(FacadeBase):
             view = self.view()
             for p in self.store.projects():
                 try:
-                    pv = view.project(p.name)
+                    project_view = view.project(p.name)
                 except SitesyncError:
                     continue
-                for spec in pv.sites.values():
+                for spec in project_view.sites.values():
                     if spec.provider != "local_drive":
                         continue
                     for root, base in spec.roots.items():
                         rel = relative_to_base(abspath, base)
                         if rel is not None:
                             files.extend(self.store.files_by_path(f"{{root[{root}]}}/{rel}"))
-            seen = set()
-            files = [f for f in files if not (f.id in seen or seen.add(f.id))]
+            files = list({f.id: f for f in files}.values())  # each file once, in the order found
         if not files:
             raise NotFoundError(
                 f"no published file matches {text!r}; give a representation id, a catalog path or a path under a site root"
@@ -247,24 +251,19 @@ class CatalogFacade(FacadeBase):
         view = self.view()
         for f in files:
             rep = reps[f.representation_id]
+            pv: ProjectView | None
             try:
                 pv = view.project(rep.project)
             except SitesyncError:
                 pv = None
-            out.append(
-                {
-                    "path": f.path,
-                    "representation_id": rep.id,
-                    "project": rep.project,
-                    "copies": [
-                        {"site": r.site, "status": r.status, "location": _location(pv, r.site, f.path)}
-                        for r in sorted(replicas.get(f.id, []), key=lambda x: x.site)
-                    ],
-                }
-            )
-        return {"files": out}
+            copies = [
+                Copy(r.site, r.status, _location(pv, r.site, f.path))
+                for r in sorted(replicas.get(f.id, []), key=lambda x: x.site)
+            ]
+            out.append(FileWhereabouts(f.path, rep.id, rep.project, copies))
+        return FilesWhereabouts(out)
 
-    def _whereis_representation(self, rep_id: int) -> dict[str, Any]:
+    def _whereis_representation(self, rep_id: int) -> RepresentationWhereabouts:
         rep = self.representation(rep_id)
         pv = self.project_view(rep.project)
         summary = self.store.summarize([rep])[0]
@@ -275,13 +274,6 @@ class CatalogFacade(FacadeBase):
             location = _location(pv, name, first) if first else None
             if location and len(files) > 1:
                 location = os.path.dirname(location) if "/" in location or os.sep in location else location
-            sites.append(
-                {
-                    "site": name,
-                    "status": summarize_site_state(state, rep.file_count),
-                    "present": state.counts.get("present", 0),
-                    "files": rep.file_count,
-                    "location": location,
-                }
-            )
-        return {"representation": _rep_dict(rep), "sites": sites}
+            status = summarize_site_state(state, rep.file_count)
+            sites.append(SiteWhereabouts(name, status, state.counts.get("present", 0), rep.file_count, location))
+        return RepresentationWhereabouts(_rep_dict(rep), sites)

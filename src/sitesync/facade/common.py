@@ -13,16 +13,16 @@ from sitesync.errors import (
     SitesyncError,
     UserError,
 )
+from sitesync.machine_view import SECRET_MASK, ProjectView
 from sitesync.paths import check_root_name
 from sitesync.settings.models import (
     ANY_PLATFORM,
     PLATFORMS,
 )
 from sitesync.settings.validation import parse_cli_value
-from sitesync.sites import SECRET_MASK, ProjectView
 from sitesync.state.queries import RepresentationSummary
 from sitesync.state.records import RepresentationRow
-from sitesync.status import summarize_site_state
+from sitesync.status_rollup import summarize_site_state
 
 PRIORITY_MIN, PRIORITY_MAX = 1, 1000
 MAX_ID = 2**63 - 1  # ids are 64-bit integers in both databases

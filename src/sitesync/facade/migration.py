@@ -11,11 +11,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from sitesync.errors import InvalidInputError, InvalidSettingError
-from sitesync.facade.base import FacadeBase
+from sitesync.facade.settings import SettingsFacade
 from sitesync.settings.machine import save_local_settings
 from sitesync.settings.models import LocalSettings
 from sitesync.settings.validation import deep_merge, describe_validation_error
-from sitesync.workflows.sitecheck import ProgressFn
+from sitesync.workflows.checks_common import ProgressFn
 
 # sitesync.migration is imported by the methods: every other command starts without it
 
@@ -38,7 +38,7 @@ def parse_site_map(items: Sequence[str] | Mapping[str, str] | None) -> dict[str,
     return out
 
 
-class MigrationFacade(FacadeBase):
+class MigrationFacade(SettingsFacade):
     def import_openpype_settings(
         self, text: str, *, project: str | None = None, dry_run: bool = False, apply_local: bool = False
     ) -> dict[str, Any]:

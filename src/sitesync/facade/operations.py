@@ -8,15 +8,15 @@ from typing import Any
 
 from sitesync.engine.bandwidth import BandwidthLimits, MachineBandwidth
 from sitesync.errors import InvalidInputError, NotFoundError, UserError
-from sitesync.facade.base import FacadeBase
+from sitesync.facade.workflows import WorkflowsFacade
+from sitesync.machine_view import MachineView
 from sitesync.settings.models import PLATFORMS
-from sitesync.sites import MachineView
 from sitesync.workflows import wait as wait_flow
 
 PLAN_LIMIT_MAX = 10_000
 
 
-class OperationsFacade(FacadeBase):
+class OperationsFacade(WorkflowsFacade):
     def bandwidth(self) -> dict[str, Any]:
         """This machine's bandwidth limits in force now (its own and each site's, from their
         timetables) and the current rate of every worker process on this machine through each."""

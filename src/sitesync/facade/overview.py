@@ -9,8 +9,7 @@ import time
 from collections.abc import Mapping, Set
 from typing import Any
 
-from sitesync import syncqueue
-from sitesync.facade.base import FacadeBase
+from sitesync.facade.dashboard import DashboardFacade
 from sitesync.providers.base import CAP_USAGE, Provider, Usage, effective_capabilities
 from sitesync.providers.registry import provider_class
 from sitesync.settings.models import STUDIO
@@ -37,7 +36,7 @@ def state_order(counts: Mapping[str, int]) -> list[str]:
     return known + sorted(set(counts) - set(known))
 
 
-class OverviewFacade(FacadeBase):
+class OverviewFacade(DashboardFacade):
     def queue_overview(self, project: str, *, snapshot: Any = None) -> dict[str, Any]:
         """Representations of ``project`` per overall state (``none``: no copy or request
         anywhere), and the transfers in progress: files, bytes done of their total, the worker's
@@ -47,7 +46,7 @@ class OverviewFacade(FacadeBase):
         states = [{"state": name, "count": counts.get(name, 0)} for name in state_order(counts)]
         states.append({"state": "none", "count": max(0, total - sum(counts.values()))})
         sites = list(self.project_view(project).sites)
-        live = syncqueue.in_flight_by_pair(self, snapshot)  # type: ignore[arg-type]
+        live = self._in_flight_by_pair(snapshot)
         files = done = size = 0
         pairs = self.store.transfers_in_progress(prow.id, sites)
         for pair in pairs:
@@ -109,6 +108,7 @@ class OverviewFacade(FacadeBase):
             ]
             transfer, failure = latest.get((name, "transfer")), latest.get((name, "failure"))
             backed_off = (backoff or {}).get((project, name))
+            health: dict[str, Any]
             if not spec.reachable:
                 health = {"state": "elsewhere", "reason": spec.reason, "until": None}
             elif backed_off is not None:
@@ -150,7 +150,7 @@ class OverviewFacade(FacadeBase):
     def site_usage(self, name: str, project: str | None = None) -> dict[str, Any]:
         """Free and total bytes of a site's storage where its provider can tell (asked now, for
         at most a few seconds)."""
-        site, available, usage, reason = syncqueue.ask_provider(self, name, project, _usage)  # type: ignore[arg-type]
+        site, available, usage, reason = self._ask_provider(name, project, _usage)
         known = isinstance(usage, Usage)
         return {
             "site": site,
@@ -167,8 +167,7 @@ class OverviewFacade(FacadeBase):
         ids: list[int] = []
         total = 0
         while len(ids) < limit:
-            page = syncqueue.queue_page(
-                self,  # type: ignore[arg-type]
+            page = self.sync_queue(
                 project,
                 **filters,
                 sort="id",
@@ -176,9 +175,9 @@ class OverviewFacade(FacadeBase):
                 offset=len(ids),
                 limit=min(_BULK_PAGE, limit - len(ids)),
             )
-            total = page["total"]
-            ids += [item["id"] for item in page["items"]]
-            if len(page["items"]) < page["limit"] or len(ids) >= total:
+            total = page.total
+            ids += [item.id for item in page.items]
+            if len(page.items) < page.limit or len(ids) >= total:
                 break
         return total, ids
 

@@ -16,8 +16,8 @@ from sitesync.errors import (
 )
 from sitesync.facade.base import FacadeBase
 from sitesync.facade.common import _check_priority, check_count
+from sitesync.machine_view import ProjectView
 from sitesync.settings.models import STUDIO
-from sitesync.sites import ProjectView
 from sitesync.state.records import RepresentationRow
 from sitesync.state.store import ALL
 
@@ -197,7 +197,7 @@ class RequestsFacade(FacadeBase):
         )
         wake = WakeListener(self.paths.wake_dir) if listen else None
         notifications = self.store.notification_relay(wake.set) if wake is not None else None
-        return Worker(self.store, self.view, options, wake=wake, notifications=notifications)
+        return Worker(self.store, self.view, options, wake=wake, notifications=notifications, steps=self.worker_steps)
 
     def sync_once(self, project: str | None = None, **kwargs: Any) -> Any:
         """Run the engine until no due work is left (what ``sitesync sync --once`` does)."""

@@ -14,7 +14,8 @@ from sitesync.facade.common import (
     LOCAL_TOP_KEYS,
     _unmask,
 )
-from sitesync.secrets import delete_from_keyring, store_in_keyring
+from sitesync.machine_view import SECRET_MASK, MachineView, mask_secrets
+from sitesync.secretrefs import delete_from_keyring, store_in_keyring
 from sitesync.settings.layers import (
     SYSTEM_SCOPE,
     check_absolute_roots,
@@ -51,7 +52,6 @@ from sitesync.settings.validation import (
     set_dotted,
     split_key,
 )
-from sitesync.sites import SECRET_MASK, MachineView, mask_secrets
 
 
 class SettingsFacade(FacadeBase):
@@ -166,14 +166,14 @@ class SettingsFacade(FacadeBase):
         current = docs.default_project if name == DEFAULT_PROJECT else docs.projects.get(name, {})
         doc = set_dotted(current, key, value)
         _refuse_local_only(project_local_only(current, docs.system), project_local_only(doc, docs.system))
-        system = docs.system_settings()
+        system_settings = docs.system_settings()
         overlay = self._local_overlay()
-        validate_project(name, doc, docs.default_project, system, overlay)
+        validate_project(name, doc, docs.default_project, system_settings, overlay)
         if name == DEFAULT_PROJECT:
             # every project inherits the default: it must stay valid for all of them
             for pname, pdoc in docs.projects.items():
                 try:
-                    validate_project(pname, pdoc, doc, system, overlay)
+                    validate_project(pname, pdoc, doc, system_settings, overlay)
                 except InvalidSettingError as exc:
                     raise InvalidSettingError(f"{exc} (in project {pname!r}, which inherits this default)") from None
         self.store.put_settings({project_scope(name): doc}, self.actor)

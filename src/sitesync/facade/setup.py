@@ -19,7 +19,9 @@ from sitesync.facade.common import (
     parse_assignments,
     parse_roots,
 )
+from sitesync.facade.records import MachineInfo, ProjectInfo
 from sitesync.identity.storage import check_site_storage
+from sitesync.machine_view import MachineView, ProjectView, mask_secrets
 from sitesync.providers.base import CAP_LOCAL_PATH
 from sitesync.providers.registry import provider_class, provider_names
 from sitesync.settings.layers import (
@@ -37,38 +39,31 @@ from sitesync.settings.models import (
     check_site_name,
 )
 from sitesync.settings.scopes import destination_message, destination_problems, local_only_options
-from sitesync.sites import MachineView, ProjectView, mask_secrets
 from sitesync.state.store import ALL
 
 
 class SetupFacade(FacadeBase):
-    def info(self) -> dict[str, Any]:
+    def info(self) -> MachineInfo:
+        """This machine's site id, the database, config paths, and each project's active/remote site."""
         view = self.view()
         projects = []
         for p in self.store.projects():
             try:
                 pv = view.project(p.name)
-                projects.append(
-                    {
-                        "name": p.name,
-                        "sync_enabled": pv.sync_enabled,
-                        "active_site": pv.active_site,
-                        "remote_site": pv.remote_site,
-                    }
-                )
+                projects.append(ProjectInfo(p.name, pv.sync_enabled, pv.active_site, pv.remote_site))
             except SitesyncError as exc:
-                projects.append({"name": p.name, "error": str(exc)})
-        return {
-            "site_id": self.site_id,
-            "database": self.store.display_url,
-            "config_dir": str(self.paths.config_dir),
-            "local_settings_file": str(self.paths.local_settings_file),
-            "data_dir": str(self.paths.data_dir),
-            "local_root": view.local.local_root or str(self.paths.default_local_root),
-            "sync_enabled": view.system.enabled,
-            "providers": provider_names(),
-            "projects": projects,
-        }
+                projects.append(ProjectInfo(p.name, error=str(exc)))
+        return MachineInfo(
+            site_id=self.site_id,
+            database=self.store.display_url,
+            config_dir=str(self.paths.config_dir),
+            local_settings_file=str(self.paths.local_settings_file),
+            data_dir=str(self.paths.data_dir),
+            local_root=view.local.local_root or str(self.paths.default_local_root),
+            sync_enabled=view.system.enabled,
+            providers=list(provider_names()),
+            projects=projects,
+        )
 
     def create_project(self, name: str, roots: Sequence[str] | dict[str, Any]) -> dict[str, Any]:
         if not PROJECT_NAME_RE.match(name) or name == DEFAULT_PROJECT:
@@ -224,8 +219,8 @@ class SetupFacade(FacadeBase):
     ) -> dict[str, Any]:
         """Run the provider contract suite against a site as this machine sees it for ``project``
         (default: the first project, else the default project), in a scratch folder below ``root``
-        (default: the site's first root) that is removed afterwards. See ``sitesync.site_checks``."""
-        from sitesync.site_checks import run_site_test
+        (default: the site's first root) that is removed afterwards. See ``sitesync.site_contract``."""
+        from sitesync.site_contract import run_site_test
 
         if project is None:
             names = [p.name for p in self.store.projects()]

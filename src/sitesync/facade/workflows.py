@@ -10,20 +10,20 @@ from sitesync.errors import (
     NotFoundError,
     StorageError,
 )
-from sitesync.facade.base import FacadeBase
 from sitesync.facade.common import (
     _rep_dict,
     _rep_id,
 )
+from sitesync.facade.requests import RequestsFacade
 from sitesync.workflows import clear as clear_flow
 from sitesync.workflows import preferred as preferred_flow
 from sitesync.workflows import wait as wait_flow
+from sitesync.workflows.checks_common import ProgressFn
 from sitesync.workflows.fsck import fsck_site
-from sitesync.workflows.sitecheck import ProgressFn
 from sitesync.workflows.validate import validate_site
 
 
-class WorkflowsFacade(FacadeBase):
+class WorkflowsFacade(RequestsFacade):
     def _check_links(self, project_id: int, key: Any, links: Sequence[int] | None) -> list[int] | None:
         if links is None:
             return None

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from sitesync.errors import ConflictError, InvalidInputError, SitesyncError
 from sitesync.hashing import hash_file
 from sitesync.identity.content import Seen, hash_stored
+from sitesync.machine_view import MachineView, SiteSpec
 from sitesync.providers.base import Provider
-from sitesync.sites import MachineView, SiteSpec
 from sitesync.state.physical import TakenPath
 from sitesync.state.records import FileFacts, RepresentationKey
 from sitesync.state.store import StateStore
@@ -81,7 +81,7 @@ def refuse_taken_paths(
 def _site_mappings(store: StateStore, machine: MachineView, site: str) -> list[tuple[int, str, str]]:
     """Every (project id, root name, real base folder) mapping of a file-system ``site`` on this
     machine: a real path below a base is that root's catalog path in that project."""
-    out = []
+    out: list[tuple[int, str, str]] = []
     for project in store.projects():
         try:
             spec = machine.project(project.name).sites.get(site)

@@ -32,8 +32,8 @@ from typing import Protocol
 
 from sitesync.errors import StorageError, StorageIdentityError
 from sitesync.identity.markers import Marker, marker_location, markers_above, read_marker, write_marker
+from sitesync.machine_view import SiteSpec
 from sitesync.providers.base import Provider
-from sitesync.sites import SiteSpec
 
 OK = "ok"
 MARKED = "marked"  # first use: a marker was written now

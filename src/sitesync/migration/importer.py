@@ -21,17 +21,17 @@ from typing import Any
 
 from sitesync.errors import SitesyncError, UserError
 from sitesync.hashing import DEFAULT_ALGORITHM
+from sitesync.machine_view import ProjectView, ProviderPool
 from sitesync.migration.records import ImportedRepresentation, ImportedSite, Report
 from sitesync.paths import RootedPath
 from sitesync.providers.base import Provider
 from sitesync.publishing import check_key
 from sitesync.settings.models import LOCAL, SITE_NAME_RE, STUDIO
-from sitesync.sites import ProjectView, ProviderPool
-from sitesync.state.catalog import DEFAULT_PRIORITY
 from sitesync.state.imports import RepresentationImport, SiteImport
 from sitesync.state.records import FileFacts, RepresentationKey
+from sitesync.state.schema import DEFAULT_PRIORITY
 from sitesync.state.store import StateStore
-from sitesync.workflows.sitecheck import ByteCounter, ProgressFn, Reporter, describe_error, hash_copy
+from sitesync.workflows.checks_common import ByteCounter, ProgressFn, Reporter, describe_error, hash_copy
 
 PRIORITY_MIN, PRIORITY_MAX = 1, 1000
 WRITE_BATCH = 100  # representations registered per transaction

@@ -48,7 +48,7 @@ def read_lines(lines: Iterable[str], report: Report, retry_count: int) -> Iterat
         report.documents += 1
         try:
             doc = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             report.problem(f"line {number}", f"not a JSON document ({exc.msg} at column {exc.colno})")
             continue
         if not isinstance(doc, dict):

@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sitesync.machine_view import SECRET_MASK
 from sitesync.settings.models import DEFAULT_PROJECT, LOCAL, PLATFORMS, STUDIO
 from sitesync.settings.validation import deep_merge, looks_secret
-from sitesync.sites import SECRET_MASK
 
 DEFAULT_KEYS = ("__default_project__", "__default__", "default")
 PROVIDERS = {"local_drive", "gdrive", "dropbox", "sftp", "rclone"}

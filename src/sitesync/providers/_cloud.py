@@ -69,14 +69,15 @@ def platform_path(value: PlatformPath | None, *, site: str, key: str) -> str | N
     if value is None:
         return None
     if isinstance(value, str):
-        chosen: str | None = value
+        chosen = value
     else:
         platform = current_platform()
-        chosen = value.get(platform) or value.get(ANY_PLATFORM)
-        if chosen is None:
+        found = value.get(platform) or value.get(ANY_PLATFORM)
+        if found is None:
             raise SiteUnavailableError(
                 f"site {site}: option {key} has no path for {platform}; add one with `sitesync settings set`", site=site
             )
+        chosen = found
     return expand_placeholders(chosen, site=site, key=key)
 
 

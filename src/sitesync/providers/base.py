@@ -52,6 +52,7 @@ reference (``docs/reference.md``) and the refusal, and appear in the JSON schema
 from __future__ import annotations
 
 import abc
+import builtins
 import enum
 import functools
 import inspect
@@ -64,7 +65,7 @@ from typing import Any, BinaryIO, ClassVar, NamedTuple, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from sitesync.errors import NotSupportedError, PermanentStorageError
-from sitesync.secrets import reveal as reveal  # for provider packages: one import for the contract
+from sitesync.secretrefs import reveal as reveal  # for provider packages: one import for the contract
 
 
 class Capability(enum.StrEnum):
@@ -364,7 +365,7 @@ class Provider(abc.ABC):
         way after all: the engine streams it through ``write`` instead."""
         raise NotSupportedError(f"provider {self.name} cannot copy from a local path", site=self.site)
 
-    def stat_many(self, paths: list[str]) -> list[Entry | None]:
+    def stat_many(self, paths: builtins.list[str]) -> builtins.list[Entry | None]:
         """``stat`` of each path, in order (providers that can do it faster per folder override it)."""
         return [self.stat(path) for path in paths]
 
@@ -402,7 +403,7 @@ class Provider(abc.ABC):
             return None
         return StatEntry(path, entry.size, mtime_to_ns(entry.mtime), file_id_of(entry), False)
 
-    def open_for_writing(self, paths: list[str]) -> set[str]:
+    def open_for_writing(self, paths: builtins.list[str]) -> set[str]:
         """The paths among ``paths`` that another process holds open for writing right now, where
         the storage can tell (``local_drive`` on Linux: ``/proc``); an empty set where it cannot.
         Change detection leaves such files for a later scan."""
@@ -427,7 +428,7 @@ class Provider(abc.ABC):
 
         self.write(path, io.BytesIO(data), len(data), lambda: None)
 
-    def folders_above(self, base: str) -> list[str]:
+    def folders_above(self, base: str) -> builtins.list[str]:
         """The folders enclosing a root's base location, nearest first, where another site's marker
         would mean this root lies inside that site's storage. Default: the parents of ``base`` in
         the provider's ``/``-separated namespace."""
@@ -444,7 +445,7 @@ class Provider(abc.ABC):
         """Like ``read_small`` for a marker in a folder above the roots (``folders_above``)."""
         return self.read_small(path, limit)
 
-    def sweep_leftovers(self, prefix: str, older_than: float = LEFTOVER_AGE_SECONDS) -> list[str]:
+    def sweep_leftovers(self, prefix: str, older_than: float = LEFTOVER_AGE_SECONDS) -> builtins.list[str]:
         """Remove what interrupted writes left below the folder ``prefix`` and that is older than
         ``older_than`` seconds: temporary files, unfinished multipart uploads. Returns what was
         removed (paths, or ``path (unfinished upload)``). Providers whose writes leave nothing

@@ -28,6 +28,7 @@ import os
 import platform
 import stat
 from collections.abc import Iterator
+from typing import Any
 
 from sitesync.errors import PathEscapeError
 
@@ -49,9 +50,9 @@ class _Kernel:
 
     def __init__(self) -> None:
         number = _SYS_OPENAT2.get(platform.machine()) if os.name == "posix" and platform.system() == "Linux" else None
-        self.number = number
+        self.number: int = number or 0
         self.available = number is not None
-        self._syscall = None
+        self._syscall: Any = None
         if self.available:
             try:
                 libc = ctypes.CDLL(None, use_errno=True)

@@ -23,11 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from sitesync.errors import NotSupportedError, StorageError, VerificationError
 from sitesync.hashing import HashingReader, new_hasher
 from sitesync.providers.base import Capability, Provider, Usage
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,8 @@ def check_atomic_visibility(p: Provider, base: str) -> None:
         def readable(self) -> bool:
             return True
 
-        def readinto(self, buf: bytearray | memoryview) -> int:
+        def readinto(self, buffer: WriteableBuffer) -> int:
+            buf = memoryview(buffer).cast("B")
             if self.sent >= 2 * 1024 * 1024:
                 return 0
             if self.sent >= 1024 * 1024 and not gate.is_set():
@@ -299,7 +303,8 @@ def check_source_error_passes_through(p: Provider, base: str) -> None:
         def readable(self) -> bool:
             return True
 
-        def readinto(self, buf: bytearray | memoryview) -> int:
+        def readinto(self, buffer: WriteableBuffer) -> int:
+            buf = memoryview(buffer).cast("B")
             if self.sent >= 1024 * 1024:
                 raise SourceFailed("the source broke")
             n = min(len(buf), 64 * 1024)

@@ -21,6 +21,7 @@ rerouted by a ``requests`` transport adapter.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 import threading
@@ -48,7 +49,7 @@ from sitesync.providers.base import (
     ReadableStream,
     Usage,
 )
-from sitesync.secrets import reveal
+from sitesync.secretrefs import reveal
 
 T = TypeVar("T")
 MIB = 1024 * 1024
@@ -107,10 +108,10 @@ def _reroute_adapter(target: str) -> Any:
     import requests
 
     class Reroute(requests.adapters.HTTPAdapter):
-        def send(self, request: Any, **kwargs: Any) -> Any:
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
             parts = urllib.parse.urlsplit(request.url)
             request.url = target.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
-            return super().send(request, **kwargs)
+            return super().send(request, *args, **kwargs)
 
     return Reroute()
 
@@ -185,7 +186,7 @@ class DropboxProvider(Provider):
             if not result.has_more:
                 break
             result = self._call(
-                lambda cursor=result.cursor: admin.team_team_folder_list_continue(cursor), "list team folders"
+                functools.partial(admin.team_team_folder_list_continue, result.cursor), "list team folders"
             )
         if len(folders) != 1:
             found = "no" if not folders else str(len(folders))
@@ -441,9 +442,7 @@ class DropboxProvider(Provider):
                 yield self._entry(f"{head}/{rel}", meta)
             if not result.has_more:
                 return
-            result = self._call(
-                lambda cursor=result.cursor: client.files_list_folder_continue(cursor), f"list {prefix}"
-            )
+            result = self._call(functools.partial(client.files_list_folder_continue, result.cursor), f"list {prefix}")
 
     def close(self) -> None:
         with self._lock:

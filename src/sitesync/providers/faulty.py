@@ -21,6 +21,7 @@ can notice; an empty file cannot be damaged), and ``slow_read_bytes_per_second``
 
 from __future__ import annotations
 
+import builtins
 import errno
 import io
 import random
@@ -196,7 +197,7 @@ class FaultyProvider(Provider):
         limit = size // 2 if kind == "truncate" else None
         flip = size // 2 if kind == "flip" and size else None
         stream = _Stream(raw, limit=limit, flip_at=flip, bytes_per_second=self.config.slow_read_bytes_per_second)
-        return io.BufferedReader(stream, 1024 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(stream, 1024 * 1024)
 
     def write(self, path: str, stream: ReadableStream, size: int, commit_check: CommitCheck) -> Entry:
         kind = self._inject("write", path)
@@ -219,13 +220,13 @@ class FaultyProvider(Provider):
     def write_small(self, path: str, data: bytes) -> None:
         self.inner.write_small(path, data)
 
-    def folders_above(self, base: str) -> list[str]:
+    def folders_above(self, base: str) -> builtins.list[str]:
         return self.inner.folders_above(base)
 
     def read_small_above(self, path: str, limit: int) -> bytes | None:
         return self.inner.read_small_above(path, limit)
 
-    def sweep_leftovers(self, prefix: str, older_than: float | None = None) -> list[str]:
+    def sweep_leftovers(self, prefix: str, older_than: float | None = None) -> builtins.list[str]:
         if older_than is None:
             return self.inner.sweep_leftovers(prefix)
         return self.inner.sweep_leftovers(prefix, older_than)

@@ -627,7 +627,7 @@ class LocalDriveProvider(Provider):
         """The real folders enclosing a root (its links resolved: a root that is a link into another
         site's storage is inside that storage), nearest first."""
         real = os.path.realpath(base)
-        out = []
+        out: list[str] = []
         while True:
             parent = os.path.dirname(real)
             if parent == real:

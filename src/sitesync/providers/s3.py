@@ -50,7 +50,7 @@ from sitesync.providers.base import (
     ReadableStream,
 )
 from sitesync.providers.streams import read_upto
-from sitesync.secrets import reveal
+from sitesync.secretrefs import reveal
 
 log = logging.getLogger("sitesync.providers.s3")
 MiB = 1024 * 1024
@@ -146,7 +146,7 @@ class S3Provider(Provider):
     config: S3Config
     conformance_skips: dict[str, str] = {}
 
-    def __init__(self, site: str, config: S3Config, roots: dict[str, str] | None = None) -> None:  # type: ignore[override]
+    def __init__(self, site: str, config: S3Config, roots: dict[str, str] | None = None) -> None:
         super().__init__(site, config, roots)
         prefix = config.prefix.strip("/")
         self._prefix = f"{prefix}/" if prefix else ""

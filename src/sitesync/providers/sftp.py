@@ -26,6 +26,7 @@ import asyncio
 import collections
 import concurrent.futures as cf
 import contextlib
+import functools
 import io
 import logging
 import posixpath
@@ -35,7 +36,7 @@ import stat as stat_mod
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated, Any, BinaryIO, TypeVar
+from typing import Annotated, Any, BinaryIO, TypeVar, cast
 
 import asyncssh
 from pydantic import Field, SecretStr, field_validator
@@ -119,7 +120,7 @@ class SftpProvider(Provider):
     config: SftpConfig
     conformance_skips: dict[str, str] = {}
 
-    def __init__(self, site: str, config: SftpConfig, roots: dict[str, str] | None = None) -> None:  # type: ignore[override]
+    def __init__(self, site: str, config: SftpConfig, roots: dict[str, str] | None = None) -> None:
         super().__init__(site, config, roots)
         self.connections = Connections(site, config)
         self._lock = threading.Lock()
@@ -228,6 +229,8 @@ class SftpProvider(Provider):
 
         async def open_file(sftp: Any) -> tuple[Any, int]:
             # open and stat together: the size bounds the read-ahead without an extra round trip
+            handle: Any
+            attrs: Any
             handle, attrs = await asyncio.gather(sftp.open(remote, "rb"), sftp.stat(remote), return_exceptions=True)
             if isinstance(handle, BaseException):
                 raise handle
@@ -237,7 +240,8 @@ class SftpProvider(Provider):
             return handle, int(attrs.size or 0)
 
         handle, size = self._request(open_file, f"read {path}")
-        return _RemoteReader(self, handle, size, f"read {path}")
+        # a raw stream the engine reads in order (read/readinto/close): what BinaryIO promises here
+        return cast(BinaryIO, _RemoteReader(self, handle, size, f"read {path}"))
 
     def write(self, path: str, stream: ReadableStream, size: int, commit_check: CommitCheck) -> Entry:
         remote = self.remote(path)
@@ -302,7 +306,7 @@ class SftpProvider(Provider):
         removed = []
         for temp in sorted(orphans):
             try:
-                self._request(lambda sftp, temp=temp: _remove_if_there(sftp, temp), f"remove {temp}")
+                self._request(functools.partial(_remove_if_there, path=temp), f"remove {temp}")
                 removed.append(temp)
             except (TransientStorageError, SiteUnavailableError):
                 with self._lock:  # try again after the next write

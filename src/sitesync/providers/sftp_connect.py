@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncssh
 
 from sitesync.errors import SiteUnavailableError
-from sitesync.secrets import reveal
+from sitesync.secretrefs import reveal
 
 if TYPE_CHECKING:
     from sitesync.providers.sftp import SftpConfig

@@ -63,10 +63,6 @@ class MachinePaths:
         """The shared bandwidth buckets of every worker process on this machine."""
         return self.data_dir / "bandwidth"
 
-    @property
-    def log_dir(self) -> Path:
-        return self.data_dir / "logs"
-
 
 def machine_paths(home: str | os.PathLike[str] | None = None) -> MachinePaths:
     home = home or os.environ.get("SITESYNC_HOME")

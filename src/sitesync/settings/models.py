@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sitesync.errors import PathTemplateError
 from sitesync.paths import ROOT_NAME_RE, RootedPath, check_absolute_location
+from sitesync.settings.hooks import check_wants
 from sitesync.settings.timetable import check_bandwidth
-from sitesync.workflows.rules import check_rule
 
 PLATFORMS = ("windows", "linux", "darwin")
 ANY_PLATFORM = "any"
@@ -120,7 +120,7 @@ class SystemSettings(_Strict):
         # the studio site is always local_drive
         sites = value.get("sites") if isinstance(value, dict) else None
         studio = sites.get(STUDIO) if isinstance(sites, dict) else None
-        if isinstance(studio, dict) and "provider" not in studio:
+        if isinstance(sites, dict) and isinstance(studio, dict) and "provider" not in studio:
             value = {**value, "sites": {**sites, STUDIO: {"provider": "local_drive", **studio}}}
         return value
 
@@ -148,7 +148,7 @@ class ProjectSiteSettings(_Strict):
     the rule language is in docs/pipeline-integration.md)."""
 
     _roots = field_validator("roots", mode="before")(_check_roots)
-    _wants = field_validator("wants")(check_rule)
+    _wants = field_validator("wants")(check_wants)
 
 
 class ProjectSettings(_Strict):
@@ -229,7 +229,7 @@ class LocalProjectSettings(_Strict):
     wants: str | None = None
     """Preferred content of this machine's own site; overrides the project's ``sites.local.wants``."""
 
-    _wants = field_validator("wants")(check_rule)
+    _wants = field_validator("wants")(check_wants)
 
     @field_validator("active_site", "remote_site")
     @classmethod

@@ -90,6 +90,7 @@ def local_only_options(
                     if marker.local_only_key(str(key))
                 ]
         for marker in _markers(info, OptionsOf):
+            assert model is not None  # info came from its fields
             around = context if isinstance(context, dict) else {}
             inner = options.get(
                 marker.provider_field,

@@ -70,7 +70,36 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(sql, {k: [row[k] for row in rows] for k in order})
     else:
-        conn.exec_driver_sql(sql, [tuple(row[k] for k in order) for row in rows])  # type: ignore[arg-type]
+        conn.exec_driver_sql(sql, [tuple(row[k] for k in order) for row in rows])
+
+
+def event(
+    kind: str,
+    actor: str,
+    *,
+    project_id: int | None = None,
+    representation_id: int | None = None,
+    file_id: int | None = None,
+    site: str | None = None,
+    source_site: str | None = None,
+    nbytes: int | None = None,
+    duration: float | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """One row of the event history, for ``StoreBase._events`` (which stamps the time): the one
+    place that knows an event's columns, so no write path builds the dict by hand."""
+    return {
+        "kind": kind,
+        "actor": actor,
+        "project_id": project_id,
+        "representation_id": representation_id,
+        "file_id": file_id,
+        "site": site,
+        "source_site": source_site,
+        "bytes": nbytes,
+        "duration": duration,
+        "message": message,
+    }
 
 
 class StoreBase:
@@ -149,25 +178,12 @@ class StoreBase:
 
     @staticmethod
     def _events(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
-        batch = []
+        """Append ``event()`` rows to the history, stamped now unless a row carries its own ``at``."""
         now = time.time()
-        for row in rows:
-            full = {
-                "at": now,
-                "project_id": None,
-                "representation_id": None,
-                "file_id": None,
-                "site": None,
-                "source_site": None,
-                "bytes": None,
-                "duration": None,
-                "message": None,
-            }
-            full.update(row)
-            batch.append(full)
+        batch = [{"at": now, **row} for row in rows]
         if batch:
             insert_many(conn, s.events, batch)
 
     def add_event(self, kind: str, actor: str, **fields: Any) -> None:
         with self._write() as conn:
-            self._events(conn, [{"kind": kind, "actor": actor, **fields}])
+            self._events(conn, [event(kind, actor, **fields)])

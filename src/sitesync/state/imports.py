@@ -19,10 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sitesync.state import schema as s
-from sitesync.state.base import chunked, insert_many
-from sitesync.state.catalog import CatalogMixin, _key_is
+from sitesync.state.base import chunked, event, insert_many
+from sitesync.state.catalog import _key_is
+from sitesync.state.publish import PublishMixin
 from sitesync.state.records import FileFacts, RepresentationKey
-from sitesync.state.sitestates import refresh_representations
+from sitesync.state.summaries import refresh_representations
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class ImportOutcome:
     replicas: dict[str, int] = field(default_factory=dict)  # status -> replicas written
 
 
-class ImportsMixin(CatalogMixin):
+class ImportsMixin(PublishMixin):
     def existing_files(self, project_id: int, key: RepresentationKey) -> dict[str, tuple[int, str, str]] | None:
         """The files (path -> size, hash algorithm, hash) of the representation with this key, or None."""
         f = s.files
@@ -88,13 +89,13 @@ class ImportsMixin(CatalogMixin):
                 self._events(
                     conn,
                     [
-                        {
-                            "kind": "import",
-                            "actor": actor,
-                            "project_id": project_id,
-                            "representation_id": o.representation_id,
-                            "message": f"{item.key.label}: {item.message}",
-                        }
+                        event(
+                            "import",
+                            actor,
+                            project_id=project_id,
+                            representation_id=o.representation_id,
+                            message=f"{item.key.label}: {item.message}",
+                        )
                         for item, o in zip(items, outcomes, strict=True)
                         if o.changed
                     ],

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from sitesync.state import schema as s
-from sitesync.state.base import chunked
+from sitesync.state.base import chunked, event
 from sitesync.state.catalog import CatalogMixin
 
 MAX_LINK_CLOSURE = 10_000
@@ -37,13 +37,13 @@ class LinksMixin(CatalogMixin):
             self._events(
                 conn,
                 [
-                    {
-                        "kind": "links",
-                        "actor": actor,
-                        "project_id": rep.project_id,
-                        "representation_id": rep_id,
-                        "message": "links: " + (", ".join(str(i) for i in ids) or "none"),
-                    }
+                    event(
+                        "links",
+                        actor,
+                        project_id=rep.project_id,
+                        representation_id=rep_id,
+                        message="links: " + (", ".join(str(i) for i in ids) or "none"),
+                    )
                 ],
             )
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sitesync.state import schema as s
 from sitesync.state.base import StoreBase, chunked
 from sitesync.state.records import EventRow
-from sitesync.state.sitestates import project_representations
+from sitesync.state.summaries import project_representations
 
 # Statuses of a representation on a site, in the order that needs attention first.
 SITE_STATUSES = (
@@ -191,9 +191,9 @@ class ListingMixin(StoreBase):
                 rep_cond.append(
                     sa.or_(contains(r.c.folder, word), contains(r.c.product, word), contains(r.c.name, word))
                 )
-        for column, value in ((r.c.folder, flt.folder), (r.c.product, flt.product), (r.c.name, flt.name)):
+        for rep_column, value in ((r.c.folder, flt.folder), (r.c.product, flt.product), (r.c.name, flt.name)):
             if value:
-                rep_cond.append(contains(column, value))
+                rep_cond.append(contains(rep_column, value))
         if flt.version is not None:
             rep_cond.append(r.c.version == flt.version)
         if flt.representation_ids:

@@ -1,6 +1,6 @@
 """State store, coordinator side: what the dashboard's overview strip and Sites view count. Read-only.
 
-The counts come from the summaries ``sitestates.py`` keeps current (one row per representation,
+The counts come from the summaries ``summaries.py`` keeps current (one row per representation,
 one per representation and site); only the bytes waiting or failed on a site are summed over the
 replicas in those statuses (index ``ix_replicas_project_site_status``), never over present ones.
 """

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from sitesync.state import schema as s
-from sitesync.state.base import StoreBase, chunked
+from sitesync.state.base import StoreBase, chunked, event
 
 Observed = tuple[int, float | None, str | None]  # a stored file as a check saw it: size, mtime, ref
 
@@ -123,13 +123,13 @@ class PhysicalMixin(StoreBase):
             self._events(
                 conn,
                 [
-                    {
-                        "kind": "storage_marked",
-                        "actor": actor,
-                        "site": site,
-                        "message": f"root {location}: marker {marker_id}"
+                    event(
+                        "storage_marked",
+                        actor,
+                        site=site,
+                        message=f"root {location}: marker {marker_id}"
                         + (f" (was {previous})" if previous else " (first use)"),
-                    }
+                    )
                 ],
             )
             return marker_id
@@ -152,12 +152,6 @@ class PhysicalMixin(StoreBase):
                 )
                 out += [p for p in conn.execute(q).scalars() if p not in out]
         return out
-
-    def storage_markers_of(self, site: str) -> list[dict[str, Any]]:
-        t = s.storage_markers
-        with self._read() as conn:
-            rows = conn.execute(sa.select(t).where(t.c.site == site).order_by(t.c.location)).all()
-        return [dict(row._mapping) for row in rows]
 
     # ------------------------------------------------------------------ where the verified copies are
 
@@ -322,15 +316,15 @@ class PhysicalMixin(StoreBase):
             self._events(
                 conn,
                 (
-                    {
-                        "kind": kind,
-                        "actor": actor,
-                        "project_id": row.project_id,
-                        "representation_id": row.representation_id,
-                        "file_id": row.file_id,
-                        "site": site,
-                        "message": messages[row.file_id][:4000],
-                    }
+                    event(
+                        kind,
+                        actor,
+                        project_id=row.project_id,
+                        representation_id=row.representation_id,
+                        file_id=row.file_id,
+                        site=site,
+                        message=messages[row.file_id][:4000],
+                    )
                     for row in rows
                 ),
             )
@@ -433,7 +427,7 @@ class PhysicalMixin(StoreBase):
 
     def _refresh_files_sites(self, conn: Connection, rep_ids: Iterable[int]) -> None:
         """Summaries of every site of these representations (a settled source touches any site)."""
-        from sitesync.state.sitestates import refresh_representations
+        from sitesync.state.summaries import refresh_representations
 
         refresh_representations(conn, set(rep_ids))
 

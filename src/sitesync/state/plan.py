@@ -180,4 +180,4 @@ class PlanMixin(StoreBase):
             .limit(limit)
         )
         with self._read() as conn:
-            return conn.execute(q).all()
+            return list(conn.execute(q).all())

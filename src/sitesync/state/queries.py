@@ -60,7 +60,7 @@ def _replica_row(m: Any) -> ReplicaRow:
 
 
 class QueriesMixin(StoreBase):
-    # per-status file counts of the Sync Queue summaries (kept current by sitestates.py)
+    # per-status file counts of the Sync Queue summaries (kept current by summaries.py)
     _COUNTS = (
         (s.PRESENT, "files_present"),
         (s.QUEUED, "files_queued"),
@@ -239,31 +239,6 @@ class QueriesMixin(StoreBase):
                 for row in conn.execute(sa.select(r).where(r.c.file_id.in_(part))):
                     out.setdefault(row.file_id, []).append(_replica_row(row._mapping))
         return out
-
-    def replica_status_counts(self, project_id: int | None = None) -> dict[str, int]:
-        r = s.replicas
-        q = sa.select(r.c.status, sa.func.count().label("n")).group_by(r.c.status)
-        if project_id is not None:
-            q = q.where(r.c.project_id == project_id)
-        with self._read() as conn:
-            return {row.status: row.n for row in conn.execute(q)}
-
-    def pending_work(self, project_id: int, sites: Sequence[str]) -> dict[str, int]:
-        """Queued or in-progress replicas per site (what a worker still has to do)."""
-        r = s.replicas
-        with self._read() as conn:
-            return {
-                row.site: row.n
-                for row in conn.execute(
-                    sa.select(r.c.site, sa.func.count().label("n"))
-                    .where(
-                        r.c.project_id == project_id,
-                        r.c.site.in_(list(sites)),
-                        r.c.status.in_((s.QUEUED, s.IN_PROGRESS)),
-                    )
-                    .group_by(r.c.site)
-                )
-            }
 
     def next_due(self, pairs: Iterable[tuple[int, str]], now: float | None = None) -> float | None:
         """The earliest time after ``now`` at which a retry (a queued, unpaused file with failed

@@ -16,11 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from sitesync.state import schema as s
-from sitesync.state.base import StoreBase, chunked, ids_in, ids_param
+from sitesync.state.base import StoreBase, chunked, event, ids_in, ids_param
 from sitesync.state.catalog import seen_values
 from sitesync.state.physical import PhysicalMixin
 from sitesync.state.records import ClaimedReplica, Outcome
-from sitesync.state.sitestates import refresh_pairs, representation_pairs
+from sitesync.state.summaries import refresh_pairs, representation_pairs
 
 
 def requeue_leased(
@@ -63,19 +63,48 @@ def requeue_leased(
         conn,
         (
             {
+                **event(
+                    "lease_expired",
+                    row.lease_owner or "?",
+                    project_id=row.project_id,
+                    representation_id=row.representation_id,
+                    file_id=row.file_id,
+                    site=row.site,
+                    message=message(row.lease_owner or "?"),
+                ),
                 "at": now,
-                "kind": "lease_expired",
-                "actor": row.lease_owner or "?",
-                "project_id": row.project_id,
-                "representation_id": row.representation_id,
-                "file_id": row.file_id,
-                "site": row.site,
-                "message": message(row.lease_owner or "?"),
             }
             for row in rows
         ),
     )
     return len(rows)
+
+
+def _outcome_event(
+    kind: str,
+    owner: str,
+    o: Outcome,
+    at: float,
+    *,
+    source_site: str | None,
+    nbytes: int | None = None,
+    duration: float | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """The history row of one recorded outcome, stamped with the outcome batch's time."""
+    row = event(
+        kind,
+        owner,
+        project_id=o.project_id,
+        representation_id=o.representation_id,
+        file_id=o.file_id,
+        site=o.site,
+        source_site=source_site,
+        nbytes=nbytes,
+        duration=duration,
+        message=message,
+    )
+    return {**row, "at": at}
 
 
 class QueueMixin(PhysicalMixin):
@@ -258,7 +287,7 @@ class QueueMixin(PhysicalMixin):
                 .order_by(q.c.priority.desc(), q.c.id)
                 .limit(sa.bindparam("b_limit"))
             )
-            ids = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("b_ids")))
+            ids: sa.Select[Any] = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("b_ids")))
             statements = (choose, r.update().where(r.c.id.in_(ids), r.c.status == s.QUEUED).values(**lease))
         cache[with_alternatives] = statements
         return statements
@@ -323,23 +352,24 @@ class QueueMixin(PhysicalMixin):
             for rid, o in by_id.items():
                 if rid not in held:
                     continue
-                base_event = {
-                    "at": now,
-                    "actor": owner,
-                    "project_id": o.project_id,
-                    "representation_id": o.representation_id,
-                    "file_id": o.file_id,
-                    "site": o.site,
-                    "source_site": o.source_site,
-                }
                 if o.kind == "present":
                     present.setdefault(None if o.adopted else o.source_site, []).append(rid)
                     fingerprints.append((rid, o.mtime, o.ref))
                     if o.adopted:
                         message = "the expected content was already there (same size and hash): recorded, not copied"
-                        events.append({**base_event, "kind": "adopted", "source_site": None, "message": message})
+                        events.append(_outcome_event("adopted", owner, o, now, source_site=None, message=message))
                     else:
-                        events.append({**base_event, "kind": "transfer", "bytes": o.bytes, "duration": o.duration})
+                        events.append(
+                            _outcome_event(
+                                "transfer",
+                                owner,
+                                o,
+                                now,
+                                source_site=o.source_site,
+                                nbytes=o.bytes,
+                                duration=o.duration,
+                            )
+                        )
                     if o.alternatives:
                         alt_rows.append(o)
                 elif o.kind in ("retry", "failed"):  # decided by the worker (errors.decide)
@@ -348,14 +378,18 @@ class QueueMixin(PhysicalMixin):
                         failed.append(row)
                     else:
                         queued.append({**row, "next": now + max(0.0, o.delay)})
+                    message = f"{o.note or f'attempt {o.attempts}'}: {row['err']}"
                     events.append(
-                        {
-                            **base_event,
-                            "kind": "failure",
-                            "bytes": o.bytes,
-                            "duration": o.duration,
-                            "message": f"{o.note or f'attempt {o.attempts}'}: {row['err']}",
-                        }
+                        _outcome_event(
+                            "failure",
+                            owner,
+                            o,
+                            now,
+                            source_site=o.source_site,
+                            nbytes=o.bytes,
+                            duration=o.duration,
+                            message=message,
+                        )
                     )
                 elif o.kind in ("release", "source_lost"):  # put back untouched (a site condition,
                     # the worker stopping, or the source copy lost: the file is re-planned)
@@ -363,7 +397,9 @@ class QueueMixin(PhysicalMixin):
                     if o.kind == "source_lost":
                         lost_sources.append(o)
                     elif o.error:
-                        events.append({**base_event, "kind": "deferred", "message": o.error[:4000]})
+                        events.append(
+                            _outcome_event("deferred", owner, o, now, source_site=o.source_site, message=o.error[:4000])
+                        )
                 else:
                     raise ValueError(f"unknown outcome kind {o.kind!r}")
             common_clear = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
@@ -477,8 +513,9 @@ class QueueMixin(PhysicalMixin):
                 **seen_values(),
             )
         )
-        self._outcome_cache = {"owned": owned, "present": present}
-        return self._outcome_cache
+        statements: dict[str, sa.Executable] = {"owned": owned, "present": present}
+        self._outcome_cache = statements
+        return statements
 
     def _record_alternatives(self, conn: sa.Connection, o: Outcome, now: float) -> None:
         """A copy landed on a site whose alternatives are the same storage: they hold it too."""
@@ -510,7 +547,7 @@ class QueueMixin(PhysicalMixin):
                         project_id=o.project_id,
                         site=alt,
                         status=s.PRESENT,
-                        priority=50,
+                        priority=s.DEFAULT_PRIORITY,
                         paused=False,
                         attempts=0,
                         next_attempt_at=now,

@@ -23,10 +23,10 @@ import sqlalchemy as sa
 from sitesync.errors import ConflictError, GuardRefusedError, NotFoundError
 from sitesync.paths import shown_path
 from sitesync.state import schema as s
-from sitesync.state.base import chunked
+from sitesync.state.base import chunked, event
 from sitesync.state.physical import PhysicalMixin
 from sitesync.state.records import RemovalItem, RemovalTicket
-from sitesync.state.sitestates import refresh_representations
+from sitesync.state.summaries import refresh_representations
 
 
 def _item(row: Any) -> RemovalItem:
@@ -168,14 +168,14 @@ class RemovalsMixin(PhysicalMixin):
             self._events(
                 conn,
                 [
-                    {
-                        "kind": "remove_begin",
-                        "actor": actor,
-                        "project_id": rep.project_id,
-                        "representation_id": rep_id,
-                        "site": site,
-                        "message": f"{len(present)} copies to delete, {len(wanted_only)} records without a copy dropped",
-                    }
+                    event(
+                        "remove_begin",
+                        actor,
+                        project_id=rep.project_id,
+                        representation_id=rep_id,
+                        site=site,
+                        message=f"{len(present)} copies to delete, {len(wanted_only)} records without a copy dropped",
+                    )
                 ],
             )
         return RemovalTicket(site, rep_id, owner, tuple(_item(x) for x in present), len(wanted_only))
@@ -243,14 +243,14 @@ class RemovalsMixin(PhysicalMixin):
             self._events(
                 conn,
                 [
-                    {
-                        "kind": "remove",
-                        "actor": actor,
-                        "project_id": rep.project_id if rep else None,
-                        "representation_id": rep_id,
-                        "site": site,
-                        "message": message or f"{n} copies deleted from {site}",
-                    }
+                    event(
+                        "remove",
+                        actor,
+                        project_id=rep.project_id if rep else None,
+                        representation_id=rep_id,
+                        site=site,
+                        message=message or f"{n} copies deleted from {site}",
+                    )
                 ],
             )
         return n
@@ -279,10 +279,7 @@ class RemovalsMixin(PhysicalMixin):
             if reason and reps:
                 self._events(
                     conn,
-                    [
-                        {"kind": "remove_aborted", "actor": owner, "representation_id": i, "message": reason}
-                        for i in sorted(reps)
-                    ],
+                    [event("remove_aborted", owner, representation_id=i, message=reason) for i in sorted(reps)],
                 )
             self._settle_sources(conn, files, now)  # verified copies again: sources again
             refresh_representations(conn, reps)

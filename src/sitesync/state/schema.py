@@ -25,6 +25,13 @@ from sqlalchemy import (
 
 HERO_VERSION = -1
 
+# The one definition of each of these values; everything else imports them from here.
+DEFAULT_PRIORITY = 50  # a request's priority when none is given (1-1000, higher first)
+ALL = "*"  # in pauses: every project / every site
+# In pauses, (WORKER_PAUSE, site id) pauses every worker on the machine with that site id.
+# Project names cannot start with '@', so it never matches a project.
+WORKER_PAUSE = "@worker"
+
 # Replica statuses (DESIGN §4). "removing" marks a copy being deleted: it is no longer a trusted
 # source, and a crash mid-removal leaves a record that the next remove or worker finishes.
 # "missing": the catalog recorded a verified copy here, it was found gone or changed, and no other
@@ -269,7 +276,7 @@ Index("ix_events_kind", events.c.kind, events.c.id)
 Index("ix_events_project_id", events.c.project_id, events.c.id)
 
 # One row per (representation, site) that has replicas: the replicas aggregated, kept current by
-# every state-store transaction that changes replicas (``state/sitestates.py``). The Sync Queue
+# every state-store transaction that changes replicas (``state/summaries.py``). The Sync Queue
 # lists, filters and sorts on it without aggregating millions of replicas per request.
 site_states = Table(
     "site_states",
@@ -282,7 +289,7 @@ site_states = Table(
     ),
     Column("site", NAME, primary_key=True),
     Column("project_id", Integer, nullable=False),
-    # the representation on this site in one word (see sitesync.status): lost, removing, failed,
+    # the representation on this site in one word (see sitesync.status_rollup): lost, removing, failed,
     # in_progress, no_source, paused, queued, present, partial
     Column("status", String(16), nullable=False),
     Column("files_present", Integer, nullable=False),

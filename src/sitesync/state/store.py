@@ -1,12 +1,14 @@
 """The state store: the only code that writes SQL.
 
 ``StateStore`` opens the database and offers one method per thing the rest of sitesync needs. The
-methods are grouped by concern in mixins (``catalog.py``: publishes and requests, ``queue.py``:
+methods are grouped by concern in mixins (``catalog.py``: representation and file lookups and
+the helpers the others share, ``publish.py``: publishes, ``requests.py``: requests for a site,
+re-sync, priority and representation pause, ``queue.py``:
 the worker's claims, leases and outcomes, ``removals.py``: the guarded removal's records,
 ``physical.py``: storage markers, copies found lost, files without a source, ``workers.py``:
 running workers and their heartbeats, ``queries.py``: read models for the faces, ``links.py``:
 links between representations, ``workflows.py``: validate/fsck records and preferred-content
-requests, ``listing.py``: the Sync Queue list over the summaries ``sitestates.py`` keeps current,
+requests, ``listing.py``: the Sync Queue list over the summaries ``summaries.py`` keeps current,
 ``plan.py``: the read-only queries of the dry-run plan, ``imports.py``: representations taken over
 from OpenPype or AYON, ``overview.py``: the dashboard's overview and Sites view counts) over
 ``base.py`` (connections, transactions; ``dberrors.py``: database errors become sitesync errors,
@@ -30,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from sitesync.errors import ConflictError, NotFoundError
 from sitesync.state import schema as s
+from sitesync.state.base import event
 from sitesync.state.catalog import CatalogMixin
 from sitesync.state.dberrors import retry_transactions
 from sitesync.state.imports import ImportsMixin
@@ -37,14 +40,15 @@ from sitesync.state.links import LinksMixin
 from sitesync.state.listing import ListingMixin, event_filters
 from sitesync.state.overview import OverviewMixin
 from sitesync.state.plan import PlanMixin
+from sitesync.state.publish import PublishMixin
 from sitesync.state.queries import QueriesMixin
 from sitesync.state.queue import QueueMixin
 from sitesync.state.records import EventRow, ProjectRow
 from sitesync.state.removals import RemovalsMixin
+from sitesync.state.requests import RequestsMixin
+from sitesync.state.schema import ALL
 from sitesync.state.workers import WorkersMixin
 from sitesync.state.workflows import WorkflowsMixin
-
-ALL = "*"  # in pauses: every project / every site
 
 
 @retry_transactions
@@ -53,6 +57,8 @@ class StateStore(
     WorkflowsMixin,
     LinksMixin,
     RemovalsMixin,
+    PublishMixin,
+    RequestsMixin,
     CatalogMixin,
     QueueMixin,
     WorkersMixin,
@@ -114,7 +120,7 @@ class StateStore(
             updated = conn.execute(t.update().where(t.c.scope == scope).values(**values)).rowcount
             if not updated:
                 conn.execute(t.insert().values(scope=scope, **values))
-        self._events(conn, [{"kind": "settings", "actor": actor, "message": ", ".join(sorted(documents))}])
+        self._events(conn, [event("settings", actor, message=", ".join(sorted(documents)))])
         return version
 
     # ------------------------------------------------------------------ projects
@@ -129,7 +135,7 @@ class StateStore(
                 s.projects.insert().values(name=name, created_at=now).returning(s.projects.c.id)
             ).scalar_one()
             self._put_settings(conn, {f"project:{name}": document}, actor)
-            self._events(conn, [{"kind": "project", "actor": actor, "project_id": pid, "message": f"created {name}"}])
+            self._events(conn, [event("project", actor, project_id=pid, message=f"created {name}")])
             return ProjectRow(pid, name, now)
 
     def projects(self) -> list[ProjectRow]:
@@ -171,15 +177,15 @@ class StateStore(
             else:
                 conn.execute(t.delete().where(where))
             verb = "paused" if paused else "resumed"
-            event: dict[str, Any] = {"kind": "pause" if paused else "resume", "actor": actor}
+            row_event = event("pause" if paused else "resume", actor)
             if project.startswith("@"):  # a machine's workers (WORKER_PAUSE): site is its site id
-                event.update(site=site, message=f"{verb} the workers of machine {site}")
+                row_event.update(site=site, message=f"{verb} the workers of machine {site}")
             else:
                 if project != ALL:
                     row = conn.execute(sa.select(s.projects.c.id).where(s.projects.c.name == project)).first()
-                    event["project_id"] = row.id if row is not None else None
+                    row_event["project_id"] = row.id if row is not None else None
                 if site != ALL:
-                    event["site"] = site
+                    row_event["site"] = site
                 what = (
                     "all syncing, every project and site"
                     if project == ALL and site == ALL
@@ -189,6 +195,6 @@ class StateStore(
                     if project == ALL
                     else f"project {project} on site {site}"
                 )
-                event["message"] = f"{verb} {what}"
-            self._events(conn, [event])
+                row_event["message"] = f"{verb} {what}"
+            self._events(conn, [row_event])
             return True

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from sitesync.state import schema as s
 from sitesync.state.base import chunked
-from sitesync.state.sitestates import rebuild_counts, refresh_replicas
+from sitesync.state.summaries import rebuild_counts, refresh_replicas
 
 PRODUCTS = ("renderMain", "animMain", "modelMain", "rigMain", "lookdevMain", "cacheMain", "plateMain")
 FILE_SIZE = 8_000_000
@@ -82,14 +82,14 @@ def _statements(dialect: str, project_name: str) -> list[str]:
         "INSERT INTO replicas (id, file_id, representation_id, project_id, site, status, priority, paused, "
         "attempts, next_attempt_at, present_since, bytes_done, seen_size, seen_hash, updated_at) "
         f"SELECT :replica0 + 2 * (i * :fpr + k) + 1, {fid}, :rep0 + i + 1, :project, :source, 'present', "
-        f"CASE WHEN i % 10 = 0 THEN 60 ELSE 50 END, false, 0, :now, :now, 0, {FILE_SIZE}, "
+        f"CASE WHEN i % 10 = 0 THEN 60 ELSE {s.DEFAULT_PRIORITY} END, false, 0, :now, :now, 0, {FILE_SIZE}, "
         f"'xxh3_128:' || {_hex32(d, fid)}, :now FROM {files}",
         # the replica on the site: its status by representation
         "INSERT INTO replicas (id, file_id, representation_id, project_id, site, status, priority, paused, "
         "attempts, next_attempt_at, last_error, last_failed_at, present_since, bytes_done, lease_owner, "
         "lease_expires_at, source_site, seen_size, seen_hash, updated_at) "
         f"SELECT :replica0 + 2 * (i * :fpr + k) + 2, {fid}, :rep0 + i + 1, :project, :site, {status}, "
-        f"CASE WHEN i % 10 = 0 THEN 60 ELSE 50 END, false, CASE WHEN {status} = 'failed' THEN 3 ELSE 0 END, :now, "
+        f"CASE WHEN i % 10 = 0 THEN 60 ELSE {s.DEFAULT_PRIORITY} END, false, CASE WHEN {status} = 'failed' THEN 3 ELSE 0 END, :now, "
         f"CASE WHEN {status} = 'failed' THEN :error END, CASE WHEN {status} = 'failed' THEN :now END, "
         f"CASE WHEN {status} = 'present' THEN :now END, 0, "
         f"CASE WHEN {status} = 'in_progress' THEN :owner END, CASE WHEN {status} = 'in_progress' THEN :expires END, "
@@ -97,7 +97,7 @@ def _statements(dialect: str, project_name: str) -> list[str]:
         f"CASE WHEN {status} = 'present' THEN {FILE_SIZE} END, "
         f"CASE WHEN {status} = 'present' THEN 'xxh3_128:' || {_hex32(d, fid)} END, :now FROM {files}",
         "INSERT INTO representation_sites (representation_id, site, priority, paused, requested_at, requested_by) "
-        f"SELECT :rep0 + i + 1, s.site, CASE WHEN i % 10 = 0 THEN 60 ELSE 50 END, false, :now, :actor "
+        f"SELECT :rep0 + i + 1, s.site, CASE WHEN i % 10 = 0 THEN 60 ELSE {s.DEFAULT_PRIORITY} END, false, :now, :actor "
         f"FROM {reps} CROSS JOIN (SELECT :source AS site UNION ALL SELECT :site) s",
     ]
 

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 
 from sitesync.errors import NotFoundError
 from sitesync.state import schema as s
-from sitesync.state.base import chunked
-from sitesync.state.catalog import DEFAULT_PRIORITY, REPLICA_INSERT_COLUMNS, CatalogMixin, path_key
-from sitesync.state.sitestates import refresh_representations
+from sitesync.state.base import chunked, event
+from sitesync.state.catalog import REPLICA_INSERT_COLUMNS, CatalogMixin, path_key
+from sitesync.state.summaries import refresh_representations
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,7 @@ class WorkflowsMixin(CatalogMixin):
         either database, without sorting everything the site holds."""
         r, f = s.replicas, s.files
         with self._read() as conn:
-            return conn.execute(
+            rows = conn.execute(
                 sa.select(
                     r.c.id.label("replica_id"),
                     r.c.file_id,
@@ -113,6 +113,7 @@ class WorkflowsMixin(CatalogMixin):
                 )
                 .order_by(r.c.id)
             ).all()
+        return list(rows)
 
     def present_windows(self, project_id: int, site: str, window: int = 10_000) -> Iterator[list[Any]]:
         """Every verified copy of the project on the site (as of now), one id window at a time."""
@@ -173,7 +174,7 @@ class WorkflowsMixin(CatalogMixin):
                             rep.c.project_id,
                             sa.literal(target),
                             sa.literal(s.PRESENT),
-                            sa.literal(DEFAULT_PRIORITY),
+                            sa.literal(s.DEFAULT_PRIORITY),
                             sa.literal(False),
                             sa.literal(0),
                             sa.literal(now),
@@ -207,14 +208,14 @@ class WorkflowsMixin(CatalogMixin):
             self._events(
                 conn,
                 (
-                    {
-                        "kind": "registered",
-                        "actor": actor,
-                        "project_id": pid,
-                        "representation_id": rid,
-                        "site": site,
-                        "message": f"{n} files found on {site} and registered without copying ({how})",
-                    }
+                    event(
+                        "registered",
+                        actor,
+                        project_id=pid,
+                        representation_id=rid,
+                        site=site,
+                        message=f"{n} files found on {site} and registered without copying ({how})",
+                    )
                     for (pid, rid), n in sorted(by_rep.items())
                 ),
             )
@@ -359,14 +360,14 @@ class WorkflowsMixin(CatalogMixin):
                 self._events(
                     conn,
                     (
-                        {
-                            "kind": "request",
-                            "actor": actor,
-                            "project_id": projects[rid],
-                            "representation_id": rid,
-                            "site": site,
-                            "message": f"wanted on {site}: {reason}"[:4000],
-                        }
+                        event(
+                            "request",
+                            actor,
+                            project_id=projects[rid],
+                            representation_id=rid,
+                            site=site,
+                            message=f"wanted on {site}: {reason}"[:4000],
+                        )
                         for rid in part
                         if rid in added
                     ),

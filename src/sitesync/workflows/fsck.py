@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sitesync.errors import SiteUnavailableError
-from sitesync.sites import MachineView, ProviderPool
+from sitesync.machine_view import MachineView, ProviderPool
 from sitesync.state.store import StateStore
-from sitesync.workflows.sitecheck import (
+from sitesync.workflows.checks_common import (
     ByteCounter,
     HashResult,
     ProgressFn,

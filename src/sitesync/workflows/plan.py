@@ -15,7 +15,7 @@ from typing import Any
 
 from sitesync.engine import dryrun
 from sitesync.errors import SitesyncError
-from sitesync.sites import MachineView
+from sitesync.machine_view import MachineView
 from sitesync.state.plan import OpenReplicas
 from sitesync.state.records import ProjectRow
 from sitesync.state.store import StateStore

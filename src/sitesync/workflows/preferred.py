@@ -26,8 +26,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sitesync.engine.steps import StepContext, StepOwner
+from sitesync.machine_view import MachineView, ProjectView
 from sitesync.settings.models import LOCAL
-from sitesync.sites import MachineView, ProjectView
 from sitesync.state.schema import HERO_VERSION
 from sitesync.state.store import StateStore
 from sitesync.state.workflows import RuleCandidate
@@ -164,6 +165,14 @@ class PreferredContent:
         self._cursors: dict[tuple[str, str], _Cursor] = {}
         self._last_step = 0.0
         self._bad_rules: set[str] = set()
+
+    @classmethod
+    def for_worker(cls, owner: StepOwner) -> PreferredContent:
+        """The worker step (``engine/steps.py``): a ``sync --once`` run is not paced."""
+        return cls(owner.store, owner.worker_id, paced=not owner.once)
+
+    def run(self, ctx: StepContext) -> bool:
+        return self.step(ctx.machine, ctx.views, ctx.project_ids, ctx.targets)
 
     def step(
         self,

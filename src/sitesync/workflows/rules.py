@@ -49,12 +49,20 @@ class RuleError(ValueError):
 class Facts(Protocol):
     """What a rule looks at: one representation and whether it is its product's latest version."""
 
-    folder: str
-    product: str
-    name: str
-    is_hero: bool
-    is_latest: bool
-    age: float  # seconds since first published
+    @property
+    def folder(self) -> str: ...
+    @property
+    def product(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def is_hero(self) -> bool: ...
+    @property
+    def is_latest(self) -> bool: ...
+    @property
+    def age(self) -> float:
+        """Seconds since first published."""
+        ...
 
 
 # --------------------------------------------------------------------------- the tree
@@ -324,7 +332,13 @@ class _Parser:
             return Age(tok.op == "<", _duration(tok))
         if tok.kind == "word" and tok.text in KEYWORDS:
             self.i += 1
-            return {"everything": Const(True), "nothing": Const(False), "latest": Latest(), "hero": Hero()}[tok.text]
+            keywords: dict[str, Node] = {
+                "everything": Const(True),
+                "nothing": Const(False),
+                "latest": Latest(),
+                "hero": Hero(),
+            }
+            return keywords[tok.text]
         if tok.kind == "end":
             raise RuleError(f"the rule ends too early at column {tok.column}: expected a term; {_HINT}")
         if tok.kind == "word" and tok.text in ("and", "or"):

@@ -32,12 +32,12 @@ from typing import Any
 
 from sitesync.errors import SitesyncError, SiteUnavailableError, StorageError
 from sitesync.identity.markers import is_marker_name
+from sitesync.machine_view import MachineView, ProviderPool, SiteSpec
 from sitesync.providers.base import Entry, Provider
-from sitesync.sites import MachineView, ProviderPool, SiteSpec
 from sitesync.state.schema import NOT_HELD
 from sitesync.state.store import StateStore
 from sitesync.state.workflows import SiteFile
-from sitesync.workflows.sitecheck import (
+from sitesync.workflows.checks_common import (
     ByteCounter,
     ProgressFn,
     Reporter,

@@ -10,15 +10,15 @@ from sitesync import __version__
 from sitesync.api.app import ApiContext
 from sitesync.api.models import HealthOut, PauseIn, PauseOut, PauseResultOut, ProgressOut, WorkerState
 from sitesync.api.routes.common import AUTH, context, errors
-from sitesync.syncqueue import worker_paused
+from sitesync.engine.planner import worker_paused
 
 router = APIRouter(tags=["health and control"], dependencies=AUTH)
 
 
-def worker_state(ctx: ApiContext, pauses: list[dict[str, Any]]) -> WorkerState:
+def worker_state(ctx: ApiContext) -> WorkerState:
     return WorkerState(
         running=ctx.worker_running,
-        paused=worker_paused(pauses, ctx.client.site_id),
+        paused=worker_paused(ctx.client.store.pauses(), ctx.client.site_id),
         id=ctx.worker.worker_id if ctx.worker is not None else None,
         unavailable_sites={f"{project}/{site}": why for (project, site), why in ctx.health().items()},
     )
@@ -28,14 +28,13 @@ def worker_state(ctx: ApiContext, pauses: list[dict[str, Any]]) -> WorkerState:
 def health(ctx: ApiContext = Depends(context)) -> HealthOut:
     """Whether the server, its database and its worker are up."""
     client = ctx.client
-    pauses = client.pause_list()
     return HealthOut(
         status="ok",
         version=__version__,
         site_id=client.site_id,
         database=client.store.display_url,
         auth=ctx.token is not None,
-        worker=worker_state(ctx, pauses),
+        worker=worker_state(ctx),
     )
 
 
@@ -43,9 +42,9 @@ def health(ctx: ApiContext = Depends(context)) -> HealthOut:
 def progress(ctx: ApiContext = Depends(context)) -> ProgressOut:
     """Cheap to poll (every second is fine): the in-process worker's running transfers and a
     ``marker`` that changes whenever something was recorded, so clients reload lists only then."""
-    pauses = ctx.client.pause_list()
+    pauses = [PauseOut.model_validate(p) for p in ctx.client.pause_list()]
     live = ctx.client.live_progress(ctx.snapshot())
-    return ProgressOut(**live, worker_state=worker_state(ctx, pauses), pauses=pauses)
+    return ProgressOut(**live, worker_state=worker_state(ctx), pauses=pauses)
 
 
 @router.get("/pauses", response_model=list[PauseOut], responses=errors())

@@ -68,7 +68,7 @@ def sync_queue(
     order: Literal["asc", "desc"] = "asc",
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> QueuePageOut:
     """The Sync Queue: a page of the project's representations with their state on the active
     and remote site. Text filters are case-insensitive; ``total`` counts every match. Sorting
     on a site column puts representations with nothing on that site last."""

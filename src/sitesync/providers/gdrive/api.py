@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from sitesync.errors import PermanentStorageError, SiteUnavailableError, StorageError, TransientStorageError
 from sitesync.providers._cloud import Backoff, Retry, parse_retry_after, platform_path
 from sitesync.providers.gdrive.config import GoogleDriveConfig
-from sitesync.secrets import reveal
+from sitesync.secretrefs import reveal
 
 T = TypeVar("T")
 

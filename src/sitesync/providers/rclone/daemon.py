@@ -39,7 +39,7 @@ from sitesync.errors import SiteUnavailableError
 from sitesync.providers._cloud import platform_path
 from sitesync.providers.rclone.config import RcloneConfig
 from sitesync.redaction import remember
-from sitesync.secrets import reveal
+from sitesync.secretrefs import reveal
 
 log = logging.getLogger("sitesync.providers.rclone")
 _SERVING = re.compile(r"Serving remote control on (http://[0-9.:\[\]]+)/")

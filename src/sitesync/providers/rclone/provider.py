@@ -17,6 +17,7 @@ is unavailable (bad credentials, host down) and no file attempt is burnt.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import http.client
 import io
@@ -289,13 +290,13 @@ class RcloneProvider(Provider):
         items = self._files_below(fs, rel, f"list {prefix}")
         head = prefix.rstrip("/")
         strip = rel + "/" if rel else ""
-        for item in sorted(items, key=lambda i: i.get("Path", "")):
+        for item in sorted(items, key=lambda i: str(i.get("Path", ""))):
             if item.get("IsDir") or _is_temp(item.get("Name", "")):
                 continue
             sub = item["Path"][len(strip) :] if item["Path"].startswith(strip) else item["Path"]
             yield Entry(path=f"{head}/{sub}", size=int(item.get("Size", 0)), mtime=_mtime(item.get("ModTime")))
 
-    def _files_below(self, fs: str, rel: str, what: str) -> list[dict[str, Any]]:
+    def _files_below(self, fs: str, rel: str, what: str) -> builtins.list[dict[str, Any]]:
         """Every file below ``rel`` (temporary ones included), as rclone's operations/list gives them."""
         try:
             return self._rc(
@@ -306,7 +307,7 @@ class RcloneProvider(Provider):
                 return []
             raise self._failed(exc, what) from None
 
-    def sweep_leftovers(self, prefix: str, older_than: float | None = None) -> list[str]:
+    def sweep_leftovers(self, prefix: str, older_than: float | None = None) -> builtins.list[str]:
         age = self.config.leftover_age if older_than is None else older_than
         fs, rel = self._split(prefix, folder=True)
         items = self._files_below(fs, rel, f"sweep {prefix}")

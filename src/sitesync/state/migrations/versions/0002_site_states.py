@@ -17,7 +17,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-# The same rule as sitesync.status.summarize_site_state, frozen here as it was at this revision.
+# The same rule as sitesync.status_rollup.summarize_site_state, frozen here as it was at this revision.
 _BACKFILL = """
 INSERT INTO site_states (
     representation_id, site, project_id, status, files_present, files_queued, files_in_progress,

@@ -283,17 +283,6 @@ class MachineView:
             )
         return out
 
-    def foreign_site(self, name: str) -> SiteSpec:
-        """A site id of another machine: known from the catalog, never reachable from here."""
-        return SiteSpec(
-            name=name,
-            provider="local_drive",
-            options={},
-            roots={},
-            reachable=False,
-            reason="another machine's own site",
-        )
-
 
 def open_provider(spec: SiteSpec) -> Provider:
     """A provider instance for ``spec``: the only way settings become a provider, so a site whose

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 from sitesync.errors import InvalidInputError, NotFoundError, SitesyncError, StorageIdentityError
 from sitesync.identity.content import hash_stored
 from sitesync.identity.storage import require_site_storage
+from sitesync.machine_view import MachineView, ProjectView, ProviderPool, SiteSpec
 from sitesync.providers.base import Provider
 from sitesync.settings.models import STUDIO
-from sitesync.sites import MachineView, ProjectView, ProviderPool, SiteSpec
 from sitesync.state.records import ProjectRow
 from sitesync.state.store import StateStore
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from sitesync.errors import InvalidInputError, InvalidSettingError
+from sitesync.machine_view import ProjectView, mask_secrets, open_provider
 from sitesync.providers.conformance import CHECKS, run_conformance
 from sitesync.providers.registry import provider_class
-from sitesync.sites import ProjectView, mask_secrets, open_provider
 
 
 def run_site_test(

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 
 from sitesync.state import schema as s
 from sitesync.state.base import chunked
-from sitesync.status import summarize_site_state
+from sitesync.status_rollup import summarize_site_state
 
 Pair = tuple[int, str]
 _CHUNK = 400  # pairs per statement: well inside SQLite's bound-parameter limit
@@ -156,10 +156,6 @@ def compute(conn: Connection, pairs: Sequence[Pair]) -> dict[Pair, dict[str, Any
             if pair in wanted:
                 out[pair] = _row(pair[0], pair[1], acc, facts[pair[0]])
     return out
-
-
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 @functools.cache
