@@ -49,7 +49,7 @@ def test_users_are_not_offered_them(sqlite_studio: Studio) -> None:
     info = run_cli("info", env=env, check=True).stdout
     [line] = [line for line in info.splitlines() if line.strip().startswith("providers")]
     assert "local_drive" in line and "memory" not in line and "faulty" not in line
-    assert TEST_ONLY.isdisjoint(studio.client.info()["providers"])  # what the API and dashboard show
+    assert TEST_ONLY.isdisjoint(studio.client.info().providers)  # what the API and dashboard show
 
     refused = run_cli("site", "add", "ram", "--provider", "memory", "--root", "work=/r", env=env)
     assert refused.returncode == 2
