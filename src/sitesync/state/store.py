@@ -8,7 +8,8 @@ running workers and their heartbeats, ``queries.py``: read models for the faces,
 links between representations, ``workflows.py``: validate/fsck records and preferred-content
 requests, ``listing.py``: the Sync Queue list over the summaries ``sitestates.py`` keeps current,
 ``plan.py``: the read-only queries of the dry-run plan, ``imports.py``: representations taken over
-from OpenPype or AYON, ``overview.py``: the dashboard's overview and Sites view counts) over
+from OpenPype or AYON, ``overview.py``: the dashboard's overview and Sites view counts, ``workfiles.py`` and
+``workfiles_ops.py``: workfiles, their versions, conflicts and locks) over
 ``base.py`` (connections, transactions; ``dberrors.py``: database errors become sitesync errors,
 and busy transactions are run again). This file holds settings documents, projects, pauses and the
 event history.
@@ -42,6 +43,7 @@ from sitesync.state.queue import QueueMixin
 from sitesync.state.records import EventRow, ProjectRow
 from sitesync.state.removals import RemovalsMixin
 from sitesync.state.workers import WorkersMixin
+from sitesync.state.workfiles_ops import WorkfileOpsMixin
 from sitesync.state.workflows import WorkflowsMixin
 
 ALL = "*"  # in pauses: every project / every site
@@ -49,6 +51,7 @@ ALL = "*"  # in pauses: every project / every site
 
 @retry_transactions
 class StateStore(
+    WorkfileOpsMixin,
     ImportsMixin,
     WorkflowsMixin,
     LinksMixin,
