@@ -74,7 +74,7 @@ class WorkfilesFacade(FacadeBase):
         raise NotFoundError(f"no workfile {rel!r} in project {project!r}; see `sitesync work status {project}`")
 
     @staticmethod
-    def _version(v: VersionRow, head: int | None, numbers: dict[int, int]) -> WorkfileVersion:
+    def _version(v: VersionRow, head: int | None, numbers: dict[int, int], kept: set[str | None]) -> WorkfileVersion:
         return WorkfileVersion(
             number=v.number,
             kind=v.kind,
@@ -86,7 +86,7 @@ class WorkfilesFacade(FacadeBase):
             made_by_user=v.made_by_user,
             machine=v.machine,
             recorded_at=v.recorded_at,
-            kept=v.kept_at is not None,
+            kept=v.hash is not None and v.hash in kept,
             current=v.id == head,
         )
 
@@ -188,7 +188,8 @@ class WorkfilesFacade(FacadeBase):
         _pid, _view, w = self._wf_row(project, path, root)
         versions = self.store.workfile_versions([w.id])[w.id]
         numbers = {v.id: v.number for v in versions}
-        return [self._version(v, w.head_version_id, numbers) for v in versions]
+        kept = {v.hash for v in versions if v.kept_at is not None}
+        return [self._version(v, w.head_version_id, numbers, kept) for v in versions]
 
     # ------------------------------------------------------------------ acting
 
@@ -248,7 +249,8 @@ class WorkfilesFacade(FacadeBase):
         )
         versions = self.store.workfile_versions([w.id])[w.id]
         self.wake()
-        return self._version(made, made.id, {v.id: v.number for v in versions})
+        kept = {v.hash for v in versions if v.kept_at is not None}
+        return self._version(made, made.id, {v.id: v.number for v in versions}, kept)
 
     def work_lock(self, project: str, path: str, *, root: str | None = None) -> WorkfileLock:
         """Lock a workfile for this user on this machine's site for ``workfiles.lock_hours``; every

@@ -286,8 +286,21 @@ class WorkfilesMixin(StoreBase):
             "incoming_path": None,
         }
         if blocking and incoming is not None:
-            values["conflict_path"] = conflict_name(wf.path, site, now)
-            values["incoming_path"] = conflict_name(wf.path, incoming.made_on_site, now)
+            taken = {
+                name
+                for row in conn.execute(
+                    sa.select(cf.c.conflict_path, cf.c.incoming_path).where(cf.c.workfile_id == wf.id)
+                )
+                for name in row
+            }
+            when = now
+            while (
+                conflict_name(wf.path, site, when) in taken
+                or conflict_name(wf.path, incoming.made_on_site, when) in taken
+            ):
+                when += 1.0  # two conflicts of one file within a second: the names stay distinct
+            values["conflict_path"] = conflict_name(wf.path, site, when)
+            values["incoming_path"] = conflict_name(wf.path, incoming.made_on_site, when)
             conn.execute(s.workfiles.update().where(s.workfiles.c.id == wf.id).values(in_conflict=True, updated_at=now))
         cid = int(conn.execute(cf.insert().values(**values).returning(cf.c.id)).scalar_one())
         self._events(

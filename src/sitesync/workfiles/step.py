@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sitesync.engine.worker import new_worker_id
-from sitesync.errors import RetryPolicy, SitesyncError, decide
+from sitesync.errors import RetryPolicy, SitesyncError, TargetOccupiedError, decide
+from sitesync.identity.storage import usable_site
 from sitesync.providers.base import CAP_LOCAL_PATH, Provider
 from sitesync.sites import ProjectView, ProviderPool
 from sitesync.state.store import StateStore
@@ -76,14 +77,19 @@ class WorkfileStep:
         self.settings = view.workfiles
         self.policy = RetryPolicy(view.settings.retry_count, view.settings.retry_backoff)
         self.providers: dict[str, Provider] = {}
+        self.unusable: dict[str, str] = {}  # site -> why it is left alone this pass
         for name in self.settings.sites:
             spec = view.sites.get(name)
             if spec is None or not spec.reachable or not spec.enabled:
                 continue
             try:
-                self.providers[name] = pool.get(spec)
+                provider = pool.get(spec)
+                usable_site(store, spec, provider, self.owner, project_id)  # reachable, its own storage
             except SitesyncError as exc:
+                self.unusable[name] = str(exc)
                 log.warning("workfile site %s not usable from here: %s", name, exc)
+            else:
+                self.providers[name] = provider
 
     # ------------------------------------------------------------------ paths
 
@@ -103,6 +109,7 @@ class WorkfileStep:
 
     def run(self) -> WorkSyncResult:
         result = WorkSyncResult(project=self.view.name)
+        result.errors += [f"site {site} left alone: {why}" for site, why in self.unusable.items()]
         for site in self.scan_sites():
             try:
                 self.scan_site(site, result)
@@ -279,8 +286,16 @@ class WorkfileStep:
                 source.provider, source.path, target, self.where(site, template), version.size, version.hash, expect
             )
         except ChangedUnderUs as exc:
-            self.store.release_workfile_site(w.id, site, self.owner)
-            self._changed(w, site, exc, result)
+            if record:  # the workfile itself changed there: that site's edit, recorded (kept)
+                self.store.release_workfile_site(w.id, site, self.owner)
+                self._changed(w, site, exc, result)
+            else:  # a file sitesync did not write is at a conflict copy's or a kept version's name
+                occupied = TargetOccupiedError(
+                    f"a different file is already at {exc.path} on site {site}; sitesync will not replace it: "
+                    "move it away",
+                    site=site,
+                )
+                self._failed(w, site, occupied, result)
             return False
         except SitesyncError as exc:
             self._failed(w, site, exc, result)
