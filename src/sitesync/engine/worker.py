@@ -43,6 +43,7 @@ from sitesync.providers.base import Provider
 from sitesync.sites import MachineView, ProjectView, ProviderPool, alternative_closure
 from sitesync.state.records import ClaimedReplica, Outcome
 from sitesync.state.store import StateStore
+from sitesync.workfiles.loop import WorkfileLoop
 from sitesync.workflows.preferred import PreferredContent
 
 if TYPE_CHECKING:
@@ -137,6 +138,7 @@ class Worker:
         self._avg_size = 1024 * 1024
         self.report = RunReport()
         self.preferred = PreferredContent(store, self.worker_id, paced=not self.options.once)
+        self.workfiles = WorkfileLoop(store, self.worker_id, self.pool, self.view.site_id, paced=not self.options.once)
 
     # ------------------------------------------------------------------ control
 
@@ -234,6 +236,7 @@ class Worker:
         self._refresh()
         if self.preferred.step(self.view, self._views, self._project_ids, self.options.targets):
             self._idle.clear()  # preferred-content rules queued work
+        self.workfiles.step(self._views, self._project_ids)  # workfile sync of enabled projects
         if now - self._last_reclaim >= HEARTBEAT_SECONDS:
             self._last_reclaim = now
             # silence is judged only once our own heartbeats got through for a whole timeout
