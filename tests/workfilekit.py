@@ -50,7 +50,9 @@ class Machine:
     def files(self) -> dict[str, bytes]:
         """Every file of the project's work area on this machine (site markers excluded)."""
         base = self.root / "work" / PROJECT
-        return {str(p.relative_to(base)): p.read_bytes() for p in base.rglob("*") if p.is_file()} if base.exists() else {}
+        return (
+            {str(p.relative_to(base)): p.read_bytes() for p in base.rglob("*") if p.is_file()} if base.exists() else {}
+        )
 
     def sync(self) -> Any:
         return self.client.work_sync(PROJECT)
@@ -58,6 +60,7 @@ class Machine:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SITESYNC_")}
         env.update({"SITESYNC_HOME": str(self.home), "SITESYNC_DB": self.db_url, "SITESYNC_SITE_ID": self.name})
+        env["COLUMNS"] = "200"  # tables at full width
         return env
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -74,7 +77,9 @@ class Workstations:
 
     def studio_files(self) -> dict[str, bytes]:
         base = self.studio / PROJECT
-        return {str(p.relative_to(base)): p.read_bytes() for p in base.rglob("*") if p.is_file()} if base.exists() else {}
+        return (
+            {str(p.relative_to(base)): p.read_bytes() for p in base.rglob("*") if p.is_file()} if base.exists() else {}
+        )
 
     def settle(self, rounds: int = 2) -> None:
         """Both machines sync, in turn, a few times (as their workers would)."""
