@@ -172,7 +172,7 @@ def test_ignore_patterns_and_paths(tmp_path: Path, db_url: str, home: Path) -> N
 
 def test_local_overrides_turn_workfile_sync_off_on_one_machine(ws: Workstations) -> None:
     ws.b.client.settings_set("workfiles.enabled", False, project=PROJECT, local=True)
-    with pytest.raises(InvalidInputError, match="workfiles.enabled true"):
+    with pytest.raises(InvalidInputError, match=r"workfiles\.enabled true"):
         ws.b.sync()
     assert ws.a.client.project_view(PROJECT).workfiles.enabled
     assert ws.a.client.project_view(PROJECT).workfiles.sites == ["ws-a", "studio"]
@@ -187,7 +187,7 @@ def test_lock_is_seen_from_the_other_machine_and_an_edit_meanwhile_is_a_conflict
     assert status.state == "locked_by" and status.lock is not None and status.lock.site == "ws-a"
     [mine] = ws.a.client.work_status(PROJECT)
     assert mine.state == "in_sync"  # the holder sees its own lock as no obstacle
-    with pytest.raises(ConflictError, match="locked by .* on site ws-a"):
+    with pytest.raises(ConflictError, match=r"locked by .* on site ws-a"):
         ws.b.client.work_lock(PROJECT, SCENE)
     with pytest.raises(ConflictError, match="--force"):
         ws.b.client.work_unlock(PROJECT, SCENE)
