@@ -32,7 +32,9 @@ def _as_json(value: Any) -> Any:
 
     if isinstance(value, list):
         return [_as_json(v) for v in value]
-    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
 
 
 def _lock_text(lock: Any) -> str:

@@ -209,10 +209,10 @@ class WorkfileSettings(_Strict):
     sites: list[str] = Field(default_factory=list)
     """Sites carrying this project's work areas (empty: the project's active and remote site; ``local``
     is this machine). Versions travel through the remote site."""
-    keep_versions_days: float = Field(30.0, ge=0, le=36500)
+    keep_versions_days: float = Field(default=30.0, ge=0, le=36500)
     """Days every replaced or deleted workfile version stays recoverable in the versions area on the
     remote site (``<project>/.sitesync-versions/``)."""
-    lock_hours: float = Field(24.0, gt=0, le=8760)
+    lock_hours: float = Field(default=24.0, gt=0, le=8760)
     """Hours after which a workfile lock expires unless taken again."""
 
     _paths = field_validator("paths", "ignore", mode="before")(_split_list)

@@ -206,6 +206,7 @@ class WorkfileOpsMixin(WorkfilesMixin):
     def _both(self, conn: Any, wf: Any, row: ConflictRow, local: VersionRow, user: str, machine: str) -> VersionRow:
         """The conflicting content as a workfile of its own at its conflict name; the sites where
         it was placed hold it already."""
+        assert row.conflict_path is not None  # only blocking conflicts are resolved this way
         own = self._lock_workfile(conn, wf.project_id, wf.root, row.conflict_path, create=True)
         version = self._new_version(
             conn, own.id, "resolve", None, local.hash, local.size, local.mtime, row.site, user, machine
