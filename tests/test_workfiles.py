@@ -249,3 +249,24 @@ def test_a_file_saved_after_the_scan_is_never_replaced_by_an_incoming_version(ws
     assert ws.b.read(SCENE) == b"B saving right now"
     assert list(conflict_copies(ws.b.files(), "ws-a").values()) == [b"A's new version"]
     assert list(conflict_copies(ws.a.files(), "ws-b").values()) == [b"B saving right now"]
+
+
+def test_replaced_versions_are_pruned_after_keep_versions_days(tmp_path: Path, db_url: str, home: Path) -> None:
+    with workstations(tmp_path, db_url, keep_versions_days=0) as ws:
+        for text in (b"one", b"two", b"three"):
+            ws.a.save(SCENE, text)
+            ws.settle()
+
+        def kept() -> set[bytes]:
+            return {d for p, d in ws.studio_files().items() if p.startswith(".sitesync-versions/")}
+
+        assert kept() == {b"three"}  # the current version stays kept; replaced ones went
+        assert [v.kept for v in ws.a.client.work_history(PROJECT, SCENE)] == [False, False, True]
+        with pytest.raises(ConflictError, match="no longer kept"):
+            ws.a.client.work_restore(PROJECT, SCENE, 1)
+        assert ws.a.read(SCENE) == ws.b.read(SCENE) == b"three"
+        # a version a site still holds is never pruned: B is behind while A moves on
+        ws.a.save(SCENE, b"four")
+        ws.a.sync()
+        ws.a.sync()
+        assert b"three" in kept() and b"four" in kept()
