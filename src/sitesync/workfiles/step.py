@@ -409,9 +409,13 @@ class WorkfileStep:
             return
         older = time.time() - self.settings.keep_versions_days * 86400
         for v in self.store.prunable_workfile_versions(self.project_id, older):
-            if v.kept_site != remote or not v.kept_at:
+            if v.kept_site != remote or not v.kept_at or v.hash is None:
                 continue
-            self.providers[remote].delete(self.where(remote, v.kept_at))
+            try:  # only the content kept there, checked now (DESIGN §7a)
+                remove_checked(self.providers[remote], self.where(remote, v.kept_at), v.hash)
+            except ChangedUnderUs:
+                result.errors.append(f"{v.kept_at} on {remote} is not the kept version any more; left alone")
+                continue
             self.store.version_pruned(v.id)
             result.pruned += 1
 
