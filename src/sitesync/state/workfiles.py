@@ -151,6 +151,33 @@ class WorkfilesMixin(StoreBase):
             rows = conn.execute(sa.select(t).where(t.c.project_id == project_id).order_by(t.c.root, t.c.path))
             return [_workfile(r) for r in rows]
 
+    def workfiles_needing_work(self, project_id: int, sites: Sequence[str]) -> list[WorkfileRow]:
+        """The workfiles a propagation pass over ``sites`` has something to do for: in conflict,
+        a head whose content is not kept yet, or one of ``sites`` not known to hold the head. A
+        settled project costs one pass over its rows' index entries, not a load of every version."""
+        w, v, c = s.workfiles, s.workfile_versions, s.workfile_copies
+        same = sa.alias(v)
+        head_not_kept = sa.exists().where(
+            v.c.id == w.c.head_version_id,
+            v.c.hash.is_not(None),
+            v.c.kept_at.is_(None),
+            ~sa.exists().where(
+                same.c.workfile_id == v.c.workfile_id, same.c.hash == v.c.hash, same.c.kept_at.is_not(None)
+            ),
+        )
+        behind = [
+            ~sa.exists().where(c.c.workfile_id == w.c.id, c.c.site == site, c.c.version_id == w.c.head_version_id)
+            for site in sites
+        ]
+        q = (
+            sa.select(w)
+            .where(w.c.project_id == project_id, w.c.head_version_id.is_not(None))
+            .where(sa.or_(w.c.in_conflict, head_not_kept, *behind))
+            .order_by(w.c.root, w.c.path)
+        )
+        with self._read() as conn:
+            return [_workfile(r) for r in conn.execute(q)]
+
     def workfile_versions(self, workfile_ids: Sequence[int]) -> dict[int, list[VersionRow]]:
         """Every version of the given workfiles, oldest first."""
         v = s.workfile_versions

@@ -167,7 +167,7 @@ class WorkfileStep:
     # ------------------------------------------------------------------ propagation
 
     def propagate(self, result: WorkSyncResult) -> None:
-        rows = self.store.workfiles_of(self.project_id)
+        rows = self.store.workfiles_needing_work(self.project_id, list(self.providers))
         ids = [w.id for w in rows]
         versions = self.store.workfile_versions(ids)
         copies = self.store.workfile_copies(ids)
