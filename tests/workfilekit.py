@@ -28,7 +28,7 @@ class Machine:
     root: Path  # its local root (the site's "work" root is root/work)
     db_url: str
     client: Client
-    clock: list[float] = field(default_factory=lambda: [time.time() - 1000.0])
+    clock: list[float] = field(default_factory=lambda: [time.time() - 1_000_000.0])
 
     def path(self, rel: str) -> Path:
         return self.root / "work" / PROJECT / rel

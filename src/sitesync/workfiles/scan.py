@@ -120,7 +120,7 @@ def _look(
         result.unchanged += 1
         result.facts[rel] = before
         return
-    if entry.mtime is not None and now - entry.mtime < settle_seconds:
+    if entry.mtime is not None and 0 <= now - entry.mtime < settle_seconds:  # a future time proves nothing
         result.unstable.append(rel)
         if before is not None:
             result.facts[rel] = before
