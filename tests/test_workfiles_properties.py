@@ -60,9 +60,8 @@ def run(ws: Workstations, steps: list[tuple[str, str, str, str]]) -> None:
     for _ in range(4):
         for m in (ws.a, ws.b):
             sync(m)
-        for c in ws.a.client.work_conflicts(PROJECT):
-            if c.blocking:
-                ws.a.client.work_resolve(PROJECT, c.path, "both")
+        for path in {c.path for c in ws.a.client.work_conflicts(PROJECT) if c.blocking}:
+            ws.a.client.work_resolve(PROJECT, path, "both")  # every open conflict of the path at once
     for _ in range(2):
         for m in (ws.a, ws.b):
             sync(m)

@@ -14,7 +14,7 @@ import platform
 import posixpath
 import time
 
-from sitesync.errors import InvalidInputError, NotFoundError
+from sitesync.errors import ConflictError, InvalidInputError, NotFoundError
 from sitesync.facade.base import FacadeBase
 from sitesync.facade.common import _user
 from sitesync.sites import ProjectView
@@ -220,7 +220,10 @@ class WorkfilesFacade(FacadeBase):
             raise InvalidInputError(f"--keep must be local, remote or both, not {keep!r}")
         _pid, view, w = self._wf_row(project, path, root)
         here = self._here(view)
-        conflicts = [c for c in self.work_conflicts(project) if (c.root, c.path) == (w.root, w.path) and c.blocking]
+        open_ = [c for c in self.work_conflicts(project) if (c.root, c.path) == (w.root, w.path)]
+        if not open_:
+            raise ConflictError(f"{w.path} has no open conflict; see `sitesync work conflicts {project}`")
+        conflicts = [c for c in open_ if c.blocking]
         if keep == "both":
             winner = "both"
         else:

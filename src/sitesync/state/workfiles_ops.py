@@ -165,7 +165,7 @@ class WorkfileOpsMixin(WorkfilesMixin):
                 )
             ]
             if not rows:
-                raise ConflictError(f"{wf.path} has no open conflict; see `sitesync work conflicts {''}`".rstrip())
+                raise ConflictError(f"{wf.path} has no open conflict; see `sitesync work conflicts PROJECT`")
             head = self._held(conn, wf.head_version_id)
             for row in rows:
                 local = self._held(conn, row.local_version_id)
