@@ -5,7 +5,7 @@ A client is bound to one installation (``home`` / ``SITESYNC_HOME``), one state 
 raise ``UserError`` subclasses for anything the caller can fix, with a message that says how.
 
 The methods live in ``sitesync.facade``, one module per concern (setup, settings, catalog,
-requests, workflows, dashboard, operations, migration, overview, settingsform) over ``facade.base``;
+requests, workflows, workfiles, dashboard, operations, migration, overview, settingsform) over ``facade.base``;
 this class assembles them.
 """
 
@@ -23,6 +23,7 @@ from sitesync.facade.requests import RequestsFacade
 from sitesync.facade.settings import SettingsFacade
 from sitesync.facade.settingsform import SettingsFormFacade
 from sitesync.facade.setup import SetupFacade
+from sitesync.facade.workfiles import WorkfilesFacade
 from sitesync.facade.workflows import WorkflowsFacade
 
 
@@ -40,6 +41,7 @@ class Client(
     MigrationFacade,
     SettingsFacade,
     SettingsFormFacade,
+    WorkfilesFacade,
     FacadeBase,
 ):
     """See the module docstring; every public method is documented where it is defined."""

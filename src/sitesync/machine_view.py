@@ -29,6 +29,7 @@ from sitesync.settings.models import (
     LocalSettings,
     ProjectSettings,
     SystemSettings,
+    WorkfileSettings,
     current_platform,
     root_for_platform,
 )
@@ -78,6 +79,9 @@ class ProjectView:
     remote_site: str
     always_accessible_on: tuple[str, ...]
     sites: dict[str, SiteSpec] = field(default_factory=dict)
+    workfiles: WorkfileSettings = field(default_factory=WorkfileSettings)
+    """The effective workfile settings (project, then this machine's overrides); ``sites`` resolved
+    (``local`` is this machine; empty: the active and remote site)."""
 
     def site(self, name: str) -> SiteSpec:
         spec = self.sites.get(name)
@@ -195,7 +199,18 @@ class MachineView:
             remote_site=self.normalize_site(remote),
             always_accessible_on=always if sync_enabled else (),
             sites=sites,
+            workfiles=self._workfiles(settings, local, self.normalize_site(active), self.normalize_site(remote)),
         )
+
+    def _workfiles(
+        self, settings: ProjectSettings, local: LocalProjectSettings, active: str, remote: str
+    ) -> WorkfileSettings:
+        doc = settings.workfiles.model_dump()
+        if local.workfiles is not None:
+            doc.update(local.workfiles.model_dump(exclude_none=True))
+        sites = [self.normalize_site(x) for x in doc["sites"]] or [active, remote]
+        doc["sites"] = list(dict.fromkeys(sites))
+        return WorkfileSettings.model_validate(doc)
 
     def local_site_options(self, name: str) -> dict[str, Any]:
         """This machine's own options of site ``name`` (``local`` is this machine's site)."""

@@ -206,6 +206,7 @@ def create_app(
         representations,
         settings,
         sites,
+        workfiles,
     )
 
     ctx = ApiContext(client=client, worker=worker, token=token)
@@ -288,6 +289,7 @@ def create_app(
         actions,
         events,
         operations,
+        workfiles,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
 

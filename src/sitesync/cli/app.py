@@ -1024,6 +1024,7 @@ def demo(
 # (path, import) register themselves on `app`
 from sitesync.cli import access as _access  # noqa: E402, F401  (token, dashboard, secret)
 from sitesync.cli import operations as _operations  # noqa: E402, F401
+from sitesync.cli import work as _work  # noqa: E402, F401  (work: workfiles)
 from sitesync.cli import workflows as _workflows  # noqa: E402, F401
 
 __all__ = ["app", "run_with_progress"]

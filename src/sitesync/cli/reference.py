@@ -178,6 +178,12 @@ SETTINGS_TABLES: list[tuple[str, str, type[BaseModel], str]] = [
         "sites.NAME.",
     ),
     (
+        "Workfiles in a project",
+        "`sitesync settings set --project P workfiles.KEY VALUE`",
+        models.WorkfileSettings,
+        "workfiles.",
+    ),
+    (
         "System",
         "`sitesync settings set system.KEY VALUE`; sites with `sitesync site add`",
         models.SystemSettings,
@@ -206,6 +212,12 @@ SETTINGS_TABLES: list[tuple[str, str, type[BaseModel], str]] = [
         "`sitesync settings set --local --project P KEY VALUE`",
         models.LocalProjectSettings,
         "",
+    ),
+    (
+        "This machine, per project, workfiles",
+        "`sitesync settings set --local --project P workfiles.KEY VALUE`",
+        models.LocalWorkfileSettings,
+        "workfiles.",
     ),
 ]
 

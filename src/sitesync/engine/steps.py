@@ -9,7 +9,7 @@ A step that raises is logged and skipped for that turn: a step never stops the w
 
 Registering a step::
 
-    client.worker_steps.register("workfiles", lambda owner: WorkfileStep(owner.store, owner.worker_id))
+    client.worker_steps.register("workfiles", WorkfileLoop.for_worker)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from sitesync.machine_view import MachineView, ProjectView
+    from sitesync.machine_view import MachineView, ProjectView, ProviderPool
     from sitesync.state.store import StateStore
 
 
@@ -30,6 +30,7 @@ class StepOwner:
     store: StateStore
     worker_id: str
     once: bool  # a ``sync --once`` run: a step should not pace itself across turns
+    pool: ProviderPool  # the worker's open providers (a step that touches storage uses them)
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ class Worker:
         self.report = RunReport()
         # per-loop steps the client wired up (engine/steps.py: preferred content...)
         self.steps: dict[str, WorkerStep] = (steps or StepRegistry()).build(
-            StepOwner(store, self.worker_id, self.options.once)
+            StepOwner(store, self.worker_id, self.options.once, self.pool)
         )
 
     # ------------------------------------------------------------------ control
@@ -250,7 +250,7 @@ class Worker:
         now = time.monotonic()
         self._refresh()
         if self._run_steps():
-            self._idle.clear()  # a step (preferred-content rules...) queued work
+            self._idle.clear()  # a step (preferred-content rules, workfile sync...) queued work
         if now - self._last_reclaim >= HEARTBEAT_SECONDS:
             self._last_reclaim = now
             # silence is judged only once our own heartbeats got through for a whole timeout

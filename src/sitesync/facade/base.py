@@ -27,6 +27,7 @@ from sitesync.settings.models import LocalSettings
 from sitesync.state.database import mask_url, sqlite_file, sqlite_paths
 from sitesync.state.records import RepresentationRow
 from sitesync.state.store import StateStore
+from sitesync.workfiles.loop import WorkfileLoop
 from sitesync.workflows.preferred import PreferredContent
 
 log = logging.getLogger("sitesync")
@@ -37,6 +38,7 @@ def default_worker_steps() -> StepRegistry:
     ``worker_steps`` starts as these, and more can be registered on it."""
     steps = StepRegistry()
     steps.register("preferred_content", PreferredContent.for_worker)
+    steps.register("workfiles", WorkfileLoop.for_worker)
     return steps
 
 

@@ -151,6 +151,113 @@ class ProjectSiteSettings(_Strict):
     _wants = field_validator("wants")(check_wants)
 
 
+DEFAULT_WORKFILE_PATHS = ["**/work/**"]
+DEFAULT_WORKFILE_IGNORE = [
+    "*.swp",
+    "*~",
+    "*.autosave",
+    "*.tmp",
+    "*.bak",
+    "*.lock",
+    ".DS_Store",
+    "Thumbs.db",
+    "desktop.ini",
+    ".mayaSwatches/",
+    "incrementalSave/",
+    "backup/",
+    ".nuke_autosave/",
+    "*.ma.swatches",
+    "*.hip_bak*",
+]
+"""The DCC noise never synced as workfiles: editor swap and backup files, autosaves, temporary and
+lock files, Maya swatches and incremental saves, backup folders, OS thumbnails. A pattern without a
+``/`` matches a file name anywhere; one ending in ``/`` a folder name anywhere; any other is a glob
+relative to the project folder (``**`` spans folders)."""
+
+
+def _check_globs(value: list[str]) -> list[str]:
+    for pattern in value:
+        if not isinstance(pattern, str) or not pattern.strip() or "\x00" in pattern:
+            raise ValueError("each pattern must be a non-empty glob relative to the project folder")
+        if pattern.startswith("/") or ".." in pattern.split("/"):
+            raise ValueError(f"pattern {pattern!r} must stay inside the project folder (no leading '/', no '..')")
+    return value
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class WorkfileSettings(_Strict):
+    """Workfile sync of one project: artists' working files between sites, conflicts kept."""
+
+    enabled: bool = False
+    """On: this project's work areas are scanned and their files synced as workfiles (versions,
+    conflicts kept, locks); published files are not affected."""
+    roots: list[str] = Field(default_factory=lambda: ["work"])
+    """The project roots holding work areas (the project's folder on each: ``<root>/<project>/``)."""
+    paths: list[str] = Field(default_factory=lambda: list(DEFAULT_WORKFILE_PATHS))
+    """Globs, relative to the project folder, of the files that are workfiles (``**`` spans folders)."""
+    ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_WORKFILE_IGNORE))
+    """Globs never synced (DCC autosaves, backups, swatches, lock and temporary files); setting it
+    replaces the defaults: ``*.swp``, ``*~``, ``*.autosave``, ``*.tmp``, ``*.bak``, ``*.lock``,
+    ``.DS_Store``, ``Thumbs.db``, ``desktop.ini``, ``.mayaSwatches/``, ``incrementalSave/``,
+    ``backup/``, ``.nuke_autosave/``, ``*.ma.swatches``, ``*.hip_bak*``. A pattern without ``/``
+    matches a file name, one ending in ``/`` a folder name, anywhere."""
+    sites: list[str] = Field(default_factory=list)
+    """Sites carrying this project's work areas (empty: the project's active and remote site; ``local``
+    is this machine). Versions travel through the remote site."""
+    keep_versions_days: float = Field(default=30.0, ge=0, le=36500)
+    """Days every replaced or deleted workfile version stays recoverable in the versions area on the
+    remote site (``<project>/.sitesync-versions/``)."""
+    lock_hours: float = Field(default=24.0, gt=0, le=8760)
+    """Hours after which a workfile lock expires unless taken again."""
+
+    _paths = field_validator("paths", "ignore", mode="before")(_split_list)
+    _globs = field_validator("paths", "ignore")(_check_globs)
+    _sites_list = field_validator("sites", "roots", mode="before")(_split_list)
+
+    @field_validator("sites")
+    @classmethod
+    def _check_sites(cls, value: list[str]) -> list[str]:
+        return [check_site_name(v) for v in value]
+
+    @field_validator("roots")
+    @classmethod
+    def _check_roots(cls, value: list[str]) -> list[str]:
+        for root in value:
+            if not ROOT_NAME_RE.match(root):
+                raise ValueError(f"invalid root name {root!r}: use letters, digits, '_' or '-'")
+        return value
+
+
+class LocalWorkfileSettings(_Strict):
+    """This machine's overrides of a project's workfile settings (unset keys: the project's)."""
+
+    enabled: bool | None = None
+    """Turn workfile sync on or off for this project on this machine only."""
+    paths: list[str] | None = None
+    """This machine's workfile globs, over the project's."""
+    ignore: list[str] | None = None
+    """This machine's ignore globs, over the project's (replaces them)."""
+    sites: list[str] | None = None
+    """This machine's workfile sites, over the project's."""
+
+    _paths = field_validator("paths", "ignore", "sites", mode="before")(_split_list)
+
+    @field_validator("paths", "ignore")
+    @classmethod
+    def _globs(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _check_globs(value)
+
+    @field_validator("sites")
+    @classmethod
+    def _check_sites(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [check_site_name(v) for v in value]
+
+
 class ProjectSettings(_Strict):
     enabled: bool = True
     """Off: the project is skipped by every worker (nothing is synced, nothing fails)."""
@@ -180,6 +287,8 @@ class ProjectSettings(_Strict):
     """Where publish copies files that are not under a root of the active site already."""
     sites: dict[str, ProjectSiteSettings] = Field(default_factory=dict)
     """Per-site switches and overrides for this project (``sites.NAME.KEY``)."""
+    workfiles: WorkfileSettings = Field(default_factory=WorkfileSettings)
+    """Workfile sync (``workfiles.KEY``; see the table below)."""
 
     _roots = field_validator("roots", mode="before")(_check_roots)
 
@@ -228,6 +337,8 @@ class LocalProjectSettings(_Strict):
     """site name ('local', 'studio', any local_drive site) -> root name -> location on this machine."""
     wants: str | None = None
     """Preferred content of this machine's own site; overrides the project's ``sites.local.wants``."""
+    workfiles: LocalWorkfileSettings | None = None
+    """This machine's overrides of the project's workfile settings (``workfiles.KEY``)."""
 
     _wants = field_validator("wants")(check_wants)
 

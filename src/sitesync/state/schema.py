@@ -404,3 +404,117 @@ for _column in ("product", "version", "name", "total_size", "file_count", "updat
         representations.c[_column],
         representations.c.id,
     )
+
+# ---------------------------------------------------------------------- workfiles (issue 15)
+# Mutable artists' working files, a separate kind from published files. A workfile is (project,
+# root, path relative to the project's folder on that root); its content changes over time as
+# versions, each naming its parent (causality, never clocks). ``workfile_copies`` says which version
+# each site holds at the normal path as far as sitesync knows (and carries the lease and retry
+# state of the transfer bringing it there); ``workfile_conflicts`` the concurrent changes, both
+# contents kept; ``workfile_conflict_copies`` where a conflict's other content was placed beside;
+# ``workfile_locks`` Perforce-style advisory locks; ``workfile_scan_facts`` the last scan's stat
+# facts per site (the stat cache that lets an unchanged tree cost one stat pass).
+WORKFILE_KINDS = ("edit", "delete", "restore", "resolve", "conflict")
+CONFLICT_KINDS = ("edit-edit", "delete-edit", "locked-edit")
+
+workfiles = Table(
+    "workfiles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("root", NAME, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("head_version_id", Integer),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Column("in_conflict", Boolean, nullable=False, server_default=text("false")),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("project_id", "root", "path"),
+)
+
+workfile_versions = Table(
+    "workfile_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workfile_id", Integer, ForeignKey("workfiles.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),  # 1..N per workfile
+    Column("parent_version_id", Integer),  # the version the making site had (None: made from nothing)
+    Column("kind", String(16), nullable=False),  # WORKFILE_KINDS
+    Column("hash", String(64)),  # hashing.DEFAULT_ALGORITHM hex digest; None for a deletion
+    Column("size", BigInteger),
+    Column("mtime", Float),
+    Column("made_on_site", NAME, nullable=False),
+    Column("made_by_user", String(200), nullable=False),
+    Column("machine", String(200), nullable=False),
+    Column("recorded_at", Float, nullable=False),
+    Column("kept_at", Text),  # the copy in the versions area on the remote site (None: not kept)
+    Column("kept_site", NAME),
+    UniqueConstraint("workfile_id", "number"),
+)
+Index("ix_workfile_versions_kept", workfile_versions.c.kept_site, workfile_versions.c.recorded_at)
+
+workfile_copies = Table(
+    "workfile_copies",
+    metadata,
+    Column("workfile_id", Integer, ForeignKey("workfiles.id", ondelete="CASCADE"), primary_key=True),
+    Column("site", NAME, primary_key=True),
+    Column("version_id", Integer),  # what the site holds at the normal path (None: nothing)
+    Column("updated_at", Float, nullable=False),
+    Column("lease_owner", String(200)),
+    Column("lease_expires_at", Float),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", Float),
+    Column("last_error", Text),
+)
+
+workfile_conflicts = Table(
+    "workfile_conflicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workfile_id", Integer, ForeignKey("workfiles.id", ondelete="CASCADE"), nullable=False),
+    Column("site", NAME, nullable=False),  # where the conflicting change was made
+    Column("local_version_id", Integer),  # that site's content (None: it deleted the file)
+    Column("incoming_version_id", Integer),  # the head it collided with
+    Column("conflict_path", Text),  # the local content's name beside the file on the other sites
+    Column("incoming_path", Text),  # the incoming content's name beside the file on ``site``
+    Column("kind", String(16), nullable=False),  # CONFLICT_KINDS
+    Column("detected_at", Float, nullable=False),
+    Column("resolved_at", Float),
+    Column("resolution", String(16)),
+    Column("resolved_by", String(200)),
+    Column("message", Text),
+)
+Index("ix_workfile_conflicts_open", workfile_conflicts.c.workfile_id, workfile_conflicts.c.resolved_at)
+
+workfile_conflict_copies = Table(
+    "workfile_conflict_copies",
+    metadata,
+    Column("conflict_id", Integer, ForeignKey("workfile_conflicts.id", ondelete="CASCADE"), primary_key=True),
+    Column("site", NAME, primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("version_id", Integer, nullable=False),
+    Column("placed_at", Float, nullable=False),
+)
+
+workfile_locks = Table(
+    "workfile_locks",
+    metadata,
+    Column("workfile_id", Integer, ForeignKey("workfiles.id", ondelete="CASCADE"), primary_key=True),
+    Column("site", NAME, nullable=False),
+    Column("user", String(200), nullable=False),
+    Column("machine", String(200), nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+workfile_scan_facts = Table(
+    "workfile_scan_facts",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("site", NAME, primary_key=True),
+    Column("root", NAME, primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("file_id", BigInteger, nullable=False),
+    Column("hash", String(64)),
+)

@@ -10,7 +10,8 @@ running workers and their heartbeats, ``queries.py``: read models for the faces,
 links between representations, ``workflows.py``: validate/fsck records and preferred-content
 requests, ``listing.py``: the Sync Queue list over the summaries ``summaries.py`` keeps current,
 ``plan.py``: the read-only queries of the dry-run plan, ``imports.py``: representations taken over
-from OpenPype or AYON, ``overview.py``: the dashboard's overview and Sites view counts) over
+from OpenPype or AYON, ``overview.py``: the dashboard's overview and Sites view counts, ``workfiles.py`` and
+``workfiles_ops.py``: workfiles, their versions, conflicts and locks) over
 ``base.py`` (connections, transactions; ``dberrors.py``: database errors become sitesync errors,
 and busy transactions are run again). This file holds settings documents, projects, pauses and the
 event history.
@@ -48,11 +49,13 @@ from sitesync.state.removals import RemovalsMixin
 from sitesync.state.requests import RequestsMixin
 from sitesync.state.schema import ALL
 from sitesync.state.workers import WorkersMixin
+from sitesync.state.workfiles_ops import WorkfileOpsMixin
 from sitesync.state.workflows import WorkflowsMixin
 
 
 @retry_transactions
 class StateStore(
+    WorkfileOpsMixin,
     ImportsMixin,
     WorkflowsMixin,
     LinksMixin,

@@ -25,8 +25,9 @@ path) with the facts the previous scan kept (``FileFacts`` per relative path):
     by more than ``settle_seconds`` makes a file look settled early, and then the re-stat below is
     what catches a write in progress. (A probe file would tell the share's clock, but it means
     writing into the artist's work area at every scan; sitesync does not.) A modification time
-    more than a day in the future (a bad clock, a file from a tool that sets times) is not waited
-    for: the re-stat decides.
+    more than ``settle_seconds`` ahead of this machine's clock at the moment the file is looked at
+    (a bad clock, a file from a tool that sets times) proves nothing and is not waited for: the
+    re-stat decides.
   - its size, modification time or file id changed between the walk and a stat right after it
     was hashed (on a mounted file system, ``fstat`` of the very file read; elsewhere the
     provider's ``stat_exact`` before and after the read, compared with each other: a listing and
@@ -67,7 +68,6 @@ from sitesync.workfiles.select import WorkAreaSelector
 
 log = logging.getLogger("sitesync.workfiles")
 
-FAR_FUTURE_NS = 86_400 * 1_000_000_000  # a modification time this far ahead is not waited for
 # files hashed at once when a scan has many to read (a first scan). 1: on a local disk with the
 # files in the page cache, 4 threads made a first scan of 10,000 small files 40% slower (the GIL,
 # 2 cores); more may pay on a network share, where each read waits for the server (not measured)
@@ -293,8 +293,8 @@ class _Diff:
 
     def settling(self, st: StatEntry) -> bool:
         """Whether the file was modified too recently (or after the scan began) to be taken."""
-        if st.mtime_ns > self.started_ns + FAR_FUTURE_NS:
-            return False
+        if st.mtime_ns > time.time_ns() + self.settle_ns:
+            return False  # ahead of the clock: a write happening now would not stamp it, the re-stat decides
         return st.mtime_ns > self.started_ns - self.settle_ns
 
     def hash_all(self, files: list[StatEntry]) -> list[str | None]:
