@@ -128,6 +128,13 @@ class WorkfilesMixin(StoreBase):
                 )
         return len(gone) + len(changed)
 
+    def put_scan_fact(self, site: str, project: int, root: str, path: str, facts: FileFacts | None) -> None:
+        """Replace (or with None delete) one path's facts: what sitesync itself just wrote there."""
+        if facts is None:  # any previous row differs from none: it is deleted
+            self.save_scan_facts(site, project, root, {path: FileFacts(path, -1, -1, -1, None)}, {})
+        else:  # nothing previous: the row is written (replacing any)
+            self.save_scan_facts(site, project, root, {}, {path: facts})
+
     # ------------------------------------------------------------------ rows
 
     def workfile(self, project_id: int, root: str, path: str) -> WorkfileRow | None:

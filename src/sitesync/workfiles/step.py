@@ -33,7 +33,7 @@ from sitesync.state.workfiles import Change, VersionRow, WorkfileRow
 from sitesync.state.workfiles_ops import ConflictRow
 from sitesync.workfiles.placing import ChangedUnderUs, place, remove_checked
 from sitesync.workfiles.records import WorkSyncResult
-from sitesync.workfiles.scan import ScanResult, WorkAreaSelector, scan_work_area
+from sitesync.workfiles.scan import FileFacts, ScanResult, WorkAreaSelector, scan_work_area
 from sitesync.workfiles.versions import in_versions_area, is_conflict_copy, kept_name
 
 log = logging.getLogger("sitesync.workfiles")
@@ -301,6 +301,8 @@ class WorkfileStep:
             self._failed(w, site, exc, result)
             return False
         self.store.release_workfile_site(w.id, site, self.owner, version_id=version.id, set_version=record)
+        if record:
+            self._remember(w, site, version.hash)
         result.transfers += 1 if moved else 0
         result.bytes += moved
         if moved:
@@ -330,7 +332,21 @@ class WorkfileStep:
             self._failed(w, site, exc, result)
             return
         self.store.release_workfile_site(w.id, site, self.owner, version_id=head.id, set_version=True)
+        self._remember(w, site, None)
         result.deletions += 1 if gone else 0
+
+    def _remember(self, w: WorkfileRow, site: str, content_hash: str | None) -> None:
+        """What sitesync just put (or deleted) at a path of a site this machine scans goes into the
+        scan facts, so the next scan neither re-hashes it nor misses a deletion that follows."""
+        if site not in self.scan_sites():
+            return
+        entry = self.providers[site].stat(self.where(site, self.template(w.root, w.path))) if content_hash else None
+        facts = None
+        if entry is not None:
+            ref = entry.ref or ""
+            file_id = int(ref[4:]) if ref.startswith("ino:") and ref[4:].isdigit() else 0
+            facts = FileFacts(w.path, entry.size, int((entry.mtime or 0.0) * 1e9), file_id, content_hash)
+        self.store.put_scan_fact(site, self.project_id, w.root, w.path, facts)
 
     def _changed(self, w: WorkfileRow, site: str, exc: ChangedUnderUs, result: WorkSyncResult) -> None:
         """The target held content sitesync did not record: record it as that site's change (a
