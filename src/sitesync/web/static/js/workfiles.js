@@ -162,7 +162,7 @@ function version(n) {
 
 function row(r, sites) {
   const made = r.made_by_user ? `${esc(r.made_by_user)}@${esc(r.made_on_site)}` : "";
-  const lock = r.lock ? `<span class="lock" data-testid="work-lock-holder" title="${esc(lockText(r.lock))}">🔒 ${esc(r.lock.user)}@${esc(r.lock.site)}</span>` : "";
+  const lock = r.lock ? `<span class="lock" data-testid="work-lock-holder" title="${esc(lockText(r.lock))}"><span class="muted small">locked by</span> ${esc(r.lock.user)}@${esc(r.lock.site)}</span>` : "";
   const error = r.error ? `<div class="err small clamp" title="${esc(r.error)}">${esc(r.error)}</div>` : "";
   const cells = sites.map((s) => {
     const held = r.sites[s];
@@ -176,7 +176,7 @@ function row(r, sites) {
     ${cells.join("")}
     <td class="num">${size(r.size)}</td>
     <td class="text">${lock}</td>
-    <td class="acts">${actions(r)}</td></tr>`;
+    <td><div class="acts">${actions(r)}</div></td></tr>`;
 }
 
 function conflictCard(c) {
