@@ -233,7 +233,7 @@ def test_keyboard_operation_and_accessibility_audit(browser: Browser, sqlite_stu
         page.keyboard.press("Escape")
 
         # number keys switch the views; each view passes the audit
-        for key, view in (("2", "events"), ("3", "sites"), ("4", "settings")):
+        for key, view in (("2", "events"), ("3", "sites"), ("4", "settings"), ("5", "workfiles")):
             page.locator("body").focus()
             page.keyboard.press(key)
             expect(page.locator(f"#view-{view}")).to_be_visible()
@@ -259,7 +259,7 @@ def test_nothing_is_requested_from_another_host_and_the_api_docs_render(
         page.goto(url)
         expect(page.locator("#queue-body tr")).to_have_count(len(cat.reps), timeout=WAIT_MS)
         row(page, cat.reps["failed"]).locator("td.col-folder").click()
-        for view in ("events", "sites", "settings", "queue"):
+        for view in ("events", "sites", "settings", "workfiles", "queue"):
             page.click(f"[data-testid=tab-{view}]")
             page.wait_for_load_state("networkidle")
         page.keyboard.press("?")

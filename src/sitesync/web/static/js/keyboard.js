@@ -6,7 +6,7 @@ import { $, typing } from "./ui.js";
 const HELP = [
   ["?", "show this list"],
   ["/", "filter the Sync Queue"],
-  ["1 2 3 4", "Sync Queue, Events, Sites, Settings"],
+  ["1 2 3 4 5", "Sync Queue, Events, Sites, Settings, Workfiles"],
   ["↑ ↓  Home End", "move between rows"],
   ["Enter", "open the row's detail"],
   ["Space", "select the row (Shift: a range; Shift+↑↓ extends)"],
@@ -32,6 +32,7 @@ export function initKeyboard(actions) {
       2: () => actions.tab("events"),
       3: () => actions.tab("sites"),
       4: () => actions.tab("settings"),
+      5: () => actions.tab("workfiles"),
       "]": () => actions.page("next"),
       "[": () => actions.page("prev"),
       a: actions.selectPage,

@@ -14,6 +14,7 @@ import { initOverview, loadOverview, paintOverview } from "./overview.js";
 import { initEvents, loadEvents, syncEventInputs } from "./events.js";
 import { initSites, loadSites } from "./sites.js";
 import { initSettings, loadSettings } from "./settings.js";
+import { initWorkfiles, loadWorkfiles, syncWorkInputs } from "./workfiles.js";
 import { initKeyboard } from "./keyboard.js";
 import { afterProjectChosen, initLayout, toggleSidebar } from "./layout.js";
 import { initPauses, paintWorker } from "./pauses.js";
@@ -21,9 +22,11 @@ import { initPauses, paintWorker } from "./pauses.js";
 const POLL_MS = 1000;
 const FULL_REFRESH_MS = 15000;
 const SITES_REFRESH_MS = 5000;
+const WORK_REFRESH_MS = 3000; // workfile changes do not move the progress marker: poll this view itself
 let askingToken = false;
 let lastFull = 0;
 let lastSites = 0;
+let lastWork = 0;
 let siteId = "";
 
 // The login dialog: until a token is accepted, a refusal shows why in the same dialog.
@@ -80,6 +83,11 @@ function refreshTab(explicit = false) {
     lastSites = Date.now();
     return loadSites(explicit);
   }
+  if (state.tab === "workfiles") {
+    if (!explicit && Date.now() - lastWork < WORK_REFRESH_MS) return null;
+    lastWork = Date.now();
+    return loadWorkfiles();
+  }
   // settings: only when asked (a refresh must not replace what someone is typing)
   if (state.tab === "settings" && explicit) return loadSettings();
   return null;
@@ -123,6 +131,7 @@ async function navigate() {
   const before = { project: state.project, open: state.openId };
   loadLocation();
   syncFilterInputs();
+  syncWorkInputs();
   if (state.project && state.project !== before.project) {
     const wanted = state.project;
     state.project = before.project;
@@ -154,6 +163,8 @@ async function poll() {
       await loadDetail();
     } else if (state.tab === "queue") {
       paintOverview();
+    } else if (state.tab === "workfiles") {
+      await refreshTab();
     }
     const age = Math.round((Date.now() - state.refreshedAt) / 1000);
     $("#refreshed").textContent = state.refreshedAt ? (age < 2 ? "live" : `updated ${age}s ago`) : "";
@@ -205,6 +216,8 @@ function init() {
   initEvents();
   initSites(() => loadQueue());
   initSettings();
+  initWorkfiles();
+  syncWorkInputs();
   initPauses();
   initKeyboard({
     escape: () => (state.openId !== null ? closeDetail(true) : clearSelection()),

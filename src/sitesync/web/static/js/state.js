@@ -1,9 +1,11 @@
 // What the dashboard shows right now. Every view state lives in the URL hash (project, tab,
-// filters, sort, page, page size, the open representation and its detail tab, the events
-// filters), so a link pasted in chat opens exactly this view; Back and Forward walk the views.
+// filters, sort, page, page size, the open representation and its detail tab, the events and
+// workfiles filters), so a link pasted in chat opens exactly this view; Back and Forward walk the views.
 
 export const FILTER_KEYS = ["q", "folder", "product", "name", "version", "active_status", "remote_status", "status"];
 export const EVENT_KEYS = { kind: "ekind", site: "esite", rep: "erep", q: "eq", all: "eall" };
+export const WORK_KEYS = { q: "wq", state: "wstate" };
+export const TABS = ["queue", "events", "sites", "settings", "workfiles"];
 const PAGE_SIZES = [25, 50, 100, 200];
 
 export const state = {
@@ -26,6 +28,7 @@ export const state = {
   openId: null,
   detailTab: "sites",
   events: { kind: "", site: "", rep: "", q: "", all: false },
+  work: { q: "", state: "" },
   marker: null,
   refreshedAt: 0,
   worker: null,
@@ -54,6 +57,7 @@ export function locationHash() {
     const value = state.events[key];
     if (value) params.set(name, value === true ? "1" : value);
   }
+  for (const [key, name] of Object.entries(WORK_KEYS)) if (state.work[key]) params.set(name, state.work[key]);
   return params.toString();
 }
 
@@ -69,7 +73,7 @@ export function saveLocation(push = false) {
 export function loadLocation() {
   const params = new URLSearchParams(location.hash.slice(1));
   state.project = params.get("project");
-  state.tab = ["queue", "events", "sites", "settings"].includes(params.get("tab")) ? params.get("tab") : "queue";
+  state.tab = TABS.includes(params.get("tab")) ? params.get("tab") : "queue";
   for (const key of FILTER_KEYS) state.filters[key] = params.get(key) || "";
   state.activeSite = params.get("active") || "";
   state.remoteSite = params.get("remote") || "";
@@ -87,6 +91,7 @@ export function loadLocation() {
     const value = params.get(name) || "";
     state.events[key] = key === "all" ? value === "1" : value;
   }
+  for (const [key, name] of Object.entries(WORK_KEYS)) state.work[key] = params.get(name) || "";
 }
 
 // a link to one representation of the current project, for chat
