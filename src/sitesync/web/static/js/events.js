@@ -7,7 +7,7 @@ import { ago, esc, size, when } from "./format.js";
 import { $, debounce, toast } from "./ui.js";
 import { saveLocation, state } from "./state.js";
 
-const KINDS = ["transfer", "adopted", "failure", "source_missing", "copy_missing", "validate_missing", "fsck_corrupt", "publish", "request", "reset", "remove", "remove_begin", "remove_aborted", "pause", "resume", "priority", "deferred", "lease_expired", "site_unavailable", "site_available", "storage_marked", "settings", "project", "workfile_version", "workfile_conflict", "workfile_resolve", "workfile_restore", "workfile_lock", "workfile_unlock"];
+const KINDS = ["transfer", "adopted", "failure", "source_missing", "copy_missing", "validate_missing", "fsck_corrupt", "publish", "request", "reset", "remove", "remove_begin", "remove_aborted", "pause", "resume", "priority", "deferred", "lease_expired", "site_unavailable", "site_available", "storage_marked", "settings", "project", "workfile_version", "workfile_conflict", "workfile_resolve", "workfile_restore", "workfile_transfer", "workfile_lock", "workfile_unlock"];
 const PAGE = 100;
 let newestEvent = null;
 let oldestEvent = null;
