@@ -61,14 +61,14 @@ class Broken:
 
 def test_registered_steps_run_every_turn_and_a_failing_one_does_not_stop_the_worker(studio: Studio) -> None:
     c = studio.client
-    assert c.worker_steps.names() == ["preferred_content"]  # what the client wires up by default
+    assert c.worker_steps.names() == ["preferred_content", "workfiles"]  # what the client wires up by default
     seen: list[tuple[StepOwner, StepContext]] = []
     c.worker_steps.register("broken", lambda owner: Broken())
     c.worker_steps.register("probe", lambda owner: Probe(owner, seen))
     rep = studio.publish([studio.write("a.bin", b"a")])
     c.download(rep)
     worker = c.worker(once=True, listen=False)
-    assert list(worker.steps) == ["preferred_content", "broken", "probe"]
+    assert list(worker.steps) == ["preferred_content", "workfiles", "broken", "probe"]
     assert isinstance(worker.steps["preferred_content"], PreferredContent)
     report = worker.run()
     assert report.transferred == 1  # the broken step neither stopped the worker nor the probe after it
@@ -80,7 +80,7 @@ def test_registered_steps_run_every_turn_and_a_failing_one_does_not_stop_the_wor
 
     c.worker_steps.unregister("broken")
     c.worker_steps.unregister("probe")
-    assert list(c.worker(once=True, listen=False).steps) == ["preferred_content"]
+    assert list(c.worker(once=True, listen=False).steps) == ["preferred_content", "workfiles"]
 
 
 def test_settings_check_rules_through_the_registered_hook(monkeypatch: pytest.MonkeyPatch) -> None:

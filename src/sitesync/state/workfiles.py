@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sitesync.state import schema as s
-from sitesync.state.base import StoreBase
+from sitesync.state.base import StoreBase, event
 from sitesync.workfiles.scan import FileFacts
 from sitesync.workfiles.versions import Decision, FileState, Held, conflict_name, decide_delete, decide_edit
 
@@ -340,13 +340,13 @@ class WorkfilesMixin(StoreBase):
         self._events(
             conn,
             [
-                {
-                    "kind": "workfile_conflict",
-                    "actor": "sitesync",
-                    "project_id": wf.project_id,
-                    "site": site,
-                    "message": message,
-                }
+                event(
+                    "workfile_conflict",
+                    "sitesync",
+                    project_id=wf.project_id,
+                    site=site,
+                    message=message,
+                )
             ],
         )
         return cid
@@ -422,14 +422,14 @@ class WorkfilesMixin(StoreBase):
             self._events(
                 conn,
                 [
-                    {
-                        "kind": "workfile_version",
-                        "actor": actor,
-                        "project_id": project_id,
-                        "site": site,
-                        "bytes": ch.size,
-                        "message": f"{where} version {made.number} ({made.kind}) on {site}",
-                    }
+                    event(
+                        "workfile_version",
+                        actor,
+                        project_id=project_id,
+                        site=site,
+                        nbytes=ch.size,
+                        message=f"{where} version {made.number} ({made.kind}) on {site}",
+                    )
                 ],
             )
         return Recorded(ch.root, ch.path, decision.value, made.number if made else None, cid)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from sitesync.errors import ConflictError, InvalidInputError, NotFoundError
 from sitesync.state import schema as s
+from sitesync.state.base import event
 from sitesync.state.workfiles import VersionRow, WorkfilesMixin, _version, _workfile
 
 
@@ -192,13 +193,13 @@ class WorkfileOpsMixin(WorkfilesMixin):
             self._events(
                 conn,
                 [
-                    {
-                        "kind": "workfile_resolve",
-                        "actor": actor,
-                        "project_id": wf.project_id,
-                        "site": site,
-                        "message": f"{wf.root}:{wf.path} resolved, keeping {winner}",
-                    }
+                    event(
+                        "workfile_resolve",
+                        actor,
+                        project_id=wf.project_id,
+                        site=site,
+                        message=f"{wf.root}:{wf.path} resolved, keeping {winner}",
+                    )
                 ],
             )
         return new_head, made
@@ -255,13 +256,13 @@ class WorkfileOpsMixin(WorkfilesMixin):
             self._events(
                 conn,
                 [
-                    {
-                        "kind": "workfile_restore",
-                        "actor": actor,
-                        "project_id": wf.project_id,
-                        "site": site,
-                        "message": f"{wf.root}:{wf.path} version {number} restored as version {made.number}",
-                    }
+                    event(
+                        "workfile_restore",
+                        actor,
+                        project_id=wf.project_id,
+                        site=site,
+                        message=f"{wf.root}:{wf.path} version {number} restored as version {made.number}",
+                    )
                 ],
             )
             return made
@@ -300,13 +301,13 @@ class WorkfileOpsMixin(WorkfilesMixin):
             self._events(
                 conn,
                 [
-                    {
-                        "kind": "workfile_lock",
-                        "actor": actor,
-                        "project_id": project_id,
-                        "site": site,
-                        "message": f"{root}:{path} locked by {user} on {site}",
-                    }
+                    event(
+                        "workfile_lock",
+                        actor,
+                        project_id=project_id,
+                        site=site,
+                        message=f"{root}:{path} locked by {user} on {site}",
+                    )
                 ],
             )
             return lock
@@ -333,13 +334,13 @@ class WorkfileOpsMixin(WorkfilesMixin):
             self._events(
                 conn,
                 [
-                    {
-                        "kind": "workfile_unlock",
-                        "actor": actor,
-                        "project_id": project_id,
-                        "site": site,
-                        "message": f"{root}:{path} {verb} by {user} on {site}",
-                    }
+                    event(
+                        "workfile_unlock",
+                        actor,
+                        project_id=project_id,
+                        site=site,
+                        message=f"{root}:{path} {verb} by {user} on {site}",
+                    )
                 ],
             )
             return lock

@@ -312,7 +312,7 @@ class WorkfileStep:
                 project_id=self.project_id,
                 site=site,
                 source_site=source.site,
-                bytes=moved,
+                nbytes=moved,
                 message=f"{w.root}:{template.split('/', 2)[-1]} version {version.number} to {site}",
             )
         return True
