@@ -136,6 +136,12 @@ class Worker:
         self._idle_since = time.monotonic()
         self._avg_size = 1024 * 1024
         self.report = RunReport()
+        # observation hooks (tests, diagnostics): ``asleep`` is set while the loop sleeps idle;
+        # ``idle_sleeps`` counts those sleeps and ``wakeups`` the ones a wake-up cut short (both
+        # are also logged at debug level). Nothing in sitesync reads them.
+        self.asleep = threading.Event()
+        self.idle_sleeps = 0
+        self.wakeups = 0
         self.preferred = PreferredContent(store, self.worker_id, paced=not self.options.once)
 
     # ------------------------------------------------------------------ control
@@ -295,8 +301,15 @@ class Worker:
         """Sleep until the earliest of: the next queued retry of a served queue falling due, the
         next re-check of a held-back site, ``loop_delay``, a wake-up."""
         delay = self._idle_delay()
-        woken = self.wake.wait(delay) if self.wake is not None else self._stop.wait(delay)
+        log.debug("idle: sleeping up to %.0fs", delay)
+        self.idle_sleeps += 1
+        self.asleep.set()
+        try:
+            woken = self.wake.wait(delay) if self.wake is not None else self._stop.wait(delay)
+        finally:
+            self.asleep.clear()
         if woken:
+            self.wakeups += 1
             log.debug("woken up")
             self._pauses = self.store.pauses()
         self._idle.clear()
