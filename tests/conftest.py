@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sitesync import Client
 from sitesync.providers import memory
 from tests.remote_servers import moto_s3, moto_s3_restricted, rclone_s3, sshd  # noqa: F401 - real S3/SFTP servers
+from tests.serial import _serial_or_shared  # noqa: F401 - @pytest.mark.serial under pytest-xdist
 
 PG_ADMIN = os.environ.get("SITESYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SITE_ID = "ws-test"
@@ -36,7 +37,9 @@ def _pg_conninfo(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
-    """A throwaway PostgreSQL database for this test session; returns its SQLAlchemy URL."""
+    """A throwaway PostgreSQL database for this test session; returns its SQLAlchemy URL. Under
+    pytest-xdist each worker is its own session and process: one database per worker (named by
+    its pid, so parallel runs from other checkouts never meet it), dropped when it finishes."""
     name = f"sitesync_test_{os.getpid()}"
     try:
         admin = psycopg.connect(_pg_conninfo(PG_ADMIN), autocommit=True, connect_timeout=5)

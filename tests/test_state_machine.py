@@ -41,7 +41,12 @@ def _status(store: StateStore, rep_id: int, site: str) -> list[tuple[str, int, s
 
 
 def _claim(
-    studio: Studio, limit: int = 10, owner: str = "w1", lease: float = 30.0, site: str = "studio", now: float | None = None
+    studio: Studio,
+    limit: int = 10,
+    owner: str = "w1",
+    lease: float = 30.0,
+    site: str = "studio",
+    now: float | None = None,
 ):
     pid = studio.client.store.project("show").id
     return studio.client.store.claim(pid, site, [SITE_ID], owner, limit, lease, now)
