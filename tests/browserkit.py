@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from axe_playwright_python.base import AXE_FILE_PATH
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from tests.conftest import Studio
 
@@ -36,6 +36,9 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 WAIT_MS = 30_000
+# every `expect(...)` waits for its event up to WAIT_MS (Playwright's default is 5 s): under a
+# parallel run on a loaded machine an answer can take longer; a passing check returns at once
+expect.set_options(timeout=WAIT_MS)
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # axe impacts that fail the audit
 BLOCKING = {"serious", "critical"}

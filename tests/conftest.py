@@ -25,6 +25,7 @@ from sitesync import Client
 from sitesync.providers import memory
 from sitesync.testing import enable_test_providers
 from tests.remote_servers import moto_s3, moto_s3_restricted, rclone_s3, sshd  # noqa: F401 - real S3/SFTP servers
+from tests.serial import _serial_or_shared  # noqa: F401 - @pytest.mark.serial under pytest-xdist
 
 # the test-only providers (memory, faulty) resolve in this process and the CLI/worker subprocesses
 enable_test_providers()
@@ -40,7 +41,9 @@ def _pg_conninfo(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
-    """A throwaway PostgreSQL database for this test session; returns its SQLAlchemy URL."""
+    """A throwaway PostgreSQL database for this test session; returns its SQLAlchemy URL. Under
+    pytest-xdist each worker is its own session and process: one database per worker (named by
+    its pid, so parallel runs from other checkouts never meet it), dropped when it finishes."""
     name = f"sitesync_test_{os.getpid()}"
     try:
         admin = psycopg.connect(_pg_conninfo(PG_ADMIN), autocommit=True, connect_timeout=5)

@@ -239,10 +239,12 @@ def test_health_and_an_in_process_worker_woken_by_each_action(sqlite_studio: Stu
         assert health["database"].startswith("sqlite:///")
         rep = cat.reps["studio_only_b"]
         assert wait_for(lambda: not http.get("/api/v1/progress").json()["worker"]["transfers"], timeout=30)
-        time.sleep(0.5)  # the worker is asleep for an hour now
+        assert wait_for(worker.asleep.is_set, timeout=30), "the worker never went idle"
+        wakeups = worker.wakeups
         marker = http.get("/api/v1/progress").json()["marker"]
         http.post("/api/v1/actions", json={"action": "download", "representation_ids": [rep]})
         assert wait_for(lambda: statuses(http, rep)[SITE_ID] == "present", timeout=30), statuses(http, rep)
+        assert worker.wakeups > wakeups, "the action did not wake the sleeping worker"
         progress = http.get("/api/v1/progress").json()
         assert progress["marker"] != marker and progress["worker"]["files_done"] >= 1
     assert worker.stopping, "the app stops its worker when it shuts down"

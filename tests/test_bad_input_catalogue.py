@@ -4,12 +4,15 @@ neither the database nor the local settings file changed."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from sitesync.state.database import head_revision
+from tests.cli_inprocess import run_cli_inprocess
 from tests.conftest import Studio, db_snapshot, run_cli
 
 
@@ -152,9 +155,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("args", "expected"), CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
-def test_bad_input(catalogue_studio: Studio, args: list[str], expected: str) -> None:
-    studio = catalogue_studio
+def _check_refused(studio: Studio, args: list[str], expected: str, run: Callable[..., Any]) -> None:
     from sitesync.providers.registry import provider_names
 
     fill = {"workarea": str(studio.workarea), "providers": ", ".join(provider_names())}
@@ -162,10 +163,24 @@ def test_bad_input(catalogue_studio: Studio, args: list[str], expected: str) -> 
     expected = expected.replace("{workarea}", fill["workarea"]).replace("{providers}", fill["providers"])
     local_file = studio.home / "config" / "local.toml"
     before = (db_snapshot(studio.db_url), local_file.read_bytes())
-    proc = studio.cli(*args)
+    proc = run(*args)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.splitlines() == [f"error: {expected}"]
     assert (db_snapshot(studio.db_url), local_file.read_bytes()) == before
+
+
+@pytest.mark.parametrize(("args", "expected"), CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
+def test_bad_input(catalogue_studio: Studio, args: list[str], expected: str) -> None:
+    """Each case through the command's entry point in this process (tests/cli_inprocess.py): the
+    same parsing, messages and exit code, without a process start per case."""
+    studio = catalogue_studio
+    _check_refused(studio, args, expected, lambda *a: run_cli_inprocess(*a, env=studio.env()))
+
+
+# the process boundary itself (exit status, stderr of a real `python -m sitesync`), for a sample
+@pytest.mark.parametrize(("args", "expected"), [CASES[0], CASES[-1]], ids=["first", "last"])
+def test_bad_input_in_a_real_process(catalogue_studio: Studio, args: list[str], expected: str) -> None:
+    _check_refused(catalogue_studio, args, expected, catalogue_studio.cli)
 
 
 def test_corrupt_local_settings_file(catalogue_studio: Studio) -> None:

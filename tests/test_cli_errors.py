@@ -1,5 +1,10 @@
-"""Bad input through the real command line: exit code 2, exactly one clear line on stderr, no
-traceback, and the state (database and local settings) unchanged."""
+"""Bad input through the command line: exit code 2, exactly one clear line on stderr, no
+traceback, and the state (database and local settings) unchanged.
+
+The refusals run the command's entry point in this process (``tests/cli_inprocess.py``: the same
+parsing, messages and exit codes, and an escaping exception fails the test as a traceback would);
+the tests below them whose point is the process (an unreachable database, signals, ``--help``, a
+real exit status) start a real ``python -m sitesync``."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_inprocess import run_cli_inprocess
 from tests.conftest import Studio, db_snapshot, run_cli
 from tests.test_crash_and_workers import wait_for
 
@@ -19,7 +25,7 @@ def assert_refused(studio: Studio, args: list[str], *expected: str) -> str:
     before_db = db_snapshot(studio.db_url)
     local_file = studio.home / "config" / "local.toml"
     before_local = local_file.read_bytes() if local_file.exists() else None
-    proc = studio.cli(*args)
+    proc = run_cli_inprocess(*args, env=studio.env())
     assert proc.returncode == 2, f"exit {proc.returncode} for {args}: {proc.stdout}{proc.stderr}"
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one line for {args}, got: {proc.stderr!r}"

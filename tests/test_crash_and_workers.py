@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -99,19 +100,35 @@ def test_sigterm_stops_worker_cleanly(sqlite_studio: Studio) -> None:
     assert "Traceback" not in proc.stderr.read()
 
 
-def test_running_worker_wakes_at_once_on_new_work(sqlite_studio: Studio) -> None:
+def asleep_for_an_hour(log: Path) -> bool:
+    """The worker's debug log says it is idle now with (about) an hour to sleep: its latest idle
+    sleep or wake-up is a sleep of at least 3000 s. From then on only a wake-up, not its next poll,
+    can make it pick up new work within the test's timeouts."""
+    text = log.read_text(errors="replace")
+    marks = re.findall(r"idle: sleeping up to (\d+)s|woken up", text)
+    return bool(marks) and marks[-1] != "" and float(marks[-1]) >= 3000
+
+
+def test_running_worker_wakes_at_once_on_new_work(sqlite_studio: Studio, tmp_path: Path) -> None:
     studio = sqlite_studio
     studio.client.settings_set("loop_delay", 3600, project="show")
-    proc = start_worker(studio)
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sitesync", "worker", "--log-level", "debug"],
+            env=studio.env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        time.sleep(1.5)  # let it go idle with an hour to sleep
-        started = time.monotonic()
+        assert wait_for(lambda: asleep_for_an_hour(log), timeout=60, interval=0.02), log.read_text()
         rep = studio.publish([studio.write("wake.bin", b"wake up")])
-        assert wait_for(lambda: replica_statuses(studio, rep)[("studio", "present")] == 1, timeout=10, interval=0.02)
-        assert time.monotonic() - started < 10
+        # asleep for an hour: finding the work at all proves the wake-up
+        assert wait_for(lambda: replica_statuses(studio, rep)[("studio", "present")] == 1, timeout=60, interval=0.02)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
+    assert "woken up" in log.read_text()
 
 
 def test_worker_on_another_machine_wakes_at_once_through_postgres(tmp_path: Path, pg_url: str, home: Path) -> None:
@@ -127,30 +144,32 @@ def test_worker_on_another_machine_wakes_at_once_through_postgres(tmp_path: Path
         check=True,
         capture_output=True,
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sitesync", "worker", "--log-level", "info"],
-        env=other_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "other-worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sitesync", "worker", "--log-level", "debug"],
+            env=other_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         rep = studio.publish([studio.studio_file("show/a/first.bin", b"first")], site="studio", product="first")
         studio.client.download(rep)  # the other machine's worker looks once when it starts listening
         assert wait_for(lambda: replica_statuses(studio, rep)[(SITE_ID, "present")] == 1, timeout=60, interval=0.05)
-        time.sleep(1.0)  # idle now, with an hour to sleep; this machine has no worker to wake over loopback
-        started = time.monotonic()
+        # idle now, with an hour to sleep; this machine has no worker to wake over loopback
+        assert wait_for(lambda: asleep_for_an_hour(log), timeout=60, interval=0.02), log.read_text()
         rep = studio.publish([studio.studio_file("show/a/second.bin", b"second")], site="studio", product="second")
         studio.client.download(rep)
-        assert wait_for(lambda: replica_statuses(studio, rep)[(SITE_ID, "present")] == 1, timeout=15, interval=0.02)
-        assert time.monotonic() - started < 15
+        assert wait_for(lambda: replica_statuses(studio, rep)[(SITE_ID, "present")] == 1, timeout=60, interval=0.02)
         assert (other_local / "work" / "show/a/second.bin").read_bytes() == b"second"
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
         studio.client.close()
+    err = log.read_text()
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "no wake notifications" not in err, err
+    assert "woken up" in err
 
 
 @pytest.mark.slow

@@ -72,8 +72,11 @@ def test_a_failed_file_is_retried_after_retry_backoff_not_loop_delay(studio: Stu
         thread.join(30)
         if worker.wake is not None:
             worker.wake.close()
-    [failure] = c.store.events(kinds=["failure"], limit=10)
-    assert failure.message is not None and failure.message.startswith("attempt 1/5, next in 2s: ")
+    # present although loop_delay is an hour: the retry came retry_backoff (2 s) after the failure.
+    # A loaded machine may fail once or twice more (4 s, 8 s) before the worker sees the fault gone.
+    failures = sorted(e.message or "" for e in c.store.events(kinds=["failure"], limit=10))
+    assert failures and failures[0].startswith("attempt 1/5, next in 2s: "), failures
+    assert not any("giving up" in m for m in failures), failures
 
 
 def test_next_due_is_the_earliest_retry_and_uses_its_index(studio: Studio) -> None:

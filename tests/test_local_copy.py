@@ -209,7 +209,9 @@ def test_folders_are_fsynced_by_flush_before_outcomes_are_recorded(
     assert statuses_at_flush and statuses_at_flush[0] == {"in_progress"}, "flushed only after recording"
     folder = str(vault / "show" / "sh040")
     assert folder in fsynced, "the folder holding the new names was not fsynced"
-    assert fsynced.count(folder) == 1, "the folder is fsynced once for the batch, not once per file"
+    # once per outcome batch, not once per file: usually one batch, more when a slow machine lets
+    # the worker's flush interval (0.25 s) pass between copies
+    assert fsynced.count(folder) == len(statuses_at_flush), "the folder is fsynced once per batch, not once per file"
     assert sum(1 for p in fsynced if p.startswith(folder + "/.sitesync-")) == 4, "each file is fsynced"
 
 

@@ -12,7 +12,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,7 +71,8 @@ def test_secrets_never_leak(sqlite_studio: Studio, tmp_path: Path) -> None:
         # SIGTERM only once the worker runs (its handler is installed right after this line)
         started = wait_for(lambda: " started (database " in log.read_text() or worker.poll() is not None, 120)
         assert started, "the worker never started"
-        time.sleep(1)  # a few of its debug-level loop steps
+        # a whole turn of its debug-level loop, until it goes idle
+        assert wait_for(lambda: "idle: sleeping up to" in log.read_text() or worker.poll() is not None, 120)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
     outputs.append(log.read_text())

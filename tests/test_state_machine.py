@@ -40,9 +40,16 @@ def _status(store: StateStore, rep_id: int, site: str) -> list[tuple[str, int, s
     return rows
 
 
-def _claim(studio: Studio, limit: int = 10, owner: str = "w1", lease: float = 30.0, site: str = "studio"):
+def _claim(
+    studio: Studio,
+    limit: int = 10,
+    owner: str = "w1",
+    lease: float = 30.0,
+    site: str = "studio",
+    now: float | None = None,
+):
     pid = studio.client.store.project("show").id
-    return studio.client.store.claim(pid, site, [SITE_ID], owner, limit, lease)
+    return studio.client.store.claim(pid, site, [SITE_ID], owner, limit, lease, now)
 
 
 def test_claim_then_present(studio: Studio) -> None:
@@ -99,13 +106,14 @@ def test_priority_limits_claim_to_most_urgent(studio: Studio) -> None:
 def test_lease_expiry_returns_work_without_counting_an_attempt(studio: Studio) -> None:
     rep = studio.publish([studio.write("c.bin", b"c")])
     store = studio.client.store
-    [claim] = _claim(studio, lease=0.05)
-    time.sleep(0.1)
-    assert store.expire_leases() == 1
+    [claim] = _claim(studio, lease=30)
+    assert store.expire_leases() == 0  # the lease still runs
+    later = time.time() + 31  # the clock as it will be once the lease ran out
+    assert store.expire_leases(now=later) == 1  # its worker stopped renewing it
     assert _status(store, rep, "studio") == [("queued", 0, "transfer interrupted: its worker stopped (lease expired)")]
     assert next(e.kind for e in store.events(representation_id=rep)) == "lease_expired"
     # the crashed worker's late outcome is discarded: it no longer holds the lease
-    [again] = _claim(studio, owner="w2")
+    [again] = _claim(studio, owner="w2", now=later)
     assert store.record_outcomes("w1", [_outcome(claim, "present")]) == 0
     assert _status(store, rep, "studio")[0][0] == "in_progress"
     assert store.record_outcomes("w2", [_outcome(again, "present")]) == 1
@@ -114,13 +122,13 @@ def test_lease_expiry_returns_work_without_counting_an_attempt(studio: Studio) -
 def test_renew_leases_reports_lost_ones(studio: Studio) -> None:
     rep = studio.publish([studio.write("d.bin", b"d")])
     store = studio.client.store
-    [claim] = _claim(studio, lease=0.05)
-    assert store.renew_leases("w1", {claim.replica_id: 1}, 0.05) == set()
+    [claim] = _claim(studio, lease=30)
+    assert store.renew_leases("w1", {claim.replica_id: 1}, 30) == set()
     studio.client.reset(rep)  # a running transfer is left to finish: reset does not take it away
-    assert store.renew_leases("w1", {claim.replica_id: 1}, 0.05) == set()
-    time.sleep(0.1)
-    store.expire_leases()
-    [taken] = _claim(studio, owner="w2")  # another worker took it over
+    assert store.renew_leases("w1", {claim.replica_id: 1}, 30) == set()
+    later = time.time() + 31  # the clock as it will be once the lease ran out
+    assert store.expire_leases(now=later) == 1  # w1 stopped renewing
+    [taken] = _claim(studio, owner="w2", now=later)  # another worker took it over
     assert taken.replica_id == claim.replica_id
     assert store.renew_leases("w1", {claim.replica_id: 1}, 30) == {claim.replica_id}
 

@@ -141,6 +141,12 @@ class Worker:
         self.steps: dict[str, WorkerStep] = (steps or StepRegistry()).build(
             StepOwner(store, self.worker_id, self.options.once, self.pool)
         )
+        # observation hooks (tests, diagnostics): ``asleep`` is set while the loop sleeps idle;
+        # ``idle_sleeps`` counts those sleeps and ``wakeups`` the ones a wake-up cut short (both
+        # are also logged at debug level). Nothing in sitesync reads them.
+        self.asleep = threading.Event()
+        self.idle_sleeps = 0
+        self.wakeups = 0
 
     # ------------------------------------------------------------------ control
 
@@ -312,8 +318,15 @@ class Worker:
         """Sleep until the earliest of: the next queued retry of a served queue falling due, the
         next re-check of a held-back site, ``loop_delay``, a wake-up."""
         delay = self._idle_delay()
-        woken = self.wake.wait(delay) if self.wake is not None else self._stop.wait(delay)
+        log.debug("idle: sleeping up to %.0fs", delay)
+        self.idle_sleeps += 1
+        self.asleep.set()
+        try:
+            woken = self.wake.wait(delay) if self.wake is not None else self._stop.wait(delay)
+        finally:
+            self.asleep.clear()
         if woken:
+            self.wakeups += 1
             log.debug("woken up")
             self._pauses = self.store.pauses()
         self._idle.clear()
