@@ -5,10 +5,12 @@ changes, loopback host names only without a token, secrets never in any response
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -30,19 +32,36 @@ def get_routes(http: Any, catalog_rep: int) -> list[str]:
     spec = http.get(f"{API}/openapi.json").json()
     values = {"project": "show", "rep_id": str(catalog_rep), "name": "cloud"}
     queries = {"path": "{root[work]}/show/seq01/sh010/scene.ma"}
+    # routes whose required query names something else (a workfile recorded by record_a_workfile)
+    route_queries = {"/api/v1/projects/{project}/workfiles/history": {"path": WORKFILE}}
     out = []
     for path, ops in spec["paths"].items():
         if "get" in ops:
             url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
             required = [p["name"] for p in ops["get"].get("parameters", []) if p["in"] == "query" and p.get("required")]
             if required:
-                url += "?" + urlencode({name: queries[name] for name in required})
+                given = {**queries, **route_queries.get(path, {})}
+                url += "?" + urlencode({name: given[name] for name in required})
             out.append(url)
     return out
 
 
+WORKFILE = "sh010/work/anim/scene.ma"
+
+
+def record_a_workfile(studio: Studio) -> None:
+    """Workfile sync on for ``show`` and one workfile recorded on this machine's site."""
+    studio.client.settings_set("workfiles.enabled", True, project="show")
+    path = studio.local_path(f"show/{WORKFILE}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"scene")
+    os.utime(path, (time.time() - 3600, time.time() - 3600))  # settled: not "being written"
+    assert studio.client.work_sync("show").versions == 1
+
+
 def test_every_api_route_needs_the_token(sqlite_studio: Studio) -> None:
     cat = build_catalog(sqlite_studio)
+    record_a_workfile(sqlite_studio)
     sqlite_studio.client.add_site("cloud", "memory", options={"namespace": "c"})
     app = create_app(sqlite_studio.client, token=TOKEN)
     from fastapi.testclient import TestClient
