@@ -35,11 +35,30 @@ NOT_FOR_COMMAND_HELP = (*DATABASE_AND_WEB, "rich")
 # what a command that only reads the state database never needs
 NOT_FOR_STATUS = ("alembic", "fastapi", "starlette", "uvicorn", "httpx", "boto3", "botocore", "asyncssh")
 
+# sitesync's own modules a read-only command never needs: the engine (worker, guarded removal),
+# the REST models, the workfile scanner and the preferred-content rule language
+NOT_FOR_STATUS_MODULES = (
+    "sitesync.engine.worker",
+    "sitesync.engine.removal",
+    "sitesync.api.models",
+    "sitesync.workfiles.scan",
+    "sitesync.workflows.preferred",
+)
+# on SQLite, neither command loads SQLAlchemy's PostgreSQL dialect (state/schema.py adds the
+# PostgreSQL-only index options when a PostgreSQL engine is made)
+NOT_ON_SQLITE_MODULES = ("sqlalchemy.dialects.postgresql",)
+
 _IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)\s*$")
 
 
 def imported_packages(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run ``python -X importtime -m sitesync ARGS``: the result and the top-level packages it imported."""
+    proc, modules = imported_modules(args, env)
+    return proc, {name.split(".")[0] for name in modules}
+
+
+def imported_modules(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``python -X importtime -m sitesync ARGS``: the result and every module it imported."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "sitesync", *args],
         capture_output=True,
@@ -51,7 +70,7 @@ def imported_packages(args: list[str], env: dict[str, str]) -> tuple[subprocess.
     for line in proc.stderr.splitlines():
         match = _IMPORT_LINE.match(line)
         if match:
-            names.add(match.group(1).split(".")[0])
+            names.add(match.group(1))
     assert names, f"no -X importtime output:\n{proc.stderr[-2000:]}"
     return proc, names
 
@@ -102,11 +121,20 @@ def test_status_and_an_idle_sync_import_no_web_or_cloud_stack(tmp_path: Path) ->
         done = subprocess.run([sys.executable, "-m", "sitesync", *setup], env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
     for args in (["status", "P"], ["sync", "--once"]):
-        proc, names = imported_packages(args, env)
+        proc, modules = imported_modules(args, env)
         assert proc.returncode == 0, proc.stderr[-2000:]
+        names = {m.split(".")[0] for m in modules}
         assert "sqlalchemy" in names  # it did read the database
         loaded = sorted(names.intersection(NOT_FOR_STATUS))
         assert not loaded, f"`sitesync {' '.join(args)}` imported {loaded}"
+        assert "sqlalchemy.dialects.sqlite" in modules
+        loaded = sorted(modules.intersection(NOT_ON_SQLITE_MODULES))
+        assert not loaded, f"`sitesync {' '.join(args)}` on SQLite imported {loaded}"
+        if args[0] == "status":
+            loaded = sorted(modules.intersection(NOT_FOR_STATUS_MODULES)) + sorted(names & {"pathspec"})
+            assert not loaded, f"`sitesync status` imported {loaded}; import them where they are used"
+        else:
+            assert "sitesync.engine.worker" in modules  # the guard above is about `status`, not a broken probe
 
 
 def test_import_sitesync_alone_leaves_the_client_for_its_first_use() -> None:

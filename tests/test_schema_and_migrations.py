@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.schema import CreateIndex
 
 from sitesync import Client
 from sitesync.errors import DatabaseError
@@ -34,6 +35,27 @@ def test_migrations_match_schema(db_url: str, home) -> None:
         # PostgreSQL gets its own indexes (this server lets the database owner create pg_trgm)
         wanted = set(POSTGRESQL_ONLY_INDEXES) if engine.dialect.name == "postgresql" else set()
         assert indexes & set(POSTGRESQL_ONLY_INDEXES) == wanted
+    finally:
+        engine.dispose()
+
+
+def test_partial_indexes_have_their_where_clause_on_each_database(db_url: str, home) -> None:
+    # schema.py gives the PostgreSQL WHERE only when a PostgreSQL engine is made (start-up: the
+    # option loads SQLAlchemy's PostgreSQL dialect); the DDL must still be the partial index
+    Client(db=db_url).init()
+    engine = create_db_engine(db_url)
+    try:
+        indexes = {ix.name: ix for ix in metadata.tables["replicas"].indexes}
+        for name, condition in (
+            ("ix_replicas_queue", "status = 'queued'"),
+            ("ix_replicas_due", "attempts > 0"),
+            ("ix_replicas_lease", "lease_owner IS NOT NULL"),
+        ):
+            ddl = str(CreateIndex(indexes[name]).compile(dialect=engine.dialect))
+            assert " WHERE " in ddl and condition in ddl, ddl
+        if engine.dialect.name == "postgresql":
+            ddl = str(CreateIndex(indexes["ix_replicas_queue"]).compile(dialect=engine.dialect))
+            assert ddl.endswith("WHERE status = 'queued' AND NOT paused"), ddl
     finally:
         engine.dispose()
 

@@ -11,7 +11,8 @@ this class assembles them.
 
 from __future__ import annotations
 
-from sitesync.engine.removal import RemoveResult
+from typing import TYPE_CHECKING, Any
+
 from sitesync.facade.base import FacadeBase
 from sitesync.facade.catalog import CatalogFacade
 from sitesync.facade.common import parse_assignments, parse_roots
@@ -25,6 +26,9 @@ from sitesync.facade.settingsform import SettingsFormFacade
 from sitesync.facade.setup import SetupFacade
 from sitesync.facade.workfiles import WorkfilesFacade
 from sitesync.facade.workflows import WorkflowsFacade
+
+if TYPE_CHECKING:
+    from sitesync.engine.removal import RemoveResult
 
 
 class Client(
@@ -48,3 +52,12 @@ class Client(
 
 
 __all__ = ["Client", "RemoveResult", "parse_assignments", "parse_roots"]
+
+
+def __getattr__(name: str) -> Any:
+    # ``RemoveResult`` lives with the engine, which read-only commands never import
+    if name == "RemoveResult":
+        from sitesync.engine.removal import RemoveResult
+
+        return RemoveResult
+    raise AttributeError(f"module 'sitesync.client' has no attribute {name!r}")

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from sitesync import redaction
-from sitesync.engine.removal import Removal
-from sitesync.engine.steps import StepRegistry
+from sitesync.engine.steps import StepOwner, StepRegistry, WorkerStep
 from sitesync.engine.wake import notify_workers
-from sitesync.engine.worker import new_worker_id
 from sitesync.errors import SitesyncError
 from sitesync.facade.common import _rep_id, _user
 from sitesync.machine_view import MachineView, ProjectView, ProviderPool, alternative_closure
@@ -27,18 +25,35 @@ from sitesync.settings.models import LocalSettings
 from sitesync.state.database import mask_url, sqlite_file, sqlite_paths
 from sitesync.state.records import RepresentationRow
 from sitesync.state.store import StateStore
-from sitesync.workfiles.loop import WorkfileLoop
-from sitesync.workflows.preferred import PreferredContent
+
+if TYPE_CHECKING:
+    from sitesync.engine.removal import Removal
+
+# The engine (worker, guarded removal) and the worker steps are imported where they are used, not
+# here: a read-only command (``sitesync status``) never loads them (tests/test_cli_startup.py).
 
 log = logging.getLogger("sitesync")
 
 
+def _preferred_content_step(owner: StepOwner) -> WorkerStep:
+    from sitesync.workflows.preferred import PreferredContent
+
+    return PreferredContent.for_worker(owner)
+
+
+def _workfiles_step(owner: StepOwner) -> WorkerStep:
+    from sitesync.workfiles.loop import WorkfileLoop
+
+    return WorkfileLoop.for_worker(owner)
+
+
 def default_worker_steps() -> StepRegistry:
     """The steps each worker of a client runs every loop turn (``engine/steps.py``); a client's
-    ``worker_steps`` starts as these, and more can be registered on it."""
+    ``worker_steps`` starts as these, and more can be registered on it. Each step's module is
+    imported when a worker first builds it."""
     steps = StepRegistry()
-    steps.register("preferred_content", PreferredContent.for_worker)
-    steps.register("workfiles", WorkfileLoop.for_worker)
+    steps.register("preferred_content", _preferred_content_step)
+    steps.register("workfiles", _workfiles_step)
     return steps
 
 
@@ -147,6 +162,9 @@ class FacadeBase:
 
     def removal(self, view: ProjectView, project_id: int) -> Removal:
         """The guarded removal (``engine/removal.py``) as this client runs it for a project."""
+        from sitesync.engine.removal import Removal
+        from sitesync.engine.worker import new_worker_id
+
         return Removal(
             self.store,
             view,

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sitesync.api.models import QueuePageOut
 from sitesync.engine.planner import WORKER_PAUSE, worker_paused
 from sitesync.errors import InvalidInputError, SitesyncError
 from sitesync.facade.catalog import CatalogFacade
@@ -29,6 +28,8 @@ from sitesync.state.listing import SORT_KEYS, QueueFilter
 from sitesync.state.store import ALL
 
 if TYPE_CHECKING:
+    # the REST models are imported by the one method that returns them (``queue_page``)
+    from sitesync.api.models import QueuePageOut
     from sitesync.engine.progress import ProgressSnapshot
     from sitesync.providers.base import Provider
 
@@ -149,6 +150,8 @@ class DashboardFacade(CatalogFacade):
             item["priority"] = rep["overall_priority"]
             items.append(item)
         pauses = self.store.pauses()
+        from sitesync.api.models import QueuePageOut
+
         # the REST API's model of a page: one documented shape for the API, the dashboard and Python
         return QueuePageOut.model_validate(
             {

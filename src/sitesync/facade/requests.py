@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sitesync.engine.liveness import reclaim_dead_leases
 from sitesync.engine.planner import WORKER_PAUSE
-from sitesync.engine.removal import RemoveResult
 from sitesync.engine.wake import WakeListener
-from sitesync.engine.worker import Worker, WorkerOptions
 from sitesync.errors import (
     InvalidInputError,
     NotFoundError,
@@ -20,6 +18,11 @@ from sitesync.machine_view import ProjectView
 from sitesync.settings.models import STUDIO
 from sitesync.state.records import RepresentationRow
 from sitesync.state.store import ALL
+
+if TYPE_CHECKING:
+    # the engine is imported by the methods that run it: read-only commands never load it
+    from sitesync.engine.removal import RemoveResult
+    from sitesync.engine.worker import Worker
 
 
 class RequestsFacade(FacadeBase):
@@ -184,6 +187,8 @@ class RequestsFacade(FacadeBase):
         listen: bool = True,
     ) -> Worker:
         """A worker bound to this client's database and machine; call ``run()`` on it."""
+        from sitesync.engine.worker import Worker, WorkerOptions
+
         for p in projects or ():
             self.store.project(p)
         view = self.view()

@@ -16,7 +16,6 @@ from sitesync.facade.common import (
 )
 from sitesync.facade.requests import RequestsFacade
 from sitesync.workflows import clear as clear_flow
-from sitesync.workflows import preferred as preferred_flow
 from sitesync.workflows import wait as wait_flow
 from sitesync.workflows.checks_common import ProgressFn
 from sitesync.workflows.fsck import fsck_site
@@ -74,6 +73,9 @@ class WorkflowsFacade(RequestsFacade):
     def preferred_content(self, project: str, site: str | None = None, *, apply: bool = False) -> dict[str, Any]:
         """What a site's preferred-content rule matches in a project now; ``apply`` requests what
         is not wanted there yet (the worker does the same on its own, in the background)."""
+        # imported here: the rule language is not needed by the other commands
+        from sitesync.workflows import preferred as preferred_flow
+
         prow = self.store.project(project)
         machine = self.view()
         pv = machine.project(project)

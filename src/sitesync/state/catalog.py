@@ -10,13 +10,12 @@ from typing import Any
 
 import sqlalchemy as sa
 import xxhash
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from sitesync.errors import NotFoundError
 from sitesync.state import schema as s
 from sitesync.state.base import chunked, event, ids_in, ids_param
+from sitesync.state.database import upsert_insert
 from sitesync.state.physical import PhysicalMixin
 from sitesync.state.records import (
     FileRow,
@@ -213,7 +212,7 @@ class CatalogMixin(PhysicalMixin):
                     sa.select(s.representations.c.paused).where(s.representations.c.id == rep_id)
                 ).scalar_one_or_none()
             )
-            insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(t)
+            insert = upsert_insert(conn.dialect.name, t)
             # two requests for the same site at once: the second finds the first's row
             inserted = conn.execute(
                 insert.values(

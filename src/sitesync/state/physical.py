@@ -25,12 +25,11 @@ from typing import Any
 
 import sqlalchemy as sa
 import xxhash
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from sitesync.state import schema as s
 from sitesync.state.base import StoreBase, chunked, event
+from sitesync.state.database import upsert_insert
 
 Observed = tuple[int, float | None, str | None]  # a stored file as a check saw it: size, mtime, ref
 
@@ -107,7 +106,7 @@ class PhysicalMixin(StoreBase):
                 return previous
             values = {"marker_id": marker_id, "location": location, "recorded_at": time.time(), "recorded_by": actor}
             if previous is None:
-                insert = (pg_insert if self.is_postgres else sqlite_insert)(t)
+                insert = upsert_insert("postgresql" if self.is_postgres else "sqlite", t)
                 inserted = conn.execute(
                     insert.values(site=site, location_key=key, **values)
                     .on_conflict_do_nothing()

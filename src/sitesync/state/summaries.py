@@ -26,12 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from sitesync.state import schema as s
 from sitesync.state.base import chunked
+from sitesync.state.database import upsert_insert
 from sitesync.status_rollup import summarize_site_state
 
 Pair = tuple[int, str]
@@ -163,7 +162,7 @@ def _upsert_statement(dialect: str, table_name: str) -> Any:
     """One-row ``INSERT ... ON CONFLICT DO UPDATE`` for executemany: compiled once and cached (a
     multi-row VALUES statement is compiled anew for every batch, which cost more than the write)."""
     table = s.metadata.tables[table_name]
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    stmt = upsert_insert(dialect, table)
     update = {c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}
     return stmt.on_conflict_do_update(index_elements=list(table.primary_key.columns), set_=update)
 
@@ -175,7 +174,7 @@ def _lock_statement(table_name: str) -> Any:
     indexed = {c.name for index in table.indexes for c in index.columns} | {c.name for c in table.primary_key}
     # a column no index covers: the no-op update stays a heap-only tuple update
     spare = next(c for c in table.columns if c.name not in indexed)
-    return pg_insert(table).on_conflict_do_update(
+    return upsert_insert("postgresql", table).on_conflict_do_update(
         index_elements=list(table.primary_key.columns), set_={spare.name: spare}
     )
 
@@ -233,7 +232,7 @@ def _add_counts(deltas: dict[tuple[int, str], dict[str, int]], rows: Iterable[An
 def _count_statement(dialect: str) -> Any:
     """One-row "add these deltas to a counters row" upsert, for executemany."""
     t = s.site_counts
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(t)
+    stmt = upsert_insert(dialect, t)
     added = {c.name: t.c[c.name] + stmt.excluded[c.name] for c in t.columns if not c.primary_key}
     return stmt.on_conflict_do_update(index_elements=list(t.primary_key.columns), set_=added)
 
@@ -264,7 +263,7 @@ def count_new_representations(conn: Connection, project_id: int, n: int) -> None
     """Add ``n`` new representations of ``project_id`` to ``project_counts`` (in the transaction
     that inserts them)."""
     t = s.project_counts
-    stmt = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(t)
+    stmt = upsert_insert(conn.dialect.name, t)
     stmt = stmt.on_conflict_do_update(
         index_elements=[t.c.project_id, t.c.slot], set_={"representations": t.c.representations + n}
     )

@@ -9,15 +9,19 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sitesync.state import schema as s
 from sitesync.state.base import StoreBase, event
-from sitesync.workfiles.scan import FileFacts
 from sitesync.workfiles.versions import Decision, FileState, Held, conflict_name, decide_delete, decide_edit
+
+if TYPE_CHECKING:
+    # the scanner (and its pattern matcher, pathspec) is imported by the methods that store scan
+    # facts: the state store is loaded by every command, most of which never scan
+    from sitesync.workfiles.scan import FileFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,8 @@ class WorkfilesMixin(StoreBase):
 
     def load_scan_facts(self, site: str, project: int, root: str) -> dict[str, FileFacts]:
         """The last scan's facts of one site's work area (project id, root)."""
+        from sitesync.workfiles.scan import FileFacts
+
         t = s.workfile_scan_facts
         q = sa.select(t).where(t.c.project_id == project, t.c.site == site, t.c.root == root)
         with self._read() as conn:
@@ -130,6 +136,8 @@ class WorkfilesMixin(StoreBase):
 
     def put_scan_fact(self, site: str, project: int, root: str, path: str, facts: FileFacts | None) -> None:
         """Replace (or with None delete) one path's facts: what sitesync itself just wrote there."""
+        from sitesync.workfiles.scan import FileFacts
+
         if facts is None:  # any previous row differs from none: it is deleted
             self.save_scan_facts(site, project, root, {path: FileFacts(path, -1, -1, -1, None)}, {})
         else:  # nothing previous: the row is written (replacing any)
