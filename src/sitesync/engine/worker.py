@@ -139,7 +139,7 @@ class Worker:
         self.report = RunReport()
         # per-loop steps the client wired up (engine/steps.py: preferred content...)
         self.steps: dict[str, WorkerStep] = (steps or StepRegistry()).build(
-            StepOwner(store, self.worker_id, self.options.once, self.pool)
+            StepOwner(store, self.worker_id, self.options.once, self.pool, wake.set if wake is not None else None)
         )
         # observation hooks (tests, diagnostics): ``asleep`` is set while the loop sleeps idle;
         # ``idle_sleeps`` counts those sleeps and ``wakeups`` the ones a wake-up cut short (both
@@ -694,6 +694,13 @@ class Worker:
             except Exception as exc:
                 log.warning("could not write final outcomes (%s); retrying", exc)
                 time.sleep(min(5.0, 0.5 * 2**attempt))
+        for name, step in self.steps.items():  # a step holding threads (a watcher) may end them
+            close = getattr(step, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing worker step %s failed", name)
         self.pool.close()
 
 
