@@ -255,6 +255,9 @@ class Worker:
         """One turn of the loop. Returns how many files were claimed, or None if it did not look."""
         now = time.monotonic()
         self._refresh()
+        # taken before the steps run: a wake-up arriving while they run (a workfile save recorded
+        # by another machine) stays pending, so the next sleep ends at once and they run again
+        woken = self.wake is not None and self.wake.wait(0)
         if self._run_steps():
             self._idle.clear()  # a step (preferred-content rules, workfile sync...) queued work
         if now - self._last_reclaim >= HEARTBEAT_SECONDS:
@@ -271,7 +274,7 @@ class Worker:
                 self._idle.clear()
             self._finish_stale_removals()
         self._sweep_leftovers()
-        if self.wake is not None and self.wake.wait(0):
+        if woken:
             # something was asked (work added, a pause or resume): look at every queue again, with
             # the pauses as they are now, not as the last periodic refresh saw them
             self._idle.clear()
