@@ -20,13 +20,13 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import memory, report, scale, startup, transfer, workfile_scan
+from benchmarks import memory, report, scale, startup, transfer, workfile_scan, workfile_sync
 from benchmarks.common import REPO, baseline_source, machine_info, parse_size
 from benchmarks.datasets import DEFAULT_SPECS, QUICK_SPECS, DataSet
 
-PARTS = ("transfer", "state", "memory", "startup", "workfiles")
-# startup (benchmarks/startup.py) and workfiles (benchmarks/workfile_scan.py) run when asked for:
-# --only ...,startup,workfiles
+PARTS = ("transfer", "state", "memory", "startup", "workfiles", "workfile-sync")
+# startup (benchmarks/startup.py), workfiles (benchmarks/workfile_scan.py) and workfile-sync
+# (benchmarks/workfile_sync.py) run when asked for: --only ...,startup,workfiles,workfile-sync
 DEFAULT_PARTS = ("transfer", "state", "memory")
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         default=",".join(DEFAULT_PARTS),
-        help="comma-separated parts: transfer,state,memory,startup,workfiles",
+        help="comma-separated parts: transfer,state,memory,startup,workfiles,workfile-sync",
     )
     p.add_argument("--sizes", default=None, help="data sets to time, comma-separated (default: all)")
     p.add_argument(
@@ -174,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         runs = args.runs or (1 if args.quick else 5)
         files = 1000 if args.quick else 100_000
         data["workfiles"] = workfile_scan.run(workdir / "workfile-scan", files, runs, log)
+    if "workfile-sync" in args.only:
+        saves = args.runs or (2 if args.quick else 5)
+        big = parse_size("32MiB" if args.quick else "2GiB")
+        data["workfile_sync"] = workfile_sync.run(workdir / "workfile-sync", args.pg_url, saves, big, log)
     data["seconds"] = time.time() - started
 
     markdown = report.render(data, command)
@@ -181,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         markdown += "\n" + startup.render(data["startup"], command, heading="###")
     if "workfiles" in data:
         markdown += "\n" + workfile_scan.render(data["workfiles"], command, heading="###")
+    if "workfile_sync" in data:
+        markdown += "\n" + workfile_sync.render(data["workfile_sync"], command, heading="###")
     (out_dir / "report.md").write_text(markdown)
     (out_dir / "results.json").write_text(json.dumps(_jsonable(data), indent=2))
     log("")

@@ -31,6 +31,9 @@ class StepOwner:
     worker_id: str
     once: bool  # a ``sync --once`` run: a step should not pace itself across turns
     pool: ProviderPool  # the worker's open providers (a step that touches storage uses them)
+    # wakes the worker from its idle sleep at once (None: a worker that does not listen, ``--once``);
+    # safe to call from any thread (a file-system watcher's)
+    wake: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)

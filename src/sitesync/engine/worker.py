@@ -139,7 +139,7 @@ class Worker:
         self.report = RunReport()
         # per-loop steps the client wired up (engine/steps.py: preferred content...)
         self.steps: dict[str, WorkerStep] = (steps or StepRegistry()).build(
-            StepOwner(store, self.worker_id, self.options.once, self.pool)
+            StepOwner(store, self.worker_id, self.options.once, self.pool, wake.set if wake is not None else None)
         )
         # observation hooks (tests, diagnostics): ``asleep`` is set while the loop sleeps idle;
         # ``idle_sleeps`` counts those sleeps and ``wakeups`` the ones a wake-up cut short (both
@@ -255,6 +255,9 @@ class Worker:
         """One turn of the loop. Returns how many files were claimed, or None if it did not look."""
         now = time.monotonic()
         self._refresh()
+        # taken before the steps run: a wake-up arriving while they run (a workfile save recorded
+        # by another machine) stays pending, so the next sleep ends at once and they run again
+        woken = self.wake is not None and self.wake.wait(0)
         if self._run_steps():
             self._idle.clear()  # a step (preferred-content rules, workfile sync...) queued work
         if now - self._last_reclaim >= HEARTBEAT_SECONDS:
@@ -271,7 +274,7 @@ class Worker:
                 self._idle.clear()
             self._finish_stale_removals()
         self._sweep_leftovers()
-        if self.wake is not None and self.wake.wait(0):
+        if woken:
             # something was asked (work added, a pause or resume): look at every queue again, with
             # the pauses as they are now, not as the last periodic refresh saw them
             self._idle.clear()
@@ -694,6 +697,13 @@ class Worker:
             except Exception as exc:
                 log.warning("could not write final outcomes (%s); retrying", exc)
                 time.sleep(min(5.0, 0.5 * 2**attempt))
+        for name, step in self.steps.items():  # a step holding threads (a watcher) may end them
+            close = getattr(step, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing worker step %s failed", name)
         self.pool.close()
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from sitesync.engine.worker import new_worker_id
@@ -33,7 +33,7 @@ from sitesync.state.workfiles import Change, VersionRow, WorkfileRow
 from sitesync.state.workfiles_ops import ConflictRow
 from sitesync.workfiles.placing import ChangedUnderUs, place, remove_checked
 from sitesync.workfiles.records import WorkSyncResult
-from sitesync.workfiles.scan import FileFacts, ScanResult, WorkAreaSelector, scan_work_area
+from sitesync.workfiles.scan import FileFacts, ScanResult, WorkAreaSelector, scan_paths, scan_work_area
 from sitesync.workfiles.versions import in_versions_area, is_conflict_copy, kept_name
 
 log = logging.getLogger("sitesync.workfiles")
@@ -78,6 +78,7 @@ class WorkfileStep:
         self.policy = RetryPolicy(view.settings.retry_count, view.settings.retry_backoff)
         self.providers: dict[str, Provider] = {}
         self.unusable: dict[str, str] = {}  # site -> why it is left alone this pass
+        self.unsettled: dict[tuple[str, str], list[str]] = {}  # (site, root) -> paths still being written
         for name in self.settings.sites:
             spec = view.sites.get(name)
             if spec is None or not spec.reachable or not spec.enabled:
@@ -107,12 +108,15 @@ class WorkfileStep:
 
     # ------------------------------------------------------------------ the pass
 
-    def run(self) -> WorkSyncResult:
+    def run(self, hints: Mapping[tuple[str, str], Collection[str]] | None = None) -> WorkSyncResult:
+        """One pass. ``hints`` (the worker's watchers): scan only these relative paths of each
+        (site, root), nothing elsewhere (``{}``: no scan at all, propagation only); None: full scans.
+        Paths still being written are in ``result.unstable`` and, by (site, root), in ``unsettled``."""
         result = WorkSyncResult(project=self.view.name)
         result.errors += [f"site {site} left alone: {why}" for site, why in self.unusable.items()]
         for site in self.scan_sites():
             try:
-                self.scan_site(site, result)
+                self.scan_site(site, result, hints)
             except SitesyncError as exc:
                 result.errors.append(f"scan of {site}: {exc}")
         self.propagate(result)
@@ -129,15 +133,26 @@ class WorkfileStep:
             return [self.site_id]
         return [n for n, p in self.providers.items() if CAP_LOCAL_PATH in p.capabilities]
 
-    def scan_site(self, site: str, result: WorkSyncResult) -> None:
+    def scan_site(
+        self, site: str, result: WorkSyncResult, hints: Mapping[tuple[str, str], Collection[str]] | None = None
+    ) -> None:
         provider = self.providers[site]
         selector = WorkAreaSelector(self.settings.paths, self.settings.ignore)
         for root in self.settings.roots:
             base = self.project_folder(site, root)
             if base is None:
                 continue
+            paths = None if hints is None else hints.get((site, root))
+            if hints is not None and not paths:
+                continue  # a hinted pass: nothing heard here
             previous = self.store.load_scan_facts(site, self.project_id, root)
-            scan = scan_work_area(provider, base, selector, previous, settle_seconds=self.settle_seconds)
+            if paths is None:
+                scan = scan_work_area(provider, base, selector, previous, settle_seconds=self.settle_seconds)
+            else:
+                scan = scan_paths(provider, base, selector, previous, paths, settle_seconds=self.settle_seconds)
+            result.unstable += scan.unstable
+            if scan.unstable:
+                self.unsettled.setdefault((site, root), []).extend(scan.unstable)
             changes = list(self._changes(root, scan))
             recorded = self.store.record_workfile_changes(
                 self.project_id, site, changes, user=self.user, machine=self.machine, actor=self.actor
@@ -148,7 +163,6 @@ class WorkfileStep:
             result.modified += len(scan.modified)
             result.deleted += len(scan.deleted)
             result.renamed += len(scan.renamed)
-            result.unstable += scan.unstable
             result.versions += sum(1 for r in recorded if r.version is not None)
             result.conflicts += sum(1 for r in recorded if r.conflict_id is not None)
 

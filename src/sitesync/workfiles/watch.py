@@ -5,7 +5,8 @@ Rust ``notify``, inotify on Linux, FSEvents on macOS, ReadDirectoryChangesW on W
 background thread and collects the relative paths that changed below it, keeping only paths that
 can be or hold workfiles (``WorkAreaSelector``: ignored DCC noise is dropped at once). The caller
 ``wait(timeout)``s for "something changed" and hands what ``take()``/``wait()`` returned to
-``scan_paths``, so a save is picked up within about a second (``debounce_ms``). ``""`` among them
+``scan_paths`` (or passes ``on_change``, called from the watcher thread, to be woken: the worker's
+``WorkfileLoop`` does), so a save is picked up within about a second (``debounce_ms``). ``""`` among them
 means "scan everything" (the project folder itself changed, or more than ``MAX_HINTS`` paths did).
 
 Watchers miss events (overflowing queues, changes made while no one watched, another machine
@@ -26,7 +27,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
 from sitesync.providers.base import CAP_LOCAL_PATH, Provider
@@ -44,11 +45,20 @@ MAX_HINTS = 10_000  # more changed paths than this between two takes: "" (scan e
 class WorkAreaWatcher:
     """Collects changed relative paths below ``base`` (a provider path, as for ``scan_work_area``)."""
 
-    def __init__(self, provider: Provider, base: str, selector: WorkAreaSelector, *, debounce_ms: int = 200) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        base: str,
+        selector: WorkAreaSelector,
+        *,
+        debounce_ms: int = 200,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.provider = provider
         self.base = base
         self.selector = selector
         self.debounce_ms = debounce_ms
+        self.on_change = on_change  # called (from the watcher thread) after each change kept
         self.error: str | None = None
         self._folder: str | None = None
         self._changed: set[str] = set()
@@ -157,6 +167,17 @@ class WorkAreaWatcher:
                 if len(self._changed) > MAX_HINTS:
                     self._changed = {""}  # a mass change: one full scan is cheaper than this many looks
                 self._cond.notify_all()
+            if self.on_change is not None:
+                try:
+                    self.on_change()
+                except Exception as exc:  # a waking hook must never end the watch
+                    log.warning("workfile watcher for %s: waking the worker failed: %s", self.base, exc)
+
+    @property
+    def pending(self) -> bool:
+        """Whether changes were heard that no ``take``/``wait`` returned yet."""
+        with self._cond:
+            return bool(self._changed)
 
     def take(self) -> set[str]:
         """The relative paths changed since the last ``take``/``wait`` (and forget them)."""
