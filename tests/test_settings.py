@@ -148,3 +148,20 @@ def test_site_id_is_generated_once_and_stable(tmp_path: Path, monkeypatch: pytes
     assert first == second and first not in ("local", "studio")
     monkeypatch.setenv("SITESYNC_SITE_ID", "render-node-7")
     assert Client(db=f"sqlite:///{tmp_path / 'x.db'}", home=home).site_id == "render-node-7"
+
+
+def test_an_invalid_shared_option_is_refused_even_where_a_local_value_overrides_it(sqlite_studio: Studio) -> None:
+    """Every other machine reads the shared settings: a local override of an option on this machine
+    must not let an invalid shared value through (found with the provider guide's work)."""
+    c = sqlite_studio.client
+    c.add_site("vault", "local_drive", ["work=/mnt/vault"])
+    c.settings_set("sites.vault.options.durability", "fsync", local=True)
+    before = db_snapshot(sqlite_studio.db_url)
+    with pytest.raises(InvalidSettingError, match="durability"):
+        c.settings_set("sites.vault.options.durability", "maybe", project="show")
+    with pytest.raises(InvalidSettingError, match="durability"):
+        c.settings_set("system.sites.vault.options.durability", "maybe")
+    assert db_snapshot(sqlite_studio.db_url) == before
+    # valid shared values are taken as before, and this machine keeps its own
+    c.settings_set("sites.vault.options.durability", "batch", project="show")
+    assert c.project_view("show").sites["vault"].options["durability"] == "fsync"

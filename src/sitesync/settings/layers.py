@@ -90,8 +90,8 @@ def validate_system(
         if name == STUDIO and site.provider != "local_drive":
             raise InvalidSettingError("system.sites.studio.provider: the studio site is always local_drive")
         if check_providers:
-            check_provider_options(
-                f"system.sites.{name}.options", site.provider, deep_merge(site.options, overlay.get(name, {})), name
+            check_shared_and_local_options(
+                f"system.sites.{name}.options", site.provider, site.options, overlay.get(name, {}), name
             )
             if on_disk(site.provider):
                 check_absolute_roots(f"system.sites.{name}.roots", site.roots)
@@ -122,6 +122,18 @@ def check_absolute_roots(key: str, roots: dict[str, RootLocations]) -> None:
                 check_absolute_location(location, platform, context=where)
             except PathTemplateError as exc:
                 raise InvalidSettingError(str(exc)) from None
+
+
+def check_shared_and_local_options(
+    key: str, provider: str, shared: dict[str, Any], local: dict[str, Any], site: str = "NAME"
+) -> None:
+    """Check a site's options as this machine uses them (``shared`` completed and overridden by its
+    ``local`` options), and, where this machine overrides a shared value, that shared value too:
+    every other machine reads it, so an invalid one must not hide behind a local override. Local
+    values still fill what the shared document leaves to each machine (credential files...)."""
+    check_provider_options(key, provider, deep_merge(shared, local), site)
+    if local:
+        check_provider_options(key, provider, deep_merge(local, shared), site)
 
 
 def check_provider_options(key: str, provider: str, options: dict[str, Any], site: str = "NAME") -> None:
@@ -189,11 +201,8 @@ def validate_project(
             check_absolute_roots(f"sites.{name}.roots", site.roots)
         if site.options:
             base = system.sites[name].options if name in system.sites else {}
-            check_provider_options(
-                f"sites.{name}.options",
-                provider,
-                deep_merge(deep_merge(base, site.options), overlay.get(name, {})),
-                name,
+            check_shared_and_local_options(
+                f"sites.{name}.options", provider, deep_merge(base, site.options), overlay.get(name, {}), name
             )
     template_root = settings.publish_template[len("{root[") :].split("]", 1)[0]
     if settings.roots and template_root not in settings.roots:
