@@ -7,9 +7,11 @@ while every other site keeps syncing."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,9 +46,22 @@ def add_sftp_remote(studio: Studio, server: SshServer, **options: object) -> Cal
     return lambda rel: (folder / "projects" / rel).read_bytes()
 
 
+def assert_clean_or_server_errors_retried(report: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """No failed attempt, except internal errors of the test server (HTTP 5xx) that a retry got
+    past: moto once answered a multipart write with a 500 in a parallel CI run. Any other failure,
+    or one not retried to success, fails the test."""
+    if report.failed_attempts == 0:
+        return
+    failures = [
+        r.getMessage() for r in caplog.records if r.name == "sitesync.worker" and "failed (attempt" in r.getMessage()
+    ]
+    assert len(failures) == report.failed_attempts, failures
+    assert all(re.search(r": 5\d\d: ", m) for m in failures), failures
+
+
 @pytest.mark.parametrize("server_kind", ["moto_s3", "rclone_s3", "sshd"])
 def test_upload_remove_download_roundtrip(
-    server_kind: str, sqlite_studio: Studio, request: pytest.FixtureRequest
+    server_kind: str, sqlite_studio: Studio, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> None:
     studio = sqlite_studio
     server = request.getfixturevalue(server_kind)
@@ -60,7 +75,8 @@ def test_upload_remove_download_roundtrip(
     assert replica_states(studio, rep) == {SITE_ID: ["present"] * 3, "remote": ["queued"] * 3}
 
     report = studio.sync()
-    assert report.transferred == 3 and report.failed_attempts == 0, report.errors
+    assert report.transferred == 3 and report.failed_files == 0, report.errors
+    assert_clean_or_server_errors_retried(report, caplog)
     assert replica_states(studio, rep) == {SITE_ID: ["present"] * 3, "remote": ["present"] * 3}
     for name, data in contents.items():
         assert fetch(f"{PUBLISH_DIR}/renderMain/v001/exr/{name}") == data, f"{name} differs on the server"
@@ -76,7 +92,8 @@ def test_upload_remove_download_roundtrip(
 
     assert studio.client.download(rep)["queued"] == 3
     report = studio.sync()
-    assert report.transferred == 3 and report.failed_attempts == 0, report.errors
+    assert report.transferred == 3 and report.failed_files == 0, report.errors
+    assert_clean_or_server_errors_retried(report, caplog)
     assert replica_states(studio, rep) == {SITE_ID: ["present"] * 3, "remote": ["present"] * 3}
     for name, data in contents.items():
         assert local[name].read_bytes() == data, f"{name} came back different"
